@@ -1,0 +1,92 @@
+"""Scoring a whole population of genomes in one jitted, vmapped call."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from jaxgru.calibrate import Ranges
+from jaxgru.integer import int_logits, quantize_gru
+from jaxgru.model import GRUParams
+from jaxgru.ops import DEFAULT_IO_BITS, check_genomes, check_io_bits
+
+# Live int32 values per (specimen, sample, gate unit) inside one step, with headroom; used to
+# size data chunks so that P = 1024 stays within a few GiB.
+_WORDS_PER_UNIT = 48
+DEFAULT_MEMORY_BUDGET = 2 * 2**30  # bytes of activations per chunk
+
+
+def population_logits(
+    p: GRUParams, ranges: Ranges, genomes: Array, x: Array, input_bits: Array, head_bits: Array
+) -> Array:
+    """Integer logits ``int32[P, B, C]`` of ``genomes: int32[P, 17]`` on ``x: float32[B, T, I]``.
+
+    Pure and traceable in every argument: the genomes are data, so a new population never
+    recompiles. Weights are quantized once per specimen, then one scan runs all specimens.
+    """
+    models = jax.vmap(quantize_gru, (None, None, 0, None, None))(p, ranges, genomes, input_bits, head_bits)
+    return jax.vmap(int_logits, (0, None))(models, x)
+
+
+@partial(jax.jit, static_argnames=("batch_size",))
+def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_size: int) -> Array:
+    n = x.shape[0]
+    n_batches = -(-n // batch_size)
+    pad = n_batches * batch_size - n
+    x = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape((n_batches, batch_size) + x.shape[1:])
+    y = jnp.pad(y, (0, pad), constant_values=-1).reshape(n_batches, batch_size)  # -1 never matches
+    models = jax.vmap(quantize_gru, (None, None, 0, None, None))(p, ranges, genomes, input_bits, head_bits)
+
+    def body(correct, batch):
+        xb, yb = batch
+        logits = jax.vmap(int_logits, (0, None))(models, xb)
+        return correct + jnp.sum(jnp.argmax(logits, axis=-1) == yb, axis=-1, dtype=jnp.int32), None
+
+    correct, _ = jax.lax.scan(body, jnp.zeros(genomes.shape[0], jnp.int32), (x, y))
+    return correct
+
+
+def auto_batch_size(population: int, hidden: int, n: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
+    """Largest data chunk whose activations for the whole population fit ``memory_budget``."""
+    per_sample = population * 3 * hidden * 4 * _WORDS_PER_UNIT
+    return int(max(1, min(n, memory_budget // per_sample)))
+
+
+def population_accuracy(
+    p: GRUParams,
+    ranges: Ranges,
+    genomes,
+    x,
+    y,
+    *,
+    input_bits: int = DEFAULT_IO_BITS,
+    head_bits: int = DEFAULT_IO_BITS,
+    batch_size: int | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> np.ndarray:
+    """Accuracy ``float64[P]`` of every genome of ``genomes: int[P, 17]`` on ``x: [N, T, I]``, ``y: [N]``.
+
+    One compiled call for the population: the data is cut into chunks of ``batch_size``
+    sequences (by default the largest chunk that fits ``memory_budget`` bytes) and scanned.
+    """
+    genomes = check_genomes(genomes, name="genomes")
+    if genomes.ndim == 1:
+        raise ValueError(f"genomes must be a population [P, 17]; got one genome {genomes.shape}, use genomes[None].")
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
+    if x.ndim != 3 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"x must be [N, T, I] and y [N] with the same N; got {x.shape} and {y.shape}.")
+    if x.shape[-1] != p.wx.shape[0]:
+        raise ValueError(f"x has {x.shape[-1]} features per step but the model expects {p.wx.shape[0]}.")
+    input_bits = check_io_bits(input_bits, name="input_bits")
+    head_bits = check_io_bits(head_bits, name="head_bits")
+    if batch_size is None:
+        batch_size = auto_batch_size(len(genomes), p.hidden, len(x), memory_budget)
+    correct = _correct_counts(
+        p, ranges, jnp.asarray(genomes), jnp.asarray(x), jnp.asarray(y),
+        jnp.int32(input_bits), jnp.int32(head_bits), batch_size=int(batch_size),
+    )
+    return np.asarray(correct, np.float64) / len(x)

@@ -1,0 +1,107 @@
+"""Uniform affine quantization primitives, traced in the bit width.
+
+Conventions (the same in the JAX model and in ``jaxgru.reference``):
+
+* Every code is *signed*: a ``b``-bit code lies in ``[-2^(b-1), 2^(b-1) - 1]``. Activations are
+  asymmetric (scale ``S``, zero point ``Z`` inside that range), so a code that would be unsigned
+  (a sigmoid output, say) is simply shifted by ``-2^(b-1)``; every code therefore fits a signed
+  int8 and every matmul runs ``int8 x int8 -> int32`` (DESIGN section 2).
+* Weights are symmetric (``Z = 0``) over the narrow range ``[-(2^(b-1) - 1), 2^(b-1) - 1]``.
+* Float-to-code rounding (weights, biases, lookup tables, the input) is round-half-to-even, as
+  ``jnp.round`` and ``np.round`` do. Integer requantization rounds half up:
+  ``floor((acc * m + 2^(s-1)) / 2^s)``; out-of-range results saturate, never wrap.
+* A real rescale factor ``M`` becomes a fixed-point pair ``(m, s)``, ``M ~ m * 2^-s`` with
+  ``0 <= |m| < 2^15`` and ``1 <= s <= 46`` (see :func:`fixed_point`).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax import Array
+
+MULT_BITS = 15  # |m| < 2^15: keeps every partial product of `requantize` inside int32
+MIN_SHIFT, MAX_SHIFT = 1, 46
+EPS = 1e-8  # smallest range a quantizer spans; a constant tensor would otherwise give S = 0
+
+
+def code_range(bits: Array) -> tuple[Array, Array]:
+    """Signed code range ``(qmin, qmax)`` of a ``bits``-wide code; int32, any shape."""
+    bits = jnp.asarray(bits, jnp.int32)
+    qmax = jnp.left_shift(1, bits - 1) - 1
+    return -qmax - 1, qmax
+
+
+def affine_params(lo: Array, hi: Array, bits: Array) -> tuple[Array, Array]:
+    """Scale and zero point of an asymmetric quantizer covering ``[lo, hi]`` (widened to hold 0).
+
+    Zero is exactly representable, so zero padding and the initial hidden state are exact.
+    Returns ``(scale float32, zero_point int32)`` broadcast over the inputs' shapes.
+    """
+    lo = jnp.minimum(jnp.asarray(lo, jnp.float32), 0.0)
+    hi = jnp.maximum(jnp.asarray(hi, jnp.float32), 0.0)
+    qmin, qmax = code_range(bits)
+    scale = jnp.maximum(hi - lo, EPS) / (qmax - qmin).astype(jnp.float32)
+    zero = jnp.clip(qmin - jnp.round(lo / scale).astype(jnp.int32), qmin, qmax)
+    return scale, zero
+
+
+def quantize(x: Array, scale: Array, zero: Array, bits: Array) -> Array:
+    """Float to code: ``clip(round(x / S) + Z, qmin, qmax)`` as int32."""
+    qmin, qmax = code_range(bits)
+    return jnp.clip(jnp.round(x / scale).astype(jnp.int32) + zero, qmin, qmax)
+
+
+def quantize_weights(w: Array, bits: Array) -> tuple[Array, Array]:
+    """Symmetric per-tensor weight quantization; returns ``(codes int8, scale float32)``."""
+    qmax = (jnp.left_shift(1, jnp.asarray(bits, jnp.int32) - 1) - 1).astype(jnp.float32)
+    scale = jnp.maximum(jnp.max(jnp.abs(w)), EPS) / qmax
+    codes = jnp.clip(jnp.round(w / scale), -qmax, qmax)
+    return codes.astype(jnp.int8), scale
+
+
+def fixed_point(multiplier: Array, shift: Array | None = None) -> tuple[Array, Array]:
+    """Fixed-point form ``(m, s)`` of a real factor, ``multiplier ~ m * 2^-s``.
+
+    With ``shift=None`` the shift is chosen so that ``|m|`` has ``MULT_BITS`` bits of precision
+    (``2^14 <= |m| < 2^15``), then clipped to ``[MIN_SHIFT, MAX_SHIFT]``; pass ``shift`` to put
+    several factors on one common shift. ``m`` saturates at ``2^15 - 1`` in magnitude.
+    Returns int32 arrays of the input's shape.
+    """
+    multiplier = jnp.asarray(multiplier, jnp.float32)
+    if shift is None:
+        mag = jnp.maximum(jnp.abs(multiplier), jnp.float32(2.0**-60))
+        exponent = jnp.floor(jnp.log2(mag)).astype(jnp.int32)  # mag in [2^e, 2^(e+1))
+        shift = MULT_BITS - 1 - exponent
+        # log2 in float32 can be off by one near powers of two: fix m's top bit exactly.
+        shift = jnp.where(jnp.abs(jnp.ldexp(mag, shift)) >= 2.0**MULT_BITS - 0.5, shift - 1, shift)
+        shift = jnp.clip(shift, MIN_SHIFT, MAX_SHIFT)
+    limit = 2.0**MULT_BITS - 1
+    m = jnp.clip(jnp.round(jnp.ldexp(multiplier, shift)), -limit, limit).astype(jnp.int32)
+    return m, jnp.asarray(shift, jnp.int32)
+
+
+def requantize(acc: Array, m: Array, s: Array) -> Array:
+    """Exact ``floor((acc * m + 2^(s-1)) / 2^s)`` in int32 arithmetic (round half up).
+
+    ``acc`` is any int32, ``0 <= m < 2^15`` and ``1 <= s <= 46`` (broadcastable). The 47-bit
+    product is never formed: ``acc`` is split into 16-bit halves. A result too large for int32
+    saturates at about ``+-2^30`` (callers clip to a code range anyway), so it never wraps.
+    """
+    acc = jnp.asarray(acc, jnp.int32)
+    m = jnp.asarray(m, jnp.int32)
+    s = jnp.asarray(s, jnp.int32)
+    hi = jnp.right_shift(acc, 16)  # arithmetic shift: floor division
+    lo = jnp.bitwise_and(acc, 0xFFFF)  # in [0, 2^16)
+    low_prod = lo * m  # < 2^31
+    top = hi * m + jnp.right_shift(low_prod, 16)  # acc * m = top * 2^16 + low_rest
+    low_rest = jnp.bitwise_and(low_prod, 0xFFFF)
+    # s >= 17: the low 16 bits cannot carry into the result.
+    big_s = jnp.maximum(s, 17)
+    out_big = jnp.right_shift(top + jnp.left_shift(1, big_s - 17), big_s - 16)
+    # s <= 16: top is scaled up; saturate it first so the shift cannot overflow.
+    small_s = jnp.minimum(s, 16)
+    bound = jnp.left_shift(1, small_s + 14)
+    top_sat = jnp.clip(top, -bound, bound - 1)
+    rest = jnp.right_shift(low_rest + jnp.left_shift(1, small_s - 1), small_s)
+    out_small = jnp.left_shift(top_sat, 16 - small_s) + rest
+    return jnp.where(s >= 17, out_big, out_small)
