@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from jaxgru.calibrate import Ranges
+from jaxgru.io import atomic_write_bytes
 from jaxgru.integer import LUT_OPS, LUT_SIZE, quantize_gru
 from jaxgru.model import GRUParams
 from jaxgru.ops import DEFAULT_IO_BITS, OP_INDEX, OPS, check_genomes, check_io_bits
@@ -49,17 +50,9 @@ def export_arrays(
 
 def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
     """Writes ``arrays`` to ``path`` atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def export_npz(path: str | os.PathLike, p: GRUParams, ranges: Ranges, genome, **io_bits) -> Path:

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxgru.model import GRUClassifier
+from jaxgru.model import GRUClassifier, GRUParams, gru_logits
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -24,16 +24,15 @@ def _train_step(model: GRUClassifier, optimizer: nnx.Optimizer, x: jax.Array, y:
     return loss
 
 
-@nnx.jit
-def _predict(model: GRUClassifier, x: jax.Array) -> jax.Array:
-    return jnp.argmax(model(x), axis=-1)
+_float_logits = jax.jit(gru_logits)
 
 
-def accuracy(model: GRUClassifier, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
-    """Float accuracy of ``model`` on ``x: [N, T, F]``, ``y: [N]``."""
+def float_accuracy(params: GRUParams, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
+    """Float accuracy of the classifier with weights ``params`` on ``x: [N, T, F]``, ``y: [N]``."""
     correct = 0
     for i in range(0, len(x), batch_size):
-        correct += int((np.asarray(_predict(model, jnp.asarray(x[i : i + batch_size]))) == y[i : i + batch_size]).sum())
+        pred = np.asarray(jnp.argmax(_float_logits(params, jnp.asarray(x[i : i + batch_size])), axis=-1))
+        correct += int((pred == y[i : i + batch_size]).sum())
     return correct / len(x)
 
 

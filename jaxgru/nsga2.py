@@ -1,0 +1,334 @@
+"""NSGA-II (Deb et al. 2002) for integer genomes, in JAX, with evosax's interface.
+
+The strategy is a class of static settings with ``init / ask / tell`` jitted with ``self``
+static; ``State`` and ``Params`` are ``flax.struct`` dataclasses, PRNG keys are explicit, and
+the variation operators are module-level pure functions vmapped over the population, so each
+can be swapped like pymoo's sampling / crossover / mutation / survival. (evosax's own base
+class assumes one scalar fitness per specimen, so it is followed, not subclassed.)
+
+Every objective is **minimized** (as in evosax and pymoo): pass ``-accuracy`` or
+``1 - accuracy``. Constraints follow Deb's constrained domination: a per-specimen violation
+``>= 0``; feasible beats infeasible, smaller violation beats larger.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+from jax import Array
+
+# ----------------------------------------------------------------------------- ranking
+
+
+def dominance_matrix(fitness: Array, violation: Array | None = None) -> Array:
+    """``D[i, j]``: specimen ``i`` (constrained-)dominates ``j``. ``fitness: [N, M]`` minimized."""
+    f_i, f_j = fitness[:, None, :], fitness[None, :, :]
+    dom = jnp.all(f_i <= f_j, axis=-1) & jnp.any(f_i < f_j, axis=-1)
+    if violation is None:
+        return dom
+    v_i, v_j = violation[:, None], violation[None, :]
+    both_feasible = (v_i <= 0) & (v_j <= 0)
+    return jnp.where(both_feasible, dom, v_i < v_j)
+
+
+def non_dominated_rank(
+    fitness: Array, violation: Array | None = None, n_stop: int | None = None
+) -> Array:
+    """Front index of each specimen (0 = non-dominated), ``int32[N]``.
+
+    Fronts are peeled one at a time; with ``n_stop`` the peeling ends once that many specimens
+    are ranked and the rest get rank ``N`` (what survival needs, as pymoo's ``n_stop_if_ranked``).
+    """
+    n = fitness.shape[0]
+    n_stop = n if n_stop is None else n_stop
+    dom = dominance_matrix(fitness, violation).astype(jnp.float32)
+
+    def cond(carry):
+        k, rank = carry
+        return (jnp.sum(rank < n) < n_stop) & (k < n)
+
+    def body(carry):
+        k, rank = carry
+        remaining = (rank == n).astype(jnp.float32)
+        dominated = (remaining @ dom) > 0  # some remaining specimen dominates j
+        front = (rank == n) & ~dominated
+        return k + 1, jnp.where(front, k, rank)
+
+    _, rank = jax.lax.while_loop(cond, body, (jnp.int32(0), jnp.full(n, n, jnp.int32)))
+    return rank
+
+
+def crowding_distance(fitness: Array, rank: Array) -> Array:
+    """Crowding distance of each specimen within its front, ``float32[N]``.
+
+    Per objective, neighbours are taken in the order of a stable sort; the two extremes get
+    ``inf``; gaps are normalized by the front's range of that objective (an objective constant
+    over the front contributes 0); the sum is divided by ``M``; fronts of one or two get ``inf``.
+    This is pymoo's ``calc_crowding_distance`` (the ``"cd"`` of ``RankAndCrowding``).
+    """
+    n, n_obj = fitness.shape
+    idx = jnp.arange(n)
+    front_size = jnp.bincount(rank, length=n + 1)[rank]
+    total = jnp.zeros(n, jnp.float32)
+    for m in range(n_obj):
+        f = fitness[:, m]
+        order = jnp.lexsort((idx, f, rank))  # by front, then value, then index (stable)
+        fs, rs = f[order], rank[order]
+        same_prev = jnp.concatenate([jnp.array([False]), rs[1:] == rs[:-1]])
+        same_next = jnp.concatenate([rs[1:] == rs[:-1], jnp.array([False])])
+        prev_f = jnp.concatenate([fs[:1], fs[:-1]])
+        next_f = jnp.concatenate([fs[1:], fs[-1:]])
+        lo = jax.ops.segment_min(f, rank, num_segments=n + 1)[rs]
+        hi = jax.ops.segment_max(f, rank, num_segments=n + 1)[rs]
+        norm = hi - lo
+        gap_prev = jnp.where(same_prev, fs - prev_f, jnp.inf)
+        gap_next = jnp.where(same_next, next_f - fs, jnp.inf)
+        d = jnp.where(norm > 0, (gap_prev + gap_next) / jnp.where(norm > 0, norm, 1.0), 0.0)
+        total = total.at[order].add(d)
+    return jnp.where(front_size <= 2, jnp.inf, total / n_obj)
+
+
+def hypervolume_2d(fitness: Array, ref: Array, mask: Array | None = None) -> Array:
+    """Exact area dominated by the (masked) points of ``fitness: [N, 2]`` and bounded by ``ref``."""
+    f = jnp.minimum(fitness, ref)  # points beyond the reference add nothing
+    if mask is not None:
+        f = jnp.where(mask[:, None], f, ref)
+    order = jnp.lexsort((f[:, 1], f[:, 0]))
+    x, y = f[order, 0], f[order, 1]
+    best_y = jax.lax.cummin(y)
+    widths = jnp.concatenate([x[1:], ref[:1]]) - x
+    return jnp.sum(widths * (ref[1] - best_y))
+
+
+# ----------------------------------------------------------------------------- variation
+
+
+def uniform_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array) -> tuple[Array, Array]:
+    """With probability ``rate``, swap each gene of the two parents with probability ``swap``."""
+    k_do, k_genes = jax.random.split(key)
+    mask = jax.random.bernoulli(k_genes, swap, a.shape) & jax.random.bernoulli(k_do, rate)
+    return jnp.where(mask, b, a), jnp.where(mask, a, b)
+
+
+def two_point_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array) -> tuple[Array, Array]:
+    """With probability ``rate``, exchange the genes between two random cut points."""
+    del swap
+    k_do, k_cut = jax.random.split(key)
+    cuts = jnp.sort(jax.random.randint(k_cut, (2,), 0, a.shape[-1] + 1))
+    pos = jnp.arange(a.shape[-1])
+    mask = (pos >= cuts[0]) & (pos < cuts[1]) & jax.random.bernoulli(k_do, rate)
+    return jnp.where(mask, b, a), jnp.where(mask, a, b)
+
+
+def reset_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int) -> Array:
+    """Each gene is redrawn uniformly from ``[lower, upper]`` with probability ``rate``."""
+    k_do, k_val = jax.random.split(key)
+    new = jax.random.randint(k_val, x.shape, lower, upper + 1)
+    return jnp.where(jax.random.bernoulli(k_do, rate, x.shape), new, x)
+
+
+def step_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int) -> Array:
+    """Each gene moves by +-1 (reflected at the bounds) with probability ``rate``."""
+    k_do, k_dir = jax.random.split(key)
+    step = jnp.where(jax.random.bernoulli(k_dir, 0.5, x.shape), 1, -1)
+    moved = x + step
+    moved = jnp.where(moved > upper, x - 1, jnp.where(moved < lower, x + 1, moved))
+    return jnp.where(jax.random.bernoulli(k_do, rate, x.shape), moved, x)
+
+
+def binary_tournament(key: Array, rank: Array, crowding: Array, n: int) -> Array:
+    """``n`` winners of random pairs: lower rank wins, then larger crowding, then the first."""
+    pairs = jax.random.randint(key, (n, 2), 0, rank.shape[0])
+    a, b = pairs[:, 0], pairs[:, 1]
+    a_wins = (rank[a] < rank[b]) | ((rank[a] == rank[b]) & (crowding[a] >= crowding[b]))
+    return jnp.where(a_wins, a, b)
+
+
+def duplicate_mask(x: Array, earlier: Array | None = None) -> Array:
+    """``bool[N]``: row ``i`` of ``x`` equals an earlier row of ``x`` or any row of ``earlier``."""
+    same = jnp.all(x[:, None, :] == x[None, :, :], axis=-1)
+    dup = jnp.any(jnp.tril(same, k=-1), axis=1)
+    if earlier is not None:
+        dup = dup | jnp.any(jnp.all(x[:, None, :] == earlier[None, :, :], axis=-1), axis=1)
+    return dup
+
+
+# ----------------------------------------------------------------------------- strategy
+
+
+@struct.dataclass
+class Params:
+    """Traced hyperparameters (change them without recompiling).
+
+    crossover_rate: probability that a pair is recombined. gene_swap_rate: per-gene swap
+    probability of uniform crossover. mutation_rate: per-gene mutation probability (default
+    ``1 / D``). hv_ref: reference point ``[M]`` of the hypervolume (2 objectives).
+    """
+
+    crossover_rate: Array
+    gene_swap_rate: Array
+    mutation_rate: Array
+    hv_ref: Array
+
+
+@struct.dataclass
+class State:
+    """Parents and their objectives; ``rank``/``crowding`` are of the current parents."""
+
+    population: Array  # int32[P, D]
+    fitness: Array  # float32[P, M]
+    violation: Array  # float32[P]
+    rank: Array  # int32[P]
+    crowding: Array  # float32[P]
+    generation_counter: Array  # int32: how many times tell ran
+
+
+class NSGA2:
+    """NSGA-II over integer genomes in ``[lower, upper]^num_dims``.
+
+    Static settings: ``population_size`` (even, >= 4), ``num_dims``, ``num_objectives``,
+    the bounds, and the ``crossover`` / ``mutation`` functions (module-level pure functions of
+    this file or any with the same signatures). The first ``ask`` returns the random initial
+    population; every later one returns ``population_size`` offspring, none a copy of a parent
+    or of another offspring where ``dedup_rounds`` re-mutations can avoid it.
+    """
+
+    def __init__(
+        self,
+        population_size: int,
+        num_dims: int,
+        num_objectives: int = 2,
+        lower: int = 2,
+        upper: int = 8,
+        crossover: Callable = uniform_crossover,
+        mutation: Callable = reset_mutation,
+        dedup_rounds: int = 4,
+    ):
+        if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 4:
+            raise ValueError(f"population_size must be an int >= 4, got {population_size!r}.")
+        if population_size % 2:
+            raise ValueError(
+                f"population_size must be even (offspring are made in pairs), got {population_size}; "
+                f"use {population_size + 1}."
+            )
+        if num_dims < 1 or num_objectives < 1 or lower > upper:
+            raise ValueError(f"need num_dims >= 1, num_objectives >= 1, lower <= upper; got "
+                             f"{num_dims}, {num_objectives}, [{lower}, {upper}].")
+        self.population_size = population_size
+        self.num_dims = num_dims
+        self.num_objectives = num_objectives
+        self.lower, self.upper = int(lower), int(upper)
+        self.crossover = crossover
+        self.mutation = mutation
+        self.dedup_rounds = dedup_rounds
+
+    @property
+    def default_params(self) -> Params:
+        return Params(
+            crossover_rate=jnp.float32(0.9),
+            gene_swap_rate=jnp.float32(0.5),
+            mutation_rate=jnp.float32(1.0 / self.num_dims),
+            hv_ref=jnp.ones(self.num_objectives, jnp.float32),
+        )
+
+    @partial(jax.jit, static_argnames=("self",))
+    def init(self, key: Array, params: Params) -> State:
+        p, m = self.population_size, self.num_objectives
+        population = self._fresh(key, jnp.zeros((0, self.num_dims), jnp.int32), p)
+        return State(
+            population=population,
+            fitness=jnp.full((p, m), jnp.inf, jnp.float32),
+            violation=jnp.zeros(p, jnp.float32),
+            rank=jnp.zeros(p, jnp.int32),
+            crowding=jnp.zeros(p, jnp.float32),
+            generation_counter=jnp.int32(0),
+        )
+
+    @partial(jax.jit, static_argnames=("self",))
+    def ask(self, key: Array, state: State, params: Params) -> tuple[Array, State]:
+        offspring = self._offspring(key, state, params)
+        population = jnp.where(state.generation_counter == 0, state.population, offspring)
+        return population, state
+
+    @partial(jax.jit, static_argnames=("self",))
+    def tell(
+        self,
+        key: Array,
+        population: Array,
+        fitness: Array,
+        state: State,
+        params: Params,
+        violation: Array | None = None,
+    ) -> tuple[State, dict]:
+        """Elitist survival of parents + offspring; ``fitness: [P, M]`` minimized."""
+        del key  # survival is deterministic: ties go to the earlier specimen
+        p = self.population_size
+        violation = jnp.zeros(p, jnp.float32) if violation is None else violation.astype(jnp.float32)
+        # Offspring first: a parent that repeats an offspring is the duplicate that is dropped.
+        # At generation 0 the "parents" are the unevaluated initial population itself.
+        parents_fit = jnp.where(state.generation_counter == 0, jnp.inf, state.fitness)
+        pool = jnp.concatenate([population, state.population])
+        pool_fit = jnp.concatenate([fitness.astype(jnp.float32), parents_fit])
+        pool_vio = jnp.concatenate([violation, state.violation])
+        dup = duplicate_mask(pool)
+        rank = non_dominated_rank(jnp.where(dup[:, None], jnp.inf, pool_fit), pool_vio, n_stop=p)
+        rank = jnp.where(dup, 2 * p, rank)  # duplicates survive last
+        crowd = crowding_distance(pool_fit, rank)
+        keep = jnp.lexsort((-crowd, rank))[:p]
+        state = State(
+            population=pool[keep],
+            fitness=pool_fit[keep],
+            violation=pool_vio[keep],
+            rank=rank[keep],
+            crowding=crowd[keep],
+            generation_counter=state.generation_counter + 1,
+        )
+        return state, self.metrics(state, params)
+
+    def metrics(self, state: State, params: Params) -> dict:
+        feasible_front = (state.rank == 0) & (state.violation <= 0)
+        out = {
+            "generation_counter": state.generation_counter,
+            "front_size": jnp.sum(feasible_front),
+            "best_fitness": jnp.min(jnp.where(feasible_front[:, None], state.fitness, jnp.inf), axis=0),
+        }
+        if self.num_objectives == 2:
+            out["hypervolume"] = hypervolume_2d(state.fitness, params.hv_ref, feasible_front)
+        return out
+
+    # -- internals
+
+    def _fresh(self, key: Array, avoid: Array, n: int) -> Array:
+        """``n`` random genomes, re-drawn where they repeat ``avoid`` or each other."""
+        keys = jax.random.split(key, self.dedup_rounds + 1)
+        x = jax.random.randint(keys[0], (n, self.num_dims), self.lower, self.upper + 1)
+        for k in keys[1:]:
+            redraw = jax.random.randint(k, x.shape, self.lower, self.upper + 1)
+            x = jnp.where(duplicate_mask(x, avoid)[:, None], redraw, x)
+        return x.astype(jnp.int32)
+
+    def _offspring(self, key: Array, state: State, params: Params) -> Array:
+        p = self.population_size
+        k_sel, k_cx, k_mut, k_dedup = jax.random.split(key, 4)
+        winners = binary_tournament(k_sel, state.rank, state.crowding, p)
+        parents = state.population[winners].reshape(p // 2, 2, self.num_dims)
+        c1, c2 = jax.vmap(self.crossover, (0, 0, 0, None, None))(
+            jax.random.split(k_cx, p // 2), parents[:, 0], parents[:, 1],
+            params.crossover_rate, params.gene_swap_rate,
+        )
+        children = jnp.concatenate([c1, c2])
+        mutate = jax.vmap(self.mutation, (0, 0, None, None, None))
+        children = mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self.upper)
+        # Duplicates waste an evaluation: mutate them harder, and finally replace them at random.
+        for k in jax.random.split(k_dedup, self.dedup_rounds):
+            k_m, k_r = jax.random.split(k)
+            dup = duplicate_mask(children, state.population)
+            again = mutate(jax.random.split(k_m, p), children, jnp.float32(2.0 / self.num_dims), self.lower, self.upper)
+            children = jnp.where(dup[:, None], again, children)
+        dup = duplicate_mask(children, state.population)
+        children = jnp.where(dup[:, None], self._fresh(k_r, state.population, p), children)
+        return children.astype(jnp.int32)

@@ -1,0 +1,168 @@
+"""The generational loop around a strategy: evaluate, tell, record, checkpoint, resume.
+
+Generation 0 scores the initial population; generations 1..G score offspring. After every
+generation the strategy state and every record so far are checkpointed with Orbax, so a run
+killed at any point resumes from its last finished generation and, because each generation's
+key is ``fold_in(seed key, generation)``, ends exactly where the uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxgru.nsga2 import NSGA2, Params, State
+
+# evaluate(genomes int32[P, D]) -> (objectives float[P, M] minimized, violation float[P] or None)
+EvaluateFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+
+
+class CheckpointError(RuntimeError):
+    """A search checkpoint exists but cannot be read back."""
+
+
+@dataclass
+class SearchResult:
+    state: State
+    genomes: np.ndarray  # int32[E, D]: every genome evaluated, in order
+    objectives: np.ndarray  # float[E, M]
+    violation: np.ndarray  # float[E]
+    generation: np.ndarray  # int32[E]
+    history: list[dict] = field(default_factory=list)  # one row per generation
+
+
+def _history_row(g: int, metrics: dict, n_evals: int, elapsed: float) -> dict:
+    best = np.asarray(metrics["best_fitness"], np.float64)
+    row = {"generation": g, "hypervolume": float(metrics.get("hypervolume", np.nan))}
+    row.update({f"best_obj{m}": float(v) for m, v in enumerate(best)})
+    row.update({"front_size": int(metrics["front_size"]), "evaluations": n_evals, "wall_seconds": elapsed})
+    return row
+
+
+def _save(mngr: ocp.CheckpointManager, g: int, result: SearchResult, elapsed: float) -> None:
+    tree = {
+        "state": {k: np.asarray(getattr(result.state, k)) for k in State.__dataclass_fields__},
+        "genomes": result.genomes,
+        "objectives": result.objectives,
+        "violation": result.violation,
+        "generation": result.generation,
+        "history": {k: np.array([row[k] for row in result.history]) for k in result.history[0]},
+        "elapsed": np.float64(elapsed),
+    }
+    mngr.save(g, args=ocp.args.StandardSave(tree), force=True)
+    mngr.wait_until_finished()
+
+
+def _restore(mngr: ocp.CheckpointManager) -> tuple[int, SearchResult, float] | None:
+    step = mngr.latest_step()
+    if step is None:
+        return None
+    try:
+        tree = mngr.restore(step, args=ocp.args.StandardRestore())
+        state = State(**{k: jax.numpy.asarray(tree["state"][k]) for k in State.__dataclass_fields__})
+        keys = list(tree["history"])
+        history = [
+            {k: (int(v) if k in ("generation", "front_size", "evaluations") else float(v))
+             for k, v in zip(keys, vals)}
+            for vals in zip(*(np.atleast_1d(tree["history"][k]) for k in keys))
+        ]
+        result = SearchResult(
+            state=state,
+            genomes=np.asarray(tree["genomes"], np.int32),
+            objectives=np.asarray(tree["objectives"]),
+            violation=np.asarray(tree["violation"]),
+            generation=np.asarray(tree["generation"], np.int32),
+            history=history,
+        )
+    except Exception as err:  # orbax raises many types; say plainly what failed
+        raise CheckpointError(
+            f"cannot read the search checkpoint {mngr.directory}/{step}: {type(err).__name__}: {err}. "
+            "Delete that folder to restart the search from scratch, or point --out elsewhere."
+        ) from err
+    return step, result, float(tree["elapsed"])
+
+
+def run_search(
+    strategy: NSGA2,
+    params: Params,
+    evaluate: EvaluateFn,
+    *,
+    generations: int,
+    seed: int,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    on_generation: Callable[[SearchResult], None] | None = None,
+    progress: bool = True,
+) -> SearchResult:
+    """Runs ``generations`` generations after the initial one; returns every record.
+
+    ``on_generation`` is called after each generation (and once on resume) with the records so
+    far, e.g. to write result files. With ``resume``, the latest checkpoint in
+    ``checkpoint_dir`` is continued; without it, an existing checkpoint is an error.
+    """
+    if isinstance(generations, bool) or not isinstance(generations, int) or generations < 1:
+        raise ValueError(f"generations must be an int >= 1, got {generations!r}.")
+    key_init, key = jax.random.split(jax.random.key(seed))
+    mngr = None
+    start, elapsed, result = 0, 0.0, None
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir).absolute()
+        mngr = ocp.CheckpointManager(checkpoint_dir, options=ocp.CheckpointManagerOptions(max_to_keep=2))
+        if mngr.latest_step() is not None and not resume:
+            raise FileExistsError(
+                f"{checkpoint_dir} already holds a search checkpoint; pass --resume to continue it "
+                "or choose another --out."
+            )
+        restored = _restore(mngr) if resume else None
+        if restored is not None:
+            last, result, elapsed = restored
+            start = last + 1
+            if on_generation is not None:
+                on_generation(result)
+
+    state = result.state if result is not None else strategy.init(key_init, params)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=generations + 1, initial=start, desc="search", unit="gen")
+    try:
+        for g in range(start, generations + 1):
+            t0 = time.perf_counter()
+            k_ask, k_tell = jax.random.split(jax.random.fold_in(key, g))
+            population, state = strategy.ask(k_ask, state, params)
+            genomes = np.asarray(population)
+            objectives, violation = evaluate(genomes)
+            objectives = np.asarray(objectives, np.float32)
+            violation = np.zeros(len(genomes), np.float32) if violation is None else np.asarray(violation, np.float32)
+            state, metrics = strategy.tell(k_tell, population, objectives, state, params, violation)
+            elapsed += time.perf_counter() - t0
+            if result is None:
+                result = SearchResult(state, genomes, objectives, violation, np.zeros(len(genomes), np.int32))
+            else:
+                result.state = state
+                result.genomes = np.concatenate([result.genomes, genomes])
+                result.objectives = np.concatenate([result.objectives, objectives])
+                result.violation = np.concatenate([result.violation, violation])
+                result.generation = np.concatenate([result.generation, np.full(len(genomes), g, np.int32)])
+            result.history.append(_history_row(g, jax.device_get(metrics), len(result.genomes), elapsed))
+            if mngr is not None:
+                _save(mngr, g, result, elapsed)
+            if on_generation is not None:
+                on_generation(result)
+            if bar is not None:
+                bar.set_postfix(hv=f"{result.history[-1]['hypervolume']:.4f}", s_per_gen=f"{time.perf_counter() - t0:.1f}")
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        if mngr is not None:
+            mngr.close()
+    return result

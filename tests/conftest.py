@@ -1,0 +1,53 @@
+"""Shared fixtures: MNIST from the local data directory and one small trained model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def data_dir() -> Path:
+    chosen = os.environ.get("JAXGRU_DATA_DIR") or str(SHARED_DATA)
+    path = Path(chosen)
+    if not (path / "mnist.npz").is_file():
+        pytest.fail(f"tests need mnist.npz: set JAXGRU_DATA_DIR to a folder holding it (looked in {path}).")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_splits():
+    from jaxgru.tasks import get_task
+
+    return get_task("mnist_row").load(data_dir())
+
+
+@pytest.fixture(scope="session")
+def small_model(mnist_splits):
+    """A GRU(64) trained briefly on mnist_row, its params, calibration and a validation subset."""
+    from jaxgru.calibrate import calibrate
+    from jaxgru.train import float_accuracy, train_float
+
+    s = mnist_splits
+    model = train_float(s.x_train[:20000], s.y_train[:20000], hidden=64, classes=10, epochs=3, seed=0)
+    params = model.params()
+    ranges = calibrate(params, s.x_train[:2000])
+    x_val, y_val = s.x_val[:2000], s.y_val[:2000]
+    return {
+        "model": model,
+        "params": params,
+        "ranges": ranges,
+        "x_val": x_val,
+        "y_val": y_val,
+        "float_acc": float_accuracy(params, x_val, y_val),
+    }
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
