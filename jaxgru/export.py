@@ -10,8 +10,8 @@ import jax
 import numpy as np
 
 from jaxgru.calibrate import Ranges
-from jaxgru.io import atomic_write_bytes
 from jaxgru.integer import LUT_OPS, LUT_SIZE, quantize_gru
+from jaxgru.io import atomic_write_bytes
 from jaxgru.model import GRUParams
 from jaxgru.ops import DEFAULT_IO_BITS, OP_INDEX, OPS, check_genomes, check_io_bits
 

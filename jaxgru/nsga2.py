@@ -13,8 +13,8 @@ Every objective is **minimized** (as in evosax and pymoo): pass ``-accuracy`` or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
 import jax
 import jax.numpy as jnp

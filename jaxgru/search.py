@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import jax
 import numpy as np
@@ -158,7 +158,8 @@ def run_search(
             if on_generation is not None:
                 on_generation(result)
             if bar is not None:
-                bar.set_postfix(hv=f"{result.history[-1]['hypervolume']:.4f}", s_per_gen=f"{time.perf_counter() - t0:.1f}")
+                hv = result.history[-1]["hypervolume"]
+                bar.set_postfix(hv=f"{hv:.4f}", s_per_gen=f"{time.perf_counter() - t0:.1f}")
                 bar.update(1)
     finally:
         if bar is not None:

@@ -6,8 +6,8 @@ Adding a task is one function that returns a :class:`Splits` and one entry in ``
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

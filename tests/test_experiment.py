@@ -1,0 +1,82 @@
+"""experiments/run.py end to end on tiny settings, and its refusals of bad input."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, data_dir
+
+_spec = importlib.util.spec_from_file_location("run", REPO / "experiments" / "run.py")
+run = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run)
+
+TINY = ["--task", "mnist_row", "--hidden", "16", "--population", "6", "--generations", "2", "--epochs", "1",
+        "--train-size", "3000", "--calib-size", "500", "--val-size", "300", "--quiet"]
+
+
+def test_run_writes_every_output(tmp_path):
+    out = tmp_path / "run"
+    assert run.main(TINY + ["--data-dir", str(data_dir()), "--out", str(out)]) == 0
+    for name in ("config.json", "front.json", "baseline.json", "evaluated.csv", "history.csv", "pareto.png",
+                 "history.png", "summary.json"):
+        assert (out / name).is_file(), name
+    front = json.loads((out / "front.json").read_text())
+    baseline = json.loads((out / "baseline.json").read_text())
+    assert [b["bits"] for b in baseline] == [[b] * 17 for b in range(2, 9)]
+    for row in front + baseline:
+        assert len(row["bits"]) == 17 and 0.0 <= row["accuracy"] <= 1.0
+        assert 0.0 < row["size_ratio"] <= 0.5 and row["size_bits"] > 0
+    # The front is non-dominated and sorted by size.
+    acc = np.array([f["accuracy"] for f in front])
+    size = np.array([f["size_ratio"] for f in front])
+    assert np.all(np.diff(size) > 0) and np.all(np.diff(acc) > 0)
+    evaluated = np.genfromtxt(out / "evaluated.csv", delimiter=",", names=True)
+    assert len(evaluated) == 6 * 3 and set(evaluated["generation"]) == {0, 1, 2}
+    history = np.genfromtxt(out / "history.csv", delimiter=",", names=True)
+    assert list(history["generation"]) == [0, 1, 2] and np.all(np.diff(history["hypervolume"]) >= 0)
+    config = json.loads((out / "config.json").read_text())
+    assert config["seed"] == 0 and config["population"] == 6
+    # A second run into the same folder must not silently overwrite the checkpointed search.
+    assert run.main(TINY + ["--data-dir", str(data_dir()), "--out", str(out)]) == 2
+    # Resuming a finished run with other settings is refused.
+    assert run.main(TINY[:-1] + ["--seed", "5", "--resume", "--quiet", "--data-dir", str(data_dir()),
+                                 "--out", str(out)]) == 2
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "mnist_colum"], "unknown task"),
+        (["--population", "3"], "even number >= 4"),
+        (["--population", "7"], "even number >= 4"),
+        (["--generations", "0"], "generations must be >= 1"),
+    ],
+)
+def test_bad_arguments(tmp_path, capsys, args, message):
+    assert run.main(args + ["--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_data(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run.main(TINY + ["--data-dir", str(empty), "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "MNIST not found" in err and "--data-dir" in err
+
+
+def test_unreadable_float_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    (out / "float_model").mkdir(parents=True)
+    (out / "float_model" / "junk").write_text("not a checkpoint")
+    assert run.main(TINY + ["--data-dir", str(data_dir()), "--out", str(out)]) == 2
+    assert "cannot read the float model checkpoint" in capsys.readouterr().err
+
+
+def test_readme_commands_exist():
+    readme = (REPO / "README.md").read_text()
+    assert "python -m pytest -q -n 2" in readme
+    assert "python experiments/run.py --task mnist_row" in readme
+    assert Path(REPO / ".ci" / "run").read_text().count("python -m pytest -q -n 2") == 1

@@ -1,0 +1,171 @@
+"""NSGA-II against pymoo as an independent oracle, and on problems with known fronts."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from pymoo.indicators.hv import HV
+from pymoo.operators.survival.rank_and_crowding.metrics import get_crowding_function
+from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
+
+from jaxgru import nsga2
+from jaxgru.nsga2 import NSGA2, crowding_distance, hypervolume_2d, non_dominated_rank
+from jaxgru.search import CheckpointError, run_search
+
+# Small integer objective values force ties and exact duplicates.
+objective_sets = st.integers(3, 40).flatmap(
+    lambda n: st.integers(2, 3).flatmap(lambda m: arrays(np.float32, (n, m), elements=st.integers(0, 5).map(float)))
+)
+
+
+def _pymoo_ranks(f):
+    rank = np.empty(len(f), int)
+    for k, front in enumerate(NonDominatedSorting().do(f)):
+        rank[front] = k
+    return rank
+
+
+@settings(max_examples=60, deadline=None)
+@given(objective_sets)
+def test_ranks_and_crowding_match_pymoo(f):
+    rank = np.asarray(non_dominated_rank(jnp.asarray(f)))
+    np.testing.assert_array_equal(rank, _pymoo_ranks(f))
+    crowd = np.asarray(crowding_distance(jnp.asarray(f), jnp.asarray(rank)))
+    cd = get_crowding_function("cd")
+    want = np.empty(len(f))
+    for k in np.unique(rank):
+        want[rank == k] = cd.do(f[rank == k])
+    np.testing.assert_allclose(crowd, want, rtol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 40), st.just(2)), elements=st.floats(0, 1, width=32)))
+def test_hypervolume_matches_pymoo(f):
+    ref = np.array([1.1, 1.2], np.float32)
+    got = float(hypervolume_2d(jnp.asarray(f), jnp.asarray(ref)))
+    assert got == pytest.approx(HV(ref_point=ref)(f.astype(np.float64)), abs=1e-5)
+
+
+def test_n_stop_ranks_only_what_survival_needs():
+    f = jnp.asarray(np.stack([np.arange(10.0), np.arange(10.0)], 1))  # a chain: ten fronts
+    rank = np.asarray(non_dominated_rank(f, n_stop=3))
+    np.testing.assert_array_equal(rank, [0, 1, 2] + [10] * 7)
+
+
+def test_constrained_domination():
+    f = jnp.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    violation = jnp.array([0.5, 0.0, 0.1])  # the best objectives are the most infeasible
+    np.testing.assert_array_equal(np.asarray(non_dominated_rank(f, violation)), [2, 0, 1])
+
+
+def _brute_force_front(problem, lower, upper, dims):
+    grid = np.stack(np.meshgrid(*[np.arange(lower, upper + 1)] * dims, indexing="ij"), -1).reshape(-1, dims)
+    f = problem(grid)
+    dominated = np.array([np.any(np.all(f <= p, 1) & np.any(f < p, 1)) for p in f])
+    return {tuple(v) for v in f[~dominated]}
+
+
+def _toy(g):  # front: g0 free, every other gene 0 -> four points (k, 3 - k)
+    g = g.astype(np.float32)
+    return np.stack([g[:, 0], 3.0 - g[:, 0] + g[:, 1:].sum(1)], 1)
+
+
+@pytest.mark.parametrize(
+    "crossover, mutation",
+    [(nsga2.uniform_crossover, nsga2.reset_mutation), (nsga2.two_point_crossover, nsga2.step_mutation)],
+)
+def test_search_finds_known_front(crossover, mutation):
+    want = _brute_force_front(_toy, 0, 3, 6)
+    assert len(want) == 4
+    strategy = NSGA2(12, 6, 2, 0, 3, crossover=crossover, mutation=mutation)
+    result = run_search(strategy, strategy.default_params, lambda g: (_toy(g), None), generations=40, seed=1,
+                        progress=False)
+    state = result.state
+    found = {tuple(v) for v in np.asarray(state.fitness)[np.asarray(state.rank) == 0]}
+    assert found == want
+
+
+def test_offspring_are_in_bounds_and_new():
+    strategy = NSGA2(16, 17)
+    params = strategy.default_params
+    state = strategy.init(jax.random.key(0), params)
+    pop, state = strategy.ask(jax.random.key(1), state, params)
+    f = np.asarray(pop, np.float32)[:, :2]
+    state, _ = strategy.tell(jax.random.key(2), pop, jnp.asarray(f), state, params)
+    children, _ = strategy.ask(jax.random.key(3), state, params)
+    children = np.asarray(children)
+    assert children.dtype == np.int32 and children.min() >= 2 and children.max() <= 8
+    rows = {tuple(r) for r in children}
+    assert len(rows) == 16 and not rows & {tuple(r) for r in np.asarray(state.population)}
+
+
+def test_survival_is_elitist():
+    """A parent front that the offspring cannot beat survives whole."""
+    strategy = NSGA2(4, 3, 2, 0, 9)
+    params = strategy.default_params
+    state = strategy.init(jax.random.key(0), params)
+    pop, state = strategy.ask(jax.random.key(1), state, params)
+    good = jnp.array([[0.0, 3.0], [1.0, 2.0], [2.0, 1.0], [3.0, 0.0]])
+    state, _ = strategy.tell(jax.random.key(2), pop, good, state, params)
+    children, state = strategy.ask(jax.random.key(3), state, params)
+    state, metrics = strategy.tell(jax.random.key(4), children, good + 1.0, state, params)
+    np.testing.assert_array_equal(np.sort(np.asarray(state.population), 0), np.sort(np.asarray(pop), 0))
+    assert int(metrics["front_size"]) == 4
+
+
+@pytest.mark.parametrize("size, match", [(3, ">= 4"), (7, "even"), (2.5, ">= 4")])
+def test_bad_population_size(size, match):
+    with pytest.raises(ValueError, match=match):
+        NSGA2(size, 17)
+
+
+def test_bad_generations():
+    strategy = NSGA2(4, 3)
+    with pytest.raises(ValueError, match="generations"):
+        run_search(strategy, strategy.default_params, lambda g: (_toy(g), None), generations=0, seed=0)
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    strategy = NSGA2(8, 6, 2, 0, 3)
+    evaluate = lambda g: (_toy(g), None)  # noqa: E731
+    full = run_search(strategy, strategy.default_params, evaluate, generations=6, seed=3, progress=False)
+
+    class Interrupt(Exception):
+        pass
+
+    calls = {"n": 0}
+
+    def flaky(g):
+        calls["n"] += 1
+        if calls["n"] == 4:  # dies inside generation 3, after 0..2 were checkpointed
+            raise Interrupt
+        return evaluate(g)
+
+    with pytest.raises(Interrupt):
+        run_search(strategy, strategy.default_params, flaky, generations=6, seed=3, checkpoint_dir=tmp_path,
+                   progress=False)
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_search(strategy, strategy.default_params, evaluate, generations=6, seed=3, checkpoint_dir=tmp_path,
+                   progress=False)
+    resumed = run_search(strategy, strategy.default_params, evaluate, generations=6, seed=3,
+                         checkpoint_dir=tmp_path, resume=True, progress=False)
+    np.testing.assert_array_equal(resumed.genomes, full.genomes)
+    np.testing.assert_array_equal(resumed.generation, full.generation)
+    np.testing.assert_array_equal(np.asarray(resumed.state.population), np.asarray(full.state.population))
+    assert [h["hypervolume"] for h in resumed.history] == [h["hypervolume"] for h in full.history]
+
+
+def test_unreadable_checkpoint(tmp_path):
+    strategy = NSGA2(4, 3, 2, 0, 3)
+    evaluate = lambda g: (_toy(g), None)  # noqa: E731
+    run_search(strategy, strategy.default_params, evaluate, generations=1, seed=0, checkpoint_dir=tmp_path,
+               progress=False)
+    for f in (tmp_path / "1").rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot read the search checkpoint"):
+        run_search(strategy, strategy.default_params, evaluate, generations=2, seed=0, checkpoint_dir=tmp_path,
+                   resume=True, progress=False)
