@@ -22,14 +22,20 @@ from jaxgru.quant import (
     affine_params,
     code_range,
     fixed_point,
-    quantize,
+    quantize_to_range,
     quantize_weights,
     requantize,
+    rounding_shift,
 )
 
 LUT_OPS = (OP_INDEX["r"], OP_INDEX["z"], OP_INDEX["n"])
 LUT_SIZE = 256  # tables are indexed by code + 128, so one shape serves every width <= 8
-BIAS_LIMIT = 2**29  # integer biases are clipped here so that accumulators never wrap
+BIAS_LIMIT = 2**29  # integer biases and offsets are clipped here so that accumulators never wrap
+# Elementwise operators rescale with 14-bit multipliers and shifts <= 31: their accumulators
+# (|code - zero| <= 255, so a product is < 2^16 and a sum term < 2^22) then stay inside int32
+# through `rounding_shift`, the three-instruction form of requantization.
+ELEM_MULT_BITS, ELEM_MAX_SHIFT = 14, 31
+LUT_FUNCTIONS = {"lut_sigmoid": jax.nn.sigmoid, "lut_tanh": jnp.tanh}
 
 
 @struct.dataclass
@@ -89,6 +95,15 @@ def _linear(w: Array, b: Array, bits: Array, in_scale: Array, in_zero: Array, ou
     return codes, bias.reshape(three_h), mult, shift
 
 
+def lut_value(scale: Array, zero: Array, qmin: Array, qmax: Array, k: int, code: Array) -> Array:
+    """Entry of operator ``k``'s lookup table at input ``code``: the output code of
+    ``f(S_in * (code - Z_in))``, ``f`` = sigmoid or tanh; ``scale``, ``zero``, ``qmin``,
+    ``qmax`` are the per-operator ``[17]`` arrays."""
+    src = OP_INDEX[OPS[k].inputs[0]]
+    real = LUT_FUNCTIONS[OPS[k].kind](scale[src] * (code - zero[src]).astype(jnp.float32))
+    return quantize_to_range(real, scale[k], zero[k], qmin[k], qmax[k])
+
+
 def quantize_gru(
     p: GRUParams, ranges: Ranges, bits: Array, input_bits: Array = 8, head_bits: Array = 8
 ) -> IntGRU:
@@ -112,35 +127,33 @@ def quantize_gru(
     wh, bh, m, s = _linear(p.wh, p.bh, bits[hi], h_scale, h_zero, scale[hi])
     mult, shift = mult.at[hi].set(m), shift.at[hi].set(s)
 
+    elem = {"bits": ELEM_MULT_BITS, "max_shift": ELEM_MAX_SHIFT}
     for k, op in enumerate(OPS):
         if op.kind == "add":
             a, b = (OP_INDEX[name] for name in op.inputs)
             ratio_a, ratio_b = scale[a] / scale[k], scale[b] / scale[k]
-            _, s = fixed_point(jnp.maximum(ratio_a, ratio_b))  # one shift for both terms
-            ma, _ = fixed_point(ratio_a, s)
-            mb, _ = fixed_point(ratio_b, s)
+            _, s = fixed_point(jnp.maximum(ratio_a, ratio_b), **elem)  # one shift for both terms
+            ma, _ = fixed_point(ratio_a, s, bits=ELEM_MULT_BITS)
+            mb, _ = fixed_point(ratio_b, s, bits=ELEM_MULT_BITS)
             mult_a, mult_b = mult_a.at[k].set(ma), mult_b.at[k].set(mb)
             offset = offset.at[k].set(-(ma * zero[a] + mb * zero[b]))
             shift, mult = shift.at[k].set(s), mult.at[k].set(1)
         elif op.kind == "sub1":  # 1 - z: a sum of the constant 1 and -z
             a = OP_INDEX[op.inputs[0]]
-            m, s = fixed_point(scale[a] / scale[k])
-            one = _round_int(jnp.ldexp(1.0 / scale[k], s), 2**30)
+            m, s = fixed_point(scale[a] / scale[k], **elem)
+            one = _round_int(jnp.ldexp(1.0 / scale[k], s))
             mult_a = mult_a.at[k].set(-m)
-            offset = offset.at[k].set(one + m * zero[a])
+            offset = offset.at[k].set(jnp.clip(one + m * zero[a], -BIAS_LIMIT, BIAS_LIMIT))
             shift, mult = shift.at[k].set(s), mult.at[k].set(1)
         elif op.kind == "mul":
             a, b = (OP_INDEX[name] for name in op.inputs)
-            m, s = fixed_point(scale[a] * scale[b] / scale[k])
+            m, s = fixed_point(scale[a] * scale[b] / scale[k], **elem)
             mult, shift = mult.at[k].set(m), shift.at[k].set(s)
 
+    # Each table holds lut_value of every int8 code; the cell evaluates the same function of
+    # the same code (see _lut), so the exported table is exactly what inference computes.
     codes = jnp.arange(-LUT_SIZE // 2, LUT_SIZE // 2, dtype=jnp.int32)
-    tables = []
-    for k in LUT_OPS:
-        src = OP_INDEX[OPS[k].inputs[0]]
-        fn = jax.nn.sigmoid if OPS[k].kind == "lut_sigmoid" else jnp.tanh
-        real = fn(scale[src] * (codes - zero[src]).astype(jnp.float32))
-        tables.append(quantize(real, scale[k], zero[k], bits[k]))
+    tables = [lut_value(scale, zero, qmin, qmax, k, codes) for k in LUT_OPS]
 
     wd, d_scale = quantize_weights(p.wd, head_bits)
     bd = _round_int(p.bd / (d_scale * h_scale)) - h_zero * wd.astype(jnp.int32).sum(axis=0)
@@ -189,16 +202,18 @@ def _saturate(q: IntGRU, k, value: Array) -> Array:
 
 def _add(q: IntGRU, k: int, qa: Array, qb: Array) -> Array:
     acc = q.offset[k] + q.mult_a[k] * qa + q.mult_b[k] * qb
-    return _saturate(q, k, requantize(acc, 1, q.shift[k]))
+    return _saturate(q, k, rounding_shift(acc, q.shift[k]))
 
 
 def _mul(q: IntGRU, k: int, a: int, qa: Array, qb: Array, b: int) -> Array:
-    acc = (qa - q.zero[a]) * (qb - q.zero[b])
-    return _saturate(q, k, requantize(acc, q.mult[k], q.shift[k]))
+    acc = (qa - q.zero[a]) * (qb - q.zero[b]) * q.mult[k]
+    return _saturate(q, k, rounding_shift(acc, q.shift[k]))
 
 
 def _lut(q: IntGRU, i: int, qin: Array) -> Array:
-    return q.lut[i][qin + LUT_SIZE // 2]
+    # Evaluating the table's defining function per element vectorizes; a gather inside XLA's
+    # fused elementwise loop does not (it made the whole cell 3x slower on the CPU).
+    return lut_value(q.scale, q.zero, q.qmin, q.qmax, LUT_OPS[i], qin)
 
 
 def _gates(q: IntGRU, acc: Array, ops: tuple[int, int, int]) -> tuple[Array, Array, Array]:

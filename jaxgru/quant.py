@@ -47,7 +47,11 @@ def affine_params(lo: Array, hi: Array, bits: Array) -> tuple[Array, Array]:
 
 def quantize(x: Array, scale: Array, zero: Array, bits: Array) -> Array:
     """Float to code: ``clip(round(x / S) + Z, qmin, qmax)`` as int32."""
-    qmin, qmax = code_range(bits)
+    return quantize_to_range(x, scale, zero, *code_range(bits))
+
+
+def quantize_to_range(x: Array, scale: Array, zero: Array, qmin: Array, qmax: Array) -> Array:
+    """:func:`quantize` with the code range given directly."""
     return jnp.clip(jnp.round(x / scale).astype(jnp.int32) + zero, qmin, qmax)
 
 
@@ -59,25 +63,36 @@ def quantize_weights(w: Array, bits: Array) -> tuple[Array, Array]:
     return codes.astype(jnp.int8), scale
 
 
-def fixed_point(multiplier: Array, shift: Array | None = None) -> tuple[Array, Array]:
+def fixed_point(
+    multiplier: Array, shift: Array | None = None, *, bits: int = MULT_BITS, max_shift: int = MAX_SHIFT
+) -> tuple[Array, Array]:
     """Fixed-point form ``(m, s)`` of a real factor, ``multiplier ~ m * 2^-s``.
 
-    With ``shift=None`` the shift is chosen so that ``|m|`` has ``MULT_BITS`` bits of precision
-    (``2^14 <= |m| < 2^15``), then clipped to ``[MIN_SHIFT, MAX_SHIFT]``; pass ``shift`` to put
-    several factors on one common shift. ``m`` saturates at ``2^15 - 1`` in magnitude.
+    With ``shift=None`` the shift is chosen so that ``|m|`` has ``bits`` bits of precision
+    (``2^(bits-1) <= |m| < 2^bits``), then clipped to ``[MIN_SHIFT, max_shift]``; pass ``shift``
+    to put several factors on one common shift. ``|m|`` saturates at ``2^bits - 1``.
     Returns int32 arrays of the input's shape.
     """
     multiplier = jnp.asarray(multiplier, jnp.float32)
     if shift is None:
         mag = jnp.maximum(jnp.abs(multiplier), jnp.float32(2.0**-60))
         exponent = jnp.floor(jnp.log2(mag)).astype(jnp.int32)  # mag in [2^e, 2^(e+1))
-        shift = MULT_BITS - 1 - exponent
+        shift = bits - 1 - exponent
         # log2 in float32 can be off by one near powers of two: fix m's top bit exactly.
-        shift = jnp.where(jnp.abs(jnp.ldexp(mag, shift)) >= 2.0**MULT_BITS - 0.5, shift - 1, shift)
-        shift = jnp.clip(shift, MIN_SHIFT, MAX_SHIFT)
-    limit = 2.0**MULT_BITS - 1
+        shift = jnp.where(jnp.abs(jnp.ldexp(mag, shift)) >= 2.0**bits - 0.5, shift - 1, shift)
+        shift = jnp.clip(shift, MIN_SHIFT, max_shift)
+    limit = 2.0**bits - 1
     m = jnp.clip(jnp.round(jnp.ldexp(multiplier, shift)), -limit, limit).astype(jnp.int32)
     return m, jnp.asarray(shift, jnp.int32)
+
+
+def rounding_shift(acc: Array, s: Array) -> Array:
+    """``floor((acc + 2^(s-1)) / 2^s)`` for ``1 <= s <= 31`` and ``|acc| + 2^(s-1) < 2^31``.
+
+    The cheap case of :func:`requantize` (three int32 operations), for accumulators that the
+    caller has bounded: elementwise sums and products of codes.
+    """
+    return jnp.right_shift(acc + jnp.left_shift(1, s - 1), s)
 
 
 def requantize(acc: Array, m: Array, s: Array) -> Array:
