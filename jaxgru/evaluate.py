@@ -10,9 +10,9 @@ import numpy as np
 from jax import Array
 
 from jaxgru.calibrate import Ranges
-from jaxgru.integer import int_logits, quantize_gru
+from jaxgru.integer import int_scan, quantize_gru, select_x_gates, x_gate_codes
 from jaxgru.model import GRUParams
-from jaxgru.ops import DEFAULT_IO_BITS, check_genomes, check_io_bits
+from jaxgru.ops import DEFAULT_IO_BITS, MAX_BITS, MIN_BITS, N_OPS, check_genomes, check_io_bits
 
 # Live int32 values per (specimen, sample, gate unit) inside one step, with headroom; used to
 # size data chunks so that P = 1024 stays within a few GiB.
@@ -26,10 +26,18 @@ def population_logits(
     """Integer logits ``int32[P, B, C]`` of ``genomes: int32[P, 17]`` on ``x: float32[B, T, I]``.
 
     Pure and traceable in every argument: the genomes are data, so a new population never
-    recompiles. Weights are quantized once per specimen, then one scan runs all specimens.
+    recompiles. Weights are quantized once per specimen; the input projections (operators
+    0, 2, 4) are computed once per bit width 2..8 and shared by the whole population, since a
+    specimen's own depend only on its widths; then one scan runs all specimens.
     """
     models = jax.vmap(quantize_gru, (None, None, 0, None, None))(p, ranges, genomes, input_bits, head_bits)
-    return jax.vmap(int_logits, (0, None))(models, x)
+    widths = jnp.arange(MIN_BITS, MAX_BITS + 1, dtype=jnp.int32)
+    per_width = jax.vmap(quantize_gru, (None, None, 0, None, None))(
+        p, ranges, jnp.repeat(widths[:, None], N_OPS, axis=1), input_bits, head_bits
+    )
+    # [T, 7, B, 3H]: scanned over T; each specimen picks its widths inside the step.
+    shared = jax.vmap(x_gate_codes, (0, None), 1)(per_width, jnp.swapaxes(x, 0, 1))
+    return jax.vmap(int_scan, (0, None, None))(models, shared, lambda q, s: select_x_gates(s, q.bits))
 
 
 @partial(jax.jit, static_argnames=("batch_size",))
@@ -39,11 +47,10 @@ def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_si
     pad = n_batches * batch_size - n
     x = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape((n_batches, batch_size) + x.shape[1:])
     y = jnp.pad(y, (0, pad), constant_values=-1).reshape(n_batches, batch_size)  # -1 never matches
-    models = jax.vmap(quantize_gru, (None, None, 0, None, None))(p, ranges, genomes, input_bits, head_bits)
 
     def body(correct, batch):
         xb, yb = batch
-        logits = jax.vmap(int_logits, (0, None))(models, xb)
+        logits = population_logits(p, ranges, genomes, xb, input_bits, head_bits)
         return correct + jnp.sum(jnp.argmax(logits, axis=-1) == yb, axis=-1, dtype=jnp.int32), None
 
     correct, _ = jax.lax.scan(body, jnp.zeros(genomes.shape[0], jnp.int32), (x, y))

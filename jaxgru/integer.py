@@ -10,6 +10,8 @@ recompiling. :func:`int_logits` runs the integer model; every matmul is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -17,7 +19,7 @@ from jax import Array
 
 from jaxgru.calibrate import Ranges
 from jaxgru.model import GRUParams
-from jaxgru.ops import H_LINEAR, H_OP, N_OPS, OP_INDEX, OPS, X_LINEAR
+from jaxgru.ops import H_LINEAR, H_OP, MIN_BITS, N_OPS, OP_INDEX, OPS, X_LINEAR
 from jaxgru.quant import (
     affine_params,
     code_range,
@@ -42,6 +44,7 @@ LUT_FUNCTIONS = {"lut_sigmoid": jax.nn.sigmoid, "lut_tanh": jnp.tanh}
 class IntGRU:
     """One quantized model (add a leading axis ``[P]`` for a population).
 
+    ``bits``: the genome ``int32[17]`` it was made from.
     Input quantizer: ``x_inv_scale`` (float32), ``x_zero``, ``x_qmin``, ``x_qmax``.
     Linear layers: ``wx int8[I, 3H]``, ``wh int8[H, 3H]``, ``wd int8[H, C]`` and int32 biases
     ``bx[3H]``, ``bh[3H]``, ``bd[C]`` with the input zero point folded in, so that
@@ -53,6 +56,7 @@ class IntGRU:
     back to reals (reporting only; inference never uses them).
     """
 
+    bits: Array
     x_inv_scale: Array
     x_zero: Array
     x_qmin: Array
@@ -159,6 +163,7 @@ def quantize_gru(
     bd = _round_int(p.bd / (d_scale * h_scale)) - h_zero * wd.astype(jnp.int32).sum(axis=0)
 
     return IntGRU(
+        bits=bits,
         x_inv_scale=1.0 / x_scale,
         x_zero=x_zero,
         x_qmin=x_qmin,
@@ -216,24 +221,40 @@ def _lut(q: IntGRU, i: int, qin: Array) -> Array:
     return lut_value(q.scale, q.zero, q.qmin, q.qmax, LUT_OPS[i], qin)
 
 
-def _gates(q: IntGRU, acc: Array, ops: tuple[int, int, int]) -> tuple[Array, Array, Array]:
-    """Requantizes the three gate slices of a stacked accumulator ``[..., 3H]``."""
+def _gates(q: IntGRU, acc: Array, ops: tuple[int, int, int]) -> Array:
+    """Requantizes the three gate slices of a stacked accumulator ``int32[..., 3H]``."""
     ops_arr = jnp.array(ops)
     hidden = acc.shape[-1] // 3
     per_unit = lambda v: jnp.repeat(v[ops_arr], hidden)  # noqa: E731
-    codes = jnp.clip(
+    return jnp.clip(
         per_unit(q.zero) + requantize(acc, per_unit(q.mult), per_unit(q.shift)),
         per_unit(q.qmin),
         per_unit(q.qmax),
     )
-    return tuple(jnp.split(codes, 3, axis=-1))
 
 
-def int_cell(q: IntGRU, qx: Array, qh: Array) -> Array:
-    """One integer GRU step on codes ``qx: int32[..., I]``, ``qh: int32[..., H]``."""
+def x_gate_codes(q: IntGRU, x: Array) -> Array:
+    """Output codes of operators 0, 2, 4 (``xr, xz, xn``) for float inputs ``x: [..., I]``,
+    as ``int8[..., 3H]``. They depend on the genome only through genes 0, 2, 4 and the input
+    width, which is what lets a population share them (:func:`select_x_gates`)."""
+    return _gates(q, int_dot(quantize_input(q, x), q.wx) + q.bx, X_LINEAR).astype(jnp.int8)
+
+
+def select_x_gates(shared: Array, bits: Array) -> Array:
+    """Picks one specimen's gate codes out of ``shared: int8[7, ..., 3H]``, the codes of
+    :func:`x_gate_codes` computed once per width 2..8: gate ``g`` comes from width
+    ``bits[X_LINEAR[g]]``. Returns ``int8[..., 3H]``."""
+    hidden = shared.shape[-1] // 3
+    rows = [shared[bits[k] - MIN_BITS, ..., g * hidden : (g + 1) * hidden] for g, k in enumerate(X_LINEAR)]
+    return jnp.concatenate(rows, axis=-1)
+
+
+def int_cell(q: IntGRU, xg: Array, qh: Array) -> Array:
+    """One integer GRU step: input-gate codes ``xg: [..., 3H]`` (of :func:`x_gate_codes`) and
+    state codes ``qh: int32[..., H]`` to the new state codes."""
     o = OP_INDEX
-    xr, xz, xn = _gates(q, int_dot(qx, q.wx) + q.bx, X_LINEAR)
-    hr, hz, hn = _gates(q, int_dot(qh, q.wh) + q.bh, H_LINEAR)
+    xr, xz, xn = jnp.split(xg.astype(jnp.int32), 3, axis=-1)
+    hr, hz, hn = jnp.split(_gates(q, int_dot(qh, q.wh) + q.bh, H_LINEAR), 3, axis=-1)
     r = _lut(q, 0, _add(q, o["rp"], xr, hr))
     z = _lut(q, 1, _add(q, o["zp"], xz, hz))
     rh = _mul(q, o["rh"], o["r"], r, hn, o["hn"])
@@ -244,13 +265,22 @@ def int_cell(q: IntGRU, qx: Array, qh: Array) -> Array:
     return _add(q, H_OP, a, b)
 
 
+def int_scan(q: IntGRU, xs: Array, select: Callable[[IntGRU, Array], Array] | None = None) -> Array:
+    """Runs the cell over time and the head; returns integer logits ``int32[B, C]``.
+
+    ``xs: [T, ...]`` is scanned; ``select(q, xs[t])`` gives step ``t``'s gate codes
+    ``[B, 3H]`` (default: ``xs[t]`` already is them).
+    """
+    batch = xs.shape[-2]
+    h0 = jnp.full((batch, q.wh.shape[0]), q.zero[H_OP], jnp.int32)
+
+    def step(qh, xs_t):
+        return int_cell(q, xs_t if select is None else select(q, xs_t), qh), None
+
+    qh, _ = jax.lax.scan(step, h0, xs)
+    return int_dot(qh, q.wd) + q.bd
+
+
 def int_logits(q: IntGRU, x: Array) -> Array:
     """Integer logits ``int32[B, C]`` (units of ``q.logit_scale``) of float inputs ``x: [B, T, I]``."""
-    qx = quantize_input(q, x)
-    h0 = jnp.full(x.shape[:1] + q.wh.shape[:1], q.zero[H_OP], jnp.int32)
-
-    def step(qh, qx_t):
-        return int_cell(q, qx_t, qh), None
-
-    qh, _ = jax.lax.scan(step, h0, jnp.swapaxes(qx, 0, 1))
-    return int_dot(qh, q.wd) + q.bd
+    return int_scan(q, x_gate_codes(q, jnp.swapaxes(x, 0, 1)))
