@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from functools import partial
+import functools
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
+from jax.sharding import Mesh, PartitionSpec
 
 from jaxgru.calibrate import Ranges
-from jaxgru.integer import int_scan, quantize_gru, select_x_gates, x_gate_codes
+from jaxgru.integer import int_logits, int_scan, quantize_gru, select_x_gates, x_gate_codes
 from jaxgru.model import GRUParams
 from jaxgru.ops import DEFAULT_IO_BITS, MAX_BITS, MIN_BITS, N_OPS, check_genomes, check_io_bits
 
@@ -28,10 +30,13 @@ def population_logits(
     Pure and traceable in every argument: the genomes are data, so a new population never
     recompiles. Weights are quantized once per specimen; the input projections (operators
     0, 2, 4) are computed once per bit width 2..8 and shared by the whole population, since a
-    specimen's own depend only on its widths; then one scan runs all specimens.
+    specimen's own depend only on its widths (below 7 specimens each computes its own); then one
+    scan runs all specimens.
     """
     models = jax.vmap(quantize_gru, (None, None, 0, None, None))(p, ranges, genomes, input_bits, head_bits)
     widths = jnp.arange(MIN_BITS, MAX_BITS + 1, dtype=jnp.int32)
+    if genomes.shape[0] < len(widths):  # sharing pays only when specimens outnumber widths
+        return jax.vmap(int_logits, (0, None))(models, x)
     per_width = jax.vmap(quantize_gru, (None, None, 0, None, None))(
         p, ranges, jnp.repeat(widths[:, None], N_OPS, axis=1), input_bits, head_bits
     )
@@ -40,8 +45,8 @@ def population_logits(
     return jax.vmap(int_scan, (0, None, None))(models, shared, lambda q, s: select_x_gates(s, q.bits))
 
 
-@partial(jax.jit, static_argnames=("batch_size",))
 def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_size: int) -> Array:
+    """Correct predictions ``int32[P]``; the data is scanned in chunks of ``batch_size``."""
     n = x.shape[0]
     n_batches = -(-n // batch_size)
     pad = n_batches * batch_size - n
@@ -53,12 +58,32 @@ def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_si
         logits = population_logits(p, ranges, genomes, xb, input_bits, head_bits)
         return correct + jnp.sum(jnp.argmax(logits, axis=-1) == yb, axis=-1, dtype=jnp.int32), None
 
-    correct, _ = jax.lax.scan(body, jnp.zeros(genomes.shape[0], jnp.int32), (x, y))
+    correct, _ = jax.lax.scan(body, jnp.zeros_like(genomes[:, 0]), (x, y))  # zeros_like: sharded like genomes
     return correct
 
 
+@functools.lru_cache(maxsize=32)
+def _compiled_counts(devices: tuple, batch_size: int):
+    """``_correct_counts`` jitted; over several devices, sharded along the population axis.
+
+    Each device scores its own slice of the population against the whole (replicated) data
+    set: specimens never communicate, so ``shard_map`` needs no collective at all.
+    """
+    fn = functools.partial(_correct_counts, batch_size=batch_size)
+    if len(devices) == 1:
+        return jax.jit(fn)
+    mesh = Mesh(np.array(devices), ("population",))
+    rep = PartitionSpec()
+    return jax.jit(
+        jax.shard_map(
+            fn, mesh=mesh, in_specs=(rep, rep, PartitionSpec("population"), rep, rep, rep, rep),
+            out_specs=PartitionSpec("population"),
+        )
+    )
+
+
 def auto_batch_size(population: int, hidden: int, n: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
-    """Largest data chunk whose activations for the whole population fit ``memory_budget``."""
+    """Largest data chunk whose activations for ``population`` specimens fit ``memory_budget``."""
     per_sample = population * 3 * hidden * 4 * _WORDS_PER_UNIT
     return int(max(1, min(n, memory_budget // per_sample)))
 
@@ -74,11 +99,15 @@ def population_accuracy(
     head_bits: int = DEFAULT_IO_BITS,
     batch_size: int | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    devices: Sequence[jax.Device] | None = None,
 ) -> np.ndarray:
     """Accuracy ``float64[P]`` of every genome of ``genomes: int[P, 17]`` on ``x: [N, T, I]``, ``y: [N]``.
 
     One compiled call for the population: the data is cut into chunks of ``batch_size``
-    sequences (by default the largest chunk that fits ``memory_budget`` bytes) and scanned.
+    sequences (by default the largest chunk whose activations fit ``memory_budget`` bytes per
+    device) and scanned. ``devices`` (default: all of ``jax.devices()``) share the population:
+    it is padded to a multiple of their number and sharded along a ``population`` mesh axis.
+    With ``jax.distributed.initialize()`` run first, ``jax.devices()`` spans every host.
     """
     genomes = check_genomes(genomes, name="genomes")
     if genomes.ndim == 1:
@@ -90,10 +119,13 @@ def population_accuracy(
         raise ValueError(f"x has {x.shape[-1]} features per step but the model expects {p.wx.shape[0]}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
+    devices = tuple(jax.devices() if devices is None else devices)
+    n_pop = len(genomes)
+    padded = -(-n_pop // len(devices)) * len(devices)
+    genomes = np.concatenate([genomes, np.repeat(genomes[:1], padded - n_pop, axis=0)])
     if batch_size is None:
-        batch_size = auto_batch_size(len(genomes), p.hidden, len(x), memory_budget)
-    correct = _correct_counts(
-        p, ranges, jnp.asarray(genomes), jnp.asarray(x), jnp.asarray(y),
-        jnp.int32(input_bits), jnp.int32(head_bits), batch_size=int(batch_size),
+        batch_size = auto_batch_size(padded // len(devices), p.hidden, len(x), memory_budget)
+    correct = _compiled_counts(devices, int(batch_size))(
+        p, ranges, jnp.asarray(genomes), jnp.asarray(x), jnp.asarray(y), jnp.int32(input_bits), jnp.int32(head_bits)
     )
-    return np.asarray(correct, np.float64) / len(x)
+    return np.asarray(correct, np.float64)[:n_pop] / len(x)

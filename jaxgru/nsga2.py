@@ -18,6 +18,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from jax import Array
 
@@ -148,6 +149,20 @@ def binary_tournament(key: Array, rank: Array, crowding: Array, n: int) -> Array
     return jnp.where(a_wins, a, b)
 
 
+def genome_keys(x: Array, lower: int, upper: int) -> Array:
+    """Packs integer genomes ``[N, D]`` in ``[lower, upper]`` into ``int32[N, K]`` keys (base
+    ``upper - lower + 1`` digits), so that comparing rows costs ``K`` instead of ``D`` words."""
+    base = upper - lower + 1
+    per_key = max(1, int(31 // np.log2(base))) if base > 1 else x.shape[-1]
+    digits = x.astype(jnp.int32) - lower
+    keys = []
+    for start in range(0, x.shape[-1], per_key):
+        chunk = digits[..., start : start + per_key]
+        weights = jnp.asarray([base**i for i in range(chunk.shape[-1])], jnp.int32)
+        keys.append(jnp.sum(chunk * weights, axis=-1))
+    return jnp.stack(keys, axis=-1)
+
+
 def duplicate_mask(x: Array, earlier: Array | None = None) -> Array:
     """``bool[N]``: row ``i`` of ``x`` equals an earlier row of ``x`` or any row of ``earlier``."""
     same = jnp.all(x[:, None, :] == x[None, :, :], axis=-1)
@@ -274,7 +289,7 @@ class NSGA2:
         pool = jnp.concatenate([population, state.population])
         pool_fit = jnp.concatenate([fitness.astype(jnp.float32), parents_fit])
         pool_vio = jnp.concatenate([violation, state.violation])
-        dup = duplicate_mask(pool)
+        dup = duplicate_mask(self._keys(pool))
         rank = non_dominated_rank(jnp.where(dup[:, None], jnp.inf, pool_fit), pool_vio, n_stop=p)
         rank = jnp.where(dup, 2 * p, rank)  # duplicates survive last
         crowd = crowding_distance(pool_fit, rank)
@@ -302,13 +317,16 @@ class NSGA2:
 
     # -- internals
 
+    def _keys(self, x: Array) -> Array:
+        return genome_keys(x, self.lower, self.upper)
+
     def _fresh(self, key: Array, avoid: Array, n: int) -> Array:
         """``n`` random genomes, re-drawn where they repeat ``avoid`` or each other."""
         keys = jax.random.split(key, self.dedup_rounds + 1)
         x = jax.random.randint(keys[0], (n, self.num_dims), self.lower, self.upper + 1)
         for k in keys[1:]:
             redraw = jax.random.randint(k, x.shape, self.lower, self.upper + 1)
-            x = jnp.where(duplicate_mask(x, avoid)[:, None], redraw, x)
+            x = jnp.where(duplicate_mask(self._keys(x), self._keys(avoid))[:, None], redraw, x)
         return x.astype(jnp.int32)
 
     def _offspring(self, key: Array, state: State, params: Params) -> Array:
@@ -324,11 +342,12 @@ class NSGA2:
         mutate = jax.vmap(self.mutation, (0, 0, None, None, None))
         children = mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self.upper)
         # Duplicates waste an evaluation: mutate them harder, and finally replace them at random.
+        parent_keys = self._keys(state.population)
         for k in jax.random.split(k_dedup, self.dedup_rounds):
             k_m, k_r = jax.random.split(k)
-            dup = duplicate_mask(children, state.population)
+            dup = duplicate_mask(self._keys(children), parent_keys)
             again = mutate(jax.random.split(k_m, p), children, jnp.float32(2.0 / self.num_dims), self.lower, self.upper)
             children = jnp.where(dup[:, None], again, children)
-        dup = duplicate_mask(children, state.population)
+        dup = duplicate_mask(self._keys(children), parent_keys)
         children = jnp.where(dup[:, None], self._fresh(k_r, state.population, p), children)
         return children.astype(jnp.int32)

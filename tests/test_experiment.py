@@ -80,3 +80,18 @@ def test_readme_commands_exist():
     assert "python -m pytest -q -n 2" in readme
     assert "python experiments/run.py --task mnist_row" in readme
     assert Path(REPO / ".ci" / "run").read_text().count("python -m pytest -q -n 2") == 1
+
+
+def test_sweep_gathers_runs_and_skips_finished(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("sweep", REPO / "experiments" / "sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    args = ["--seeds", "0", "1", "--hidden", "8", "--population", "4", "--generations", "1", "--epochs", "1",
+            "--train-size", "1000", "--calib-size", "200", "--val-size", "100", "--data-dir", str(data_dir()),
+            "--out", str(tmp_path)]
+    assert sweep.main(args) == 0
+    rows = np.genfromtxt(tmp_path / "sweep.csv", delimiter=",", names=True, dtype=None, encoding=None)
+    assert len(rows) == 2 and set(rows["seed"]) == {0, 1}
+    assert (tmp_path / "sweep.png").is_file() and (tmp_path / "sweep.md").is_file()
+    assert sweep.main(args) == 0
+    assert capsys.readouterr().out.count("done before, skipped") == 2

@@ -1,0 +1,227 @@
+"""Population-evaluation throughput: jaxgru's one-call evaluator against the alternatives.
+
+    python benchmarks/population_eval.py            # H 128 and 256, P in 1 8 40 256 1024
+
+Variants, all on mnist_row shapes (28 steps x 28 features, 10 classes) and the same data:
+  (a) jaxgru: the whole population in one jitted, vmapped call (``population_logits``);
+  (b) a Python loop over jaxgru's single-genome jitted call;
+  (c) PyTorch, per-operator fake quantization, one specimen at a time (needs the ``bench``
+      extra: ``pip install -e '.[bench]'``; skipped with a note if torch is missing);
+  (d) the limit: the same GRU in float32, no quantization, the population in one vmapped call
+      (each specimen its own weights, as each quantized specimen has).
+Throughput is specimen-samples per second. Each (variant, H, P) runs in a fresh process so that
+its peak resident memory (ru_maxrss) is its own; loops (b) and (c) time at most ``--loop-cap``
+specimens, since their cost per specimen does not depend on P. Prints a table and writes
+``results/benchmarks/population_eval.json`` and ``.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VARIANTS = {"a": "jaxgru one call", "b": "jaxgru loop", "c": "PyTorch fake-quant loop", "d": "float32 limit"}
+STEPS, FEATURES, CLASSES = 28, 28, 10
+
+
+def _setup(hidden: int, population: int, samples: int, seed: int = 0):
+    import numpy as np
+
+    from jaxgru.calibrate import calibrate
+    from jaxgru.model import GRUParams
+
+    rng = np.random.default_rng(seed)
+    h3 = 3 * hidden
+    params = GRUParams(
+        wx=rng.normal(0, 0.3, (FEATURES, h3)).astype(np.float32),
+        bx=rng.normal(0, 0.1, h3).astype(np.float32),
+        wh=rng.normal(0, 1 / np.sqrt(hidden), (hidden, h3)).astype(np.float32),
+        bh=rng.normal(0, 0.1, h3).astype(np.float32),
+        wd=rng.normal(0, 0.3, (hidden, CLASSES)).astype(np.float32),
+        bd=np.zeros(CLASSES, np.float32),
+    )
+    x = rng.random((samples, STEPS, FEATURES), dtype=np.float32)
+    ranges = calibrate(params, x)
+    genomes = rng.integers(2, 9, size=(population, 17)).astype(np.int32)
+    return params, ranges, genomes, x
+
+
+def _time(fn, min_seconds: float = 1.0, min_reps: int = 2) -> float:
+    """Seconds per call after one warm-up call (compilation excluded)."""
+    fn()
+    reps, start = 0, time.perf_counter()
+    while reps < min_reps or time.perf_counter() - start < min_seconds:
+        fn()
+        reps += 1
+    return (time.perf_counter() - start) / reps
+
+
+def child(variant: str, hidden: int, population: int, samples: int, loop_cap: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    params, ranges, genomes, x = _setup(hidden, population, samples)
+    xj = jnp.asarray(x)
+    xla_bytes = None
+    if variant == "a":
+        from jaxgru.evaluate import population_logits
+
+        fn = jax.jit(population_logits)
+        args = (params, ranges, jnp.asarray(genomes), xj, jnp.int32(8), jnp.int32(8))
+        xla_bytes = _xla_bytes(fn, args)
+        seconds = _time(lambda: fn(*args).block_until_ready())
+        measured = population
+    elif variant == "b":
+        from jaxgru.integer import int_logits, quantize_gru
+
+        one = jax.jit(lambda g, x: int_logits(quantize_gru(params, ranges, g), x))
+        measured = min(population, loop_cap)
+        sub = [jnp.asarray(g) for g in genomes[:measured]]
+        xla_bytes = _xla_bytes(one, (sub[0], xj))
+        seconds = _time(lambda: [one(g, xj).block_until_ready() for g in sub])
+    elif variant == "c":
+        import torch
+
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from torch_fakequant import FakeQuantGRU
+
+        measured = min(population, loop_cap)
+        xt = torch.from_numpy(x)
+        seconds = _time(lambda: [FakeQuantGRU(params, ranges, g).logits(xt) for g in genomes[:measured]])
+    elif variant == "d":
+        from jaxgru.model import gru_logits
+
+        # Each specimen its own float weights (a perturbed copy), as each quantized one has.
+        noise = np.random.default_rng(1).normal(0, 1e-3, (population,) + params.wh.shape).astype(np.float32)
+        stacked = jax.tree.map(lambda a: jnp.broadcast_to(jnp.asarray(a), (population,) + a.shape), params)
+        stacked = stacked.replace(wh=stacked.wh + noise)
+        fn = jax.jit(jax.vmap(gru_logits, (0, None)))
+        xla_bytes = _xla_bytes(fn, (stacked, xj))
+        seconds = _time(lambda: fn(stacked, xj).block_until_ready())
+        measured = population
+    else:
+        raise ValueError(variant)
+    return {
+        "variant": variant, "hidden": hidden, "population": population, "samples": samples,
+        "specimens_timed": measured, "seconds": seconds,
+        "specimen_samples_per_s": measured * samples / seconds,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "xla_memory_mib": None if xla_bytes is None else xla_bytes / 2**20,
+    }
+
+
+def _xla_bytes(fn, args) -> int | None:
+    try:
+        m = fn.lower(*args).compile().memory_analysis()
+        return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
+    except Exception:  # not every backend reports it
+        return None
+
+
+def _device() -> str:
+    import jax
+
+    d = jax.devices()[0]
+    name = getattr(d, "device_kind", d.platform)
+    cpu = platform.processor() or platform.machine()
+    return f"{d.platform}: {name} ({os.cpu_count()} cores, {cpu})" if d.platform == "cpu" else f"{d.platform}: {name}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hidden", type=int, nargs="+", default=[128, 256])
+    ap.add_argument("--populations", type=int, nargs="+", default=[1, 8, 40, 256, 1024])
+    ap.add_argument("--samples", type=int, default=64, help="validation sequences per specimen")
+    ap.add_argument("--loop-cap", type=int, default=8, help="specimens timed in the loops (b), (c)")
+    ap.add_argument("--variants", default="abcd")
+    ap.add_argument("--out", default=str(REPO / "results" / "benchmarks"))
+    ap.add_argument("--tag", default="", help="suffix of the output files, e.g. the device")
+    ap.add_argument("--child", nargs=5, metavar=("VARIANT", "H", "P", "N", "CAP"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        v, h, p, n, cap = args.child
+        print(json.dumps(child(v, int(h), int(p), int(n), int(cap))))
+        return 0
+
+    variants = [v for v in args.variants if v in VARIANTS]
+    if "c" in variants:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            print("note: torch is not installed (pip install -e '.[bench]'); skipping variant (c)")
+            variants.remove("c")
+    rows = []
+    for h in args.hidden:
+        for p in args.populations:
+            for v in variants:
+                cmd = [sys.executable, __file__, "--child", v, str(h), str(p), str(args.samples), str(args.loop_cap)]
+                out = subprocess.run(cmd, capture_output=True, text=True)
+                if out.returncode != 0:
+                    print(f"{v} H={h} P={p} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+                    continue
+                row = json.loads(out.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                print(f"H={h:4d} P={p:5d} ({v}) {VARIANTS[v]:24s} {row['specimen_samples_per_s']:12.0f} "
+                      f"specimen-samples/s  peak RSS {row['peak_rss_mib']:7.0f} MiB", flush=True)
+    report(rows, args, variants)
+    return 0
+
+
+def report(rows: list[dict], args, variants: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from jaxgru.io import save_figure, write_json
+
+    by = {(r["variant"], r["hidden"], r["population"]): r for r in rows}
+    lines = ["| H | P | " + " | ".join(f"({v}) {VARIANTS[v]}" for v in variants) + " | (a)/(b) | (a)/(c) | (a)/(d) |",
+             "|" + " --- |" * (2 + len(variants) + 3)]
+    ratios = []
+    for h in args.hidden:
+        for p in args.populations:
+            tput = {v: by[(v, h, p)]["specimen_samples_per_s"] for v in variants if (v, h, p) in by}
+            cells = [f"{tput[v]:,.0f}" if v in tput else "–" for v in variants]
+            rr = {}
+            for other in "bcd":
+                rr[other] = tput["a"] / tput[other] if "a" in tput and other in tput else None
+            ratios.append({"hidden": h, "population": p, **{f"a_over_{k}": v for k, v in rr.items()}})
+            cells += [f"{rr[o]:.2f}x" if rr[o] else "–" for o in "bcd"]
+            lines.append(f"| {h} | {p} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    device = _device()
+    print(f"\nThroughput in specimen-samples/s, {args.samples} sequences of 28 x 28, device {device}\n")
+    print(table)
+    out = Path(args.out)
+    tag = f"_{args.tag}" if args.tag else ""
+    write_json(out / f"population_eval{tag}.json",
+               {"device": device, "samples": args.samples, "loop_cap": args.loop_cap, "rows": rows,
+                "ratios": ratios, "table_markdown": table})
+    fig, axes = plt.subplots(1, len(args.hidden), figsize=(5.2 * len(args.hidden), 3.8), squeeze=False)
+    for ax, h in zip(axes[0], args.hidden):
+        for v in variants:
+            ps = [p for p in args.populations if (v, h, p) in by]
+            ax.plot(ps, [by[(v, h, p)]["specimen_samples_per_s"] for p in ps], "o-", label=f"({v}) {VARIANTS[v]}")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("population P")
+        ax.set_ylabel("specimen-samples / s")
+        ax.set_title(f"GRU({h}), mnist_row shapes, {device}", fontsize=8)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    save_figure(fig, out / f"population_eval{tag}.png")
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
