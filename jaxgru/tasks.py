@@ -64,8 +64,24 @@ def mnist_rows(images: np.ndarray) -> np.ndarray:
     return images.astype(np.float32) / 255.0
 
 
+PIXEL_SIDE = 19
+
+
+def mnist_pixels(images: np.ndarray, batch: int = 10000) -> np.ndarray:
+    """``uint8[N, 28, 28]`` -> ``float32[N, 361, 1]``: the image resized to 19 x 19 (bilinear with
+    antialiasing, ``jax.image.resize``), pixels in [0, 1], read row by row, one pixel per step."""
+    import jax
+    import jax.numpy as jnp
+
+    resize = jax.jit(lambda im: jax.image.resize(im, (im.shape[0], PIXEL_SIDE, PIXEL_SIDE), "linear", antialias=True))
+    chunks = (jnp.asarray(images[i : i + batch], jnp.float32) / 255.0 for i in range(0, len(images), batch))
+    out = [np.asarray(resize(chunk)) for chunk in chunks]
+    return np.clip(np.concatenate(out), 0.0, 1.0).reshape(len(images), PIXEL_SIDE * PIXEL_SIDE, 1)
+
+
 TASKS: dict[str, Task] = {
     "mnist_row": Task("mnist_row", steps=28, features=28, classes=10, load=_mnist_splits(mnist_rows)),
+    "mnist_pixel": Task("mnist_pixel", steps=PIXEL_SIDE**2, features=1, classes=10, load=_mnist_splits(mnist_pixels)),
 }
 
 

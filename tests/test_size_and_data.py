@@ -48,3 +48,14 @@ def test_mnist_row_shapes(mnist_splits):
     assert s.x_test.shape == (10000, 28, 28) and s.x_train.dtype == np.float32
     assert 0.0 <= s.x_train.min() and s.x_train.max() == 1.0
     assert set(np.unique(s.y_val)) == set(range(10))
+
+
+def test_mnist_pixel_shapes():
+    from conftest import data_dir
+
+    s = get_task("mnist_pixel").load(data_dir())
+    assert s.x_train.shape == (55000, 361, 1) and s.x_val.shape == (5000, 361, 1) and s.x_test.shape == (10000, 361, 1)
+    assert s.x_train.dtype == np.float32 and 0.0 <= s.x_train.min() and s.x_train.max() <= 1.0
+    # The resize keeps the digit: the mean image's centre is bright, its corners dark.
+    mean = s.x_train[:2000, :, 0].mean(0).reshape(19, 19)
+    assert mean[7:12, 7:12].mean() > 5 * mean[:3, :3].mean()
