@@ -24,10 +24,12 @@ import platform
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from timing import seconds_per_call  # noqa: E402
+
 VARIANTS = {"a": "jaxgru one call", "b": "jaxgru loop", "c": "PyTorch fake-quant loop", "d": "float32 limit"}
 STEPS, FEATURES, CLASSES = 28, 28, 10
 
@@ -54,16 +56,6 @@ def _setup(hidden: int, population: int, samples: int, seed: int = 0):
     return params, ranges, genomes, x
 
 
-def _time(fn, min_seconds: float = 1.0, min_reps: int = 2) -> float:
-    """Seconds per call after one warm-up call (compilation excluded)."""
-    fn()
-    reps, start = 0, time.perf_counter()
-    while reps < min_reps or time.perf_counter() - start < min_seconds:
-        fn()
-        reps += 1
-    return (time.perf_counter() - start) / reps
-
-
 def child(variant: str, hidden: int, population: int, samples: int, loop_cap: int) -> dict:
     import jax
     import jax.numpy as jnp
@@ -78,7 +70,7 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
         fn = jax.jit(population_logits)
         args = (params, ranges, jnp.asarray(genomes), xj, jnp.int32(8), jnp.int32(8))
         xla_bytes = _xla_bytes(fn, args)
-        seconds = _time(lambda: fn(*args).block_until_ready())
+        seconds = seconds_per_call(lambda: fn(*args).block_until_ready())
         measured = population
     elif variant == "b":
         from jaxgru.integer import int_logits, quantize_gru
@@ -87,16 +79,14 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
         measured = min(population, loop_cap)
         sub = [jnp.asarray(g) for g in genomes[:measured]]
         xla_bytes = _xla_bytes(one, (sub[0], xj))
-        seconds = _time(lambda: [one(g, xj).block_until_ready() for g in sub])
+        seconds = seconds_per_call(lambda: [one(g, xj).block_until_ready() for g in sub])
     elif variant == "c":
         import torch
-
-        sys.path.insert(0, str(REPO / "benchmarks"))
         from torch_fakequant import FakeQuantGRU
 
         measured = min(population, loop_cap)
         xt = torch.from_numpy(x)
-        seconds = _time(lambda: [FakeQuantGRU(params, ranges, g).logits(xt) for g in genomes[:measured]])
+        seconds = seconds_per_call(lambda: [FakeQuantGRU(params, ranges, g).logits(xt) for g in genomes[:measured]])
     elif variant == "d":
         from jaxgru.model import gru_logits
 
@@ -106,7 +96,7 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
         stacked = stacked.replace(wh=stacked.wh + noise)
         fn = jax.jit(jax.vmap(gru_logits, (0, None)))
         xla_bytes = _xla_bytes(fn, (stacked, xj))
-        seconds = _time(lambda: fn(stacked, xj).block_until_ready())
+        seconds = seconds_per_call(lambda: fn(stacked, xj).block_until_ready())
         measured = population
     else:
         raise ValueError(variant)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -20,15 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _time(fn, min_seconds=0.5, min_reps=3) -> float:
-    fn()
-    reps, start = 0, time.perf_counter()
-    while reps < min_reps or time.perf_counter() - start < min_seconds:
-        fn()
-        reps += 1
-    return (time.perf_counter() - start) / reps
+sys.path.insert(0, str(REPO / "benchmarks"))
+from timing import seconds_per_call  # noqa: E402
 
 
 def jaxgru_generation(p: int) -> float:
@@ -47,7 +39,7 @@ def jaxgru_generation(p: int) -> float:
         s, m = strategy.tell(jax.random.key(4), children, fit, s, params)
         jax.block_until_ready(s.population)
 
-    return _time(generation)
+    return seconds_per_call(generation, min_seconds=0.5, min_reps=3)
 
 
 def pymoo_generation(p: int) -> float:
@@ -76,7 +68,7 @@ def pymoo_generation(p: int) -> float:
         off.set("F", off_f[: len(off)])
         algorithm.survival.do(problem, Population.merge(pop, off), n_survive=p, algorithm=algorithm)
 
-    return _time(generation)
+    return seconds_per_call(generation, min_seconds=0.5, min_reps=3)
 
 
 def main(argv=None) -> int:
