@@ -12,7 +12,7 @@ from jax import Array
 from jax.sharding import Mesh, PartitionSpec
 
 from jaxgru.calibrate import Ranges
-from jaxgru.integer import int_logits, int_scan, quantize_gru, select_x_gates, x_gate_codes
+from jaxgru.integer import IntGRU, int_logits, int_scan, quantize_gru, select_x_gates, x_gate_codes
 from jaxgru.model import GRUParams
 from jaxgru.ops import DEFAULT_IO_BITS, MAX_BITS, MIN_BITS, N_OPS, check_genomes, check_io_bits
 
@@ -22,27 +22,38 @@ _WORDS_PER_UNIT = 48
 DEFAULT_MEMORY_BUDGET = 2 * 2**30  # bytes of activations per chunk
 
 
+def quantize_population(
+    p: GRUParams, ranges: Ranges, genomes: Array, input_bits: Array, head_bits: Array
+) -> tuple[IntGRU, IntGRU]:
+    """The integer models of ``genomes: int32[P, 17]`` and of the 7 homogeneous widths 2..8
+    (whose input projections the population shares), both with a leading model axis."""
+    quantize = jax.vmap(quantize_gru, (None, None, 0, None, None))
+    widths = jnp.arange(MIN_BITS, MAX_BITS + 1, dtype=jnp.int32)
+    homogeneous = jnp.repeat(widths[:, None], N_OPS, axis=1)
+    return quantize(p, ranges, genomes, input_bits, head_bits), quantize(p, ranges, homogeneous, input_bits, head_bits)
+
+
+def quantized_population_logits(models: IntGRU, per_width: IntGRU, x: Array) -> Array:
+    """Integer logits ``int32[P, B, C]`` of the models of :func:`quantize_population` on
+    ``x: float32[B, T, I]``. The input projections (operators 0, 2, 4) are computed once per
+    width and shared, since a specimen's own depend only on its widths (below 7 specimens each
+    computes its own); then one scan runs all specimens."""
+    if models.bits.shape[0] < per_width.bits.shape[0]:  # sharing pays only when specimens outnumber widths
+        return jax.vmap(int_logits, (0, None))(models, x)
+    # [T, 7, B, 3H]: scanned over T; each specimen picks its widths inside the step.
+    shared = jax.vmap(x_gate_codes, (0, None), 1)(per_width, jnp.swapaxes(x, 0, 1))
+    return jax.vmap(int_scan, (0, None, None))(models, shared, lambda q, s: select_x_gates(s, q.bits))
+
+
 def population_logits(
     p: GRUParams, ranges: Ranges, genomes: Array, x: Array, input_bits: Array, head_bits: Array
 ) -> Array:
     """Integer logits ``int32[P, B, C]`` of ``genomes: int32[P, 17]`` on ``x: float32[B, T, I]``.
 
     Pure and traceable in every argument: the genomes are data, so a new population never
-    recompiles. Weights are quantized once per specimen; the input projections (operators
-    0, 2, 4) are computed once per bit width 2..8 and shared by the whole population, since a
-    specimen's own depend only on its widths (below 7 specimens each computes its own); then one
-    scan runs all specimens.
+    recompiles.
     """
-    models = jax.vmap(quantize_gru, (None, None, 0, None, None))(p, ranges, genomes, input_bits, head_bits)
-    widths = jnp.arange(MIN_BITS, MAX_BITS + 1, dtype=jnp.int32)
-    if genomes.shape[0] < len(widths):  # sharing pays only when specimens outnumber widths
-        return jax.vmap(int_logits, (0, None))(models, x)
-    per_width = jax.vmap(quantize_gru, (None, None, 0, None, None))(
-        p, ranges, jnp.repeat(widths[:, None], N_OPS, axis=1), input_bits, head_bits
-    )
-    # [T, 7, B, 3H]: scanned over T; each specimen picks its widths inside the step.
-    shared = jax.vmap(x_gate_codes, (0, None), 1)(per_width, jnp.swapaxes(x, 0, 1))
-    return jax.vmap(int_scan, (0, None, None))(models, shared, lambda q, s: select_x_gates(s, q.bits))
+    return quantized_population_logits(*quantize_population(p, ranges, genomes, input_bits, head_bits), x)
 
 
 def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_size: int) -> Array:
@@ -53,9 +64,11 @@ def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_si
     x = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape((n_batches, batch_size) + x.shape[1:])
     y = jnp.pad(y, (0, pad), constant_values=-1).reshape(n_batches, batch_size)  # -1 never matches
 
+    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits)  # once, not per chunk
+
     def body(correct, batch):
         xb, yb = batch
-        logits = population_logits(p, ranges, genomes, xb, input_bits, head_bits)
+        logits = quantized_population_logits(models, per_width, xb)
         return correct + jnp.sum(jnp.argmax(logits, axis=-1) == yb, axis=-1, dtype=jnp.int32), None
 
     correct, _ = jax.lax.scan(body, jnp.zeros_like(genomes[:, 0]), (x, y))  # zeros_like: sharded like genomes

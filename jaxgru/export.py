@@ -10,12 +10,19 @@ import jax
 import numpy as np
 
 from jaxgru.calibrate import Ranges
-from jaxgru.integer import LUT_OPS, LUT_SIZE, quantize_gru
+from jaxgru.integer import LUT_OPS, lut_value, quantize_gru
 from jaxgru.io import atomic_write_bytes
 from jaxgru.model import GRUParams
 from jaxgru.ops import DEFAULT_IO_BITS, OP_INDEX, OPS, check_genomes, check_io_bits
 
 _quantize_one = jax.jit(quantize_gru)
+_INT8_CODES = np.arange(-128, 128, dtype=np.int32)
+
+
+@jax.jit
+def _tables(q) -> jax.Array:
+    """``int32[3, 256]``: each lookup table over every int8 input code."""
+    return jax.numpy.stack([lut_value(q.scale, q.zero, q.qmin, q.qmax, k, _INT8_CODES) for k in LUT_OPS])
 
 
 def export_arrays(
@@ -27,21 +34,22 @@ def export_arrays(
 ) -> dict[str, np.ndarray]:
     """The integer model of one genome as a dict of NumPy arrays.
 
-    Keys are those of :class:`jaxgru.integer.IntGRU` except ``lut``, which becomes one table
-    per operator, ``lut_<k>``, holding only the ``2^b`` entries of the input's code range:
-    ``lut_<k>[q - qmin_in]``. ``genome``, ``input_bits`` and ``head_bits`` are stored too.
+    Keys are those of :class:`jaxgru.integer.IntGRU`, plus one lookup table per operator,
+    ``lut_<k>``, holding the ``2^b`` entries of the input's code range: ``lut_<k>[q - qmin_in]``.
+    ``genome``, ``input_bits`` and ``head_bits`` are stored too.
     """
     genome = check_genomes(genome)
     if genome.ndim != 1:
         raise ValueError(f"export takes one genome of shape [17], got shape {genome.shape}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
-    q = jax.device_get(_quantize_one(p, ranges, genome, input_bits, head_bits))
-    out = {name: np.asarray(getattr(q, name)) for name in q.__dataclass_fields__ if name != "lut"}
-    for i, k in enumerate(LUT_OPS):
+    q = _quantize_one(p, ranges, genome, input_bits, head_bits)
+    tables = np.asarray(_tables(q))
+    out = {name: np.asarray(getattr(q, name)) for name in q.__dataclass_fields__}
+    for table, k in zip(tables, LUT_OPS):
         src = OP_INDEX[OPS[k].inputs[0]]
         lo, hi = int(out["qmin"][src]), int(out["qmax"][src])
-        out[f"lut_{k}"] = np.asarray(q.lut[i])[lo + LUT_SIZE // 2 : hi + LUT_SIZE // 2 + 1]
+        out[f"lut_{k}"] = table[lo - _INT8_CODES[0] : hi - _INT8_CODES[0] + 1]
     out["genome"] = genome
     out["input_bits"] = np.int32(input_bits)
     out["head_bits"] = np.int32(head_bits)

@@ -1,10 +1,11 @@
 """The integer-only GRU: per-operator bit widths taken from a traced genome.
 
 :func:`quantize_gru` turns float weights, calibrated ranges and one genome ``int32[17]`` into an
-:class:`IntGRU` of integer weights, fixed-point multipliers, zero points and lookup tables, all
-computed in-graph, so ``jax.vmap`` over genomes quantizes a whole population without
-recompiling. :func:`int_logits` runs the integer model; every matmul is
-``int8 x int8 -> int32`` and every other operator is int32 arithmetic (``jaxgru.quant``).
+:class:`IntGRU` of integer weights, fixed-point multipliers and zero points (which also define
+the sigmoid/tanh lookup tables, :func:`lut_value`), all computed in-graph, so ``jax.vmap``
+over genomes quantizes a whole population without recompiling. :func:`int_logits` runs the
+integer model; every matmul is ``int8 x int8 -> int32`` and every other operator is int32
+arithmetic (``jaxgru.quant``).
 ``jaxgru.reference`` is the plain NumPy twin that must agree with it bit for bit.
 """
 
@@ -31,7 +32,6 @@ from jaxgru.quant import (
 )
 
 LUT_OPS = (OP_INDEX["r"], OP_INDEX["z"], OP_INDEX["n"])
-LUT_SIZE = 256  # tables are indexed by code + 128, so one shape serves every width <= 8
 BIAS_LIMIT = 2**29  # integer biases and offsets are clipped here so that accumulators never wrap
 # Elementwise operators rescale with 14-bit multipliers and shifts <= 31: their accumulators
 # (|code - zero| <= 255, so a product is < 2^16 and a sum term < 2^22) then stay inside int32
@@ -51,8 +51,8 @@ class IntGRU:
     ``acc = codes @ w + b`` directly.
     Per operator (``[17]``): output ``zero``/``qmin``/``qmax``; ``mult``/``shift`` of the
     requantization; for sums ``mult_a``/``mult_b``/``offset`` (``acc = offset + mult_a*qa +
-    mult_b*qb`` is then shifted by ``shift``). ``lut int32[3, 256]``: operators 7, 9, 12,
-    indexed by input code + 128. ``scale float32[17]``, ``x_scale`` and ``logit_scale`` map codes
+    mult_b*qb`` is then shifted by ``shift``). The tables of operators 7, 9, 12 are not stored:
+    :func:`lut_value` defines them from these fields. ``scale float32[17]``, ``x_scale`` and ``logit_scale`` map codes
     back to reals (reporting only; inference never uses them).
     """
 
@@ -75,7 +75,6 @@ class IntGRU:
     mult_a: Array
     mult_b: Array
     offset: Array
-    lut: Array
     scale: Array
     x_scale: Array
     logit_scale: Array
@@ -102,7 +101,8 @@ def _linear(w: Array, b: Array, bits: Array, in_scale: Array, in_zero: Array, ou
 def lut_value(scale: Array, zero: Array, qmin: Array, qmax: Array, k: int, code: Array) -> Array:
     """Entry of operator ``k``'s lookup table at input ``code``: the output code of
     ``f(S_in * (code - Z_in))``, ``f`` = sigmoid or tanh; ``scale``, ``zero``, ``qmin``,
-    ``qmax`` are the per-operator ``[17]`` arrays."""
+    ``qmax`` are the per-operator ``[17]`` arrays. The export tabulates it over every input
+    code; the cell evaluates it per element, the same computation on the same code."""
     src = OP_INDEX[OPS[k].inputs[0]]
     real = LUT_FUNCTIONS[OPS[k].kind](scale[src] * (code - zero[src]).astype(jnp.float32))
     return quantize_to_range(real, scale[k], zero[k], qmin[k], qmax[k])
@@ -154,11 +154,6 @@ def quantize_gru(
             m, s = fixed_point(scale[a] * scale[b] / scale[k], **elem)
             mult, shift = mult.at[k].set(m), shift.at[k].set(s)
 
-    # Each table holds lut_value of every int8 code; the cell evaluates the same function of
-    # the same code (see _lut), so the exported table is exactly what inference computes.
-    codes = jnp.arange(-LUT_SIZE // 2, LUT_SIZE // 2, dtype=jnp.int32)
-    tables = [lut_value(scale, zero, qmin, qmax, k, codes) for k in LUT_OPS]
-
     wd, d_scale = quantize_weights(p.wd, head_bits)
     bd = _round_int(p.bd / (d_scale * h_scale)) - h_zero * wd.astype(jnp.int32).sum(axis=0)
 
@@ -182,7 +177,6 @@ def quantize_gru(
         mult_a=mult_a,
         mult_b=mult_b,
         offset=offset,
-        lut=jnp.stack(tables),
         scale=scale,
         x_scale=x_scale,
         logit_scale=d_scale * h_scale,
