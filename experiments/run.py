@@ -11,7 +11,7 @@ import dataclasses
 import sys
 
 from jaxgru.experiment import CROSSOVERS, MUTATIONS, Config, train_and_evaluate
-from jaxgru.tasks import TASKS
+from jaxgru.tasks import SPEECH_SOURCES, TASKS
 
 
 def parse_args(argv: list[str] | None = None) -> Config:
@@ -30,8 +30,18 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
     p.add_argument("--train-size", type=int, default=d.train_size, help="train on the first N sequences")
-    p.add_argument("--calib-size", type=int, default=d.calib_size, help="calibration sequences (from train)")
+    p.add_argument("--calib-size", type=int, default=d.calib_size,
+                   help="calibration sequences (from train; default: the whole train split)")
     p.add_argument("--val-size", type=int, default=d.val_size, help="score on the first N validation sequences")
+    p.add_argument("--source", default=d.source, choices=SPEECH_SOURCES,
+                   help="speech data: tfds (Speech Commands), synthetic (espeak-ng), auto (tfds when prepared)")
+    p.add_argument("--mode", default=d.mode, choices=["ptq", "qat"],
+                   help="ptq, or qat: fine-tune every specimen before scoring (default: the paper's choice per task, "
+                        "qat on MNIST, ptq on speech)")
+    p.add_argument("--qat-fraction", type=float, default=d.qat_fraction, help="QAT subset of the train split")
+    p.add_argument("--qat-epochs", type=int, default=d.qat_epochs)
+    p.add_argument("--qat-learning-rate", type=float, default=d.qat_learning_rate, help="Adam's step size in QAT")
+    p.add_argument("--qat-batch-size", type=int, default=d.qat_batch_size)
     p.add_argument("--crossover", default=d.crossover, choices=sorted(CROSSOVERS))
     p.add_argument("--mutation", default=d.mutation, choices=sorted(MUTATIONS))
     p.add_argument("--mutation-rate", type=float, default=d.mutation_rate, help="per gene (default 1/17)")

@@ -35,7 +35,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
     return path
 
 
-def _download_allowed(download: bool | None) -> bool:
+def download_allowed(download: bool | None) -> bool:
     if download is not None:
         return download
     return os.environ.get(DOWNLOAD_ENV, "") not in ("", "0", "false", "False")
@@ -59,7 +59,7 @@ def load_mnist(
                     "layout x_train, y_train, x_test, y_test."
                 )
             return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    return _mnist_from_tfds(folder, _download_allowed(download))
+    return _mnist_from_tfds(folder, download_allowed(download))
 
 
 def _mnist_from_tfds(folder: Path | None, download: bool) -> dict[str, np.ndarray]:

@@ -26,19 +26,32 @@ def quantize_population(
     p: GRUParams, ranges: Ranges, genomes: Array, input_bits: Array, head_bits: Array
 ) -> tuple[IntGRU, IntGRU]:
     """The integer models of ``genomes: int32[P, 17]`` and of the 7 homogeneous widths 2..8
-    (whose input projections the population shares), both with a leading model axis."""
+    (whose input projections the population shares), both with a leading model axis.
+
+    ``p`` is one set of float weights, or one per specimen (every leaf with a leading ``[P]``,
+    as quantization-aware training gives them); then nothing is shared and the second model is
+    ``None``."""
+    if _stacked(p):
+        return jax.vmap(quantize_gru, (0, None, 0, None, None))(p, ranges, genomes, input_bits, head_bits), None
     quantize = jax.vmap(quantize_gru, (None, None, 0, None, None))
     widths = jnp.arange(MIN_BITS, MAX_BITS + 1, dtype=jnp.int32)
     homogeneous = jnp.repeat(widths[:, None], N_OPS, axis=1)
     return quantize(p, ranges, genomes, input_bits, head_bits), quantize(p, ranges, homogeneous, input_bits, head_bits)
 
 
-def quantized_population_logits(models: IntGRU, per_width: IntGRU, x: Array) -> Array:
+def _stacked(p: GRUParams) -> bool:
+    """Whether ``p`` holds one set of weights per specimen (a leading population axis)."""
+    return p.wx.ndim == 3
+
+
+def quantized_population_logits(models: IntGRU, per_width: IntGRU | None, x: Array) -> Array:
     """Integer logits ``int32[P, B, C]`` of the models of :func:`quantize_population` on
     ``x: float32[B, T, I]``. The input projections (operators 0, 2, 4) are computed once per
     width and shared, since a specimen's own depend only on its widths (below 7 specimens each
-    computes its own); then one scan runs all specimens."""
-    if models.bits.shape[0] < per_width.bits.shape[0]:  # sharing pays only when specimens outnumber widths
+    computes its own, as does every specimen with its own weights, ``per_width=None``); then
+    one scan runs all specimens."""
+    # Sharing pays only when specimens outnumber widths.
+    if per_width is None or models.bits.shape[0] < per_width.bits.shape[0]:
         return jax.vmap(int_logits, (0, None))(models, x)
     # [T, 7, B, 3H]: scanned over T; each specimen picks its widths inside the step.
     shared = jax.vmap(x_gate_codes, (0, None), 1)(per_width, jnp.swapaxes(x, 0, 1))
@@ -76,21 +89,22 @@ def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_si
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_counts(devices: tuple, batch_size: int):
+def _compiled_counts(devices: tuple, batch_size: int, stacked: bool):
     """``_correct_counts`` jitted; over several devices, sharded along the population axis.
 
     Each device scores its own slice of the population against the whole (replicated) data
-    set: specimens never communicate, so ``shard_map`` needs no collective at all.
+    set: specimens never communicate, so ``shard_map`` needs no collective at all. Weights
+    are replicated, or split with the population when ``stacked`` (one set per specimen).
     """
     fn = functools.partial(_correct_counts, batch_size=batch_size)
     if len(devices) == 1:
         return jax.jit(fn)
     mesh = Mesh(np.array(devices), ("population",))
-    rep = PartitionSpec()
+    rep, split = PartitionSpec(), PartitionSpec("population")
     return jax.jit(
         jax.shard_map(
-            fn, mesh=mesh, in_specs=(rep, rep, PartitionSpec("population"), rep, rep, rep, rep),
-            out_specs=PartitionSpec("population"),
+            fn, mesh=mesh, in_specs=(split if stacked else rep, rep, split, rep, rep, rep, rep),
+            out_specs=split,
         )
     )
 
@@ -121,6 +135,8 @@ def population_accuracy(
     device) and scanned. ``devices`` (default: all of ``jax.devices()``) share the population:
     it is padded to a multiple of their number and sharded along a ``population`` mesh axis.
     With ``jax.distributed.initialize()`` run first, ``jax.devices()`` spans every host.
+    ``p`` may hold one set of weights per genome (leading axis ``[P]``, from
+    :func:`jaxgru.qat.qat_population`).
     """
     genomes = check_genomes(genomes, name="genomes")
     if genomes.ndim == 1:
@@ -128,17 +144,23 @@ def population_accuracy(
     x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
     if x.ndim != 3 or x.shape[0] != y.shape[0]:
         raise ValueError(f"x must be [N, T, I] and y [N] with the same N; got {x.shape} and {y.shape}.")
-    if x.shape[-1] != p.wx.shape[0]:
-        raise ValueError(f"x has {x.shape[-1]} features per step but the model expects {p.wx.shape[0]}.")
+    stacked = _stacked(p)
+    if stacked and p.wx.shape[0] != len(genomes):
+        raise ValueError(f"p holds weights for {p.wx.shape[0]} specimens but there are {len(genomes)} genomes.")
+    if x.shape[-1] != p.wx.shape[-2]:
+        raise ValueError(f"x has {x.shape[-1]} features per step but the model expects {p.wx.shape[-2]}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
     devices = tuple(jax.devices() if devices is None else devices)
     n_pop = len(genomes)
     padded = -(-n_pop // len(devices)) * len(devices)
-    genomes = np.concatenate([genomes, np.repeat(genomes[:1], padded - n_pop, axis=0)])
+    pad = lambda a: np.concatenate([np.asarray(a), np.repeat(np.asarray(a)[:1], padded - n_pop, axis=0)])  # noqa: E731
+    genomes = pad(genomes)
+    if stacked:
+        p = jax.tree.map(pad, p)
     if batch_size is None:
         batch_size = auto_batch_size(padded // len(devices), p.hidden, len(x), memory_budget)
-    correct = _compiled_counts(devices, int(batch_size))(
+    correct = _compiled_counts(devices, int(batch_size), stacked)(
         p, ranges, jnp.asarray(genomes), jnp.asarray(x), jnp.asarray(y), jnp.int32(input_bits), jnp.int32(head_bits)
     )
     return np.asarray(correct, np.float64)[:n_pop] / len(x)

@@ -23,6 +23,7 @@ from jaxgru.io import write_csv, write_json
 from jaxgru.model import GRUParams
 from jaxgru.ops import MAX_BITS, MIN_BITS, N_OPS, OPS
 from jaxgru.plots import plot_history, plot_pareto
+from jaxgru.qat import auto_group, qat_population
 from jaxgru.search import SearchResult, run_search
 from jaxgru.size import model_size
 from jaxgru.tasks import Task, get_task
@@ -51,8 +52,15 @@ class Config:
     learning_rate: float = 2e-3
     train_size: int | None = None  # None: the whole train split
     # post-training quantization
-    calib_size: int = 5000  # training sequences the observers see
+    calib_size: int | None = None  # training sequences the observers see; None: the whole train split
     val_size: int | None = None  # None: the whole validation split
+    source: str = "auto"  # speech: tfds | synthetic | auto (tfds when prepared, else synthetic)
+    # quantization-aware training of every specimen before it is scored
+    mode: str | None = None  # "ptq" | "qat"; None: the task's default (the paper's choice)
+    qat_fraction: float = 0.1  # of the train split, a random subset drawn once from the seed
+    qat_epochs: int = 1
+    qat_learning_rate: float = 1e-5
+    qat_batch_size: int = 128
     # search
     crossover: str = "uniform"
     mutation: str = "reset"
@@ -66,16 +74,27 @@ class Config:
     def check(self) -> Task:
         """Validates the settings; returns the task. Raises ``ValueError`` with what to change."""
         task = get_task(self.task)
-        for name in ("hidden", "population", "generations", "epochs", "batch_size", "calib_size"):
+        for name in ("hidden", "population", "generations", "epochs", "batch_size", "qat_epochs", "qat_batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"--{name.replace('_', '-')} must be an integer, got {value!r}.")
+        for name in ("calib_size", "val_size", "train_size"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
         if self.population < 4 or self.population % 2:
             raise ValueError(f"--population must be an even number >= 4, got {self.population}.")
         if self.generations < 1:
             raise ValueError(f"--generations must be >= 1, got {self.generations}.")
-        if self.hidden < 1 or self.epochs < 0 or self.batch_size < 1 or self.calib_size < 1:
-            raise ValueError("--hidden, --batch-size and --calib-size must be >= 1 and --epochs >= 0.")
+        if self.hidden < 1 or self.epochs < 0 or self.batch_size < 1:
+            raise ValueError("--hidden and --batch-size must be >= 1 and --epochs >= 0.")
+        if self.mode not in (None, "ptq", "qat"):
+            raise ValueError(f"--mode must be ptq or qat, got {self.mode!r}.")
+        if not 0.0 < self.qat_fraction <= 1.0 or self.qat_learning_rate <= 0:
+            raise ValueError(f"--qat-fraction must lie in (0, 1] and --qat-learning-rate be > 0; got "
+                             f"{self.qat_fraction}, {self.qat_learning_rate}.")
+        if self.qat_epochs < 1 or self.qat_batch_size < 1:
+            raise ValueError("--qat-epochs and --qat-batch-size must be >= 1.")
         if self.crossover not in CROSSOVERS:
             raise ValueError(f"--crossover must be one of {sorted(CROSSOVERS)}, got {self.crossover!r}.")
         if self.mutation not in MUTATIONS:
@@ -83,6 +102,9 @@ class Config:
         if self.accuracy_floor is not None and not 0.0 <= self.accuracy_floor <= 1.0:
             raise ValueError(f"--accuracy-floor must lie in [0, 1], got {self.accuracy_floor}.")
         return task
+
+    def resolved_mode(self) -> str:
+        return self.mode or get_task(self.task).default_mode
 
 
 _RUN_ONLY = ("resume", "progress", "out", "data_dir", "download")  # may differ on --resume
@@ -124,7 +146,7 @@ def _float_model(cfg: Config, task: Task, splits, out: Path, log) -> tuple[GRUPa
         batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seed=cfg.seed, log=log,
     )
     params = model.params()
-    ranges = calibrate(params, splits.x_train[: cfg.calib_size])
+    ranges = calibrate(params, splits.x_train[: cfg.calib_size])  # calib_size None: all of it
     tree = {
         "params": {k: np.asarray(getattr(params, k)) for k in fields},
         "ranges": {k: np.asarray(getattr(ranges, k)) for k in Ranges.__dataclass_fields__},
@@ -167,7 +189,10 @@ def train_and_evaluate(cfg: Config) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     log = print if cfg.progress else (lambda *_: None)
     _check_config_file(cfg, out / "config.json")
-    splits = task.load(cfg.data_dir, download=cfg.download or None)
+    splits = task.load(cfg.data_dir, download=cfg.download or None, source=cfg.source)
+    mode = cfg.resolved_mode()
+    log(f"{task.name}: {splits.source}{' (SYNTHETIC)' if splits.synthetic else ''}, {len(splits.x_train)} train / "
+        f"{len(splits.x_val)} validation / {len(splits.x_test)} test sequences; {mode.upper()}")
     x_val, y_val = splits.x_val, splits.y_val
     if cfg.val_size is not None:
         x_val, y_val = x_val[: cfg.val_size], y_val[: cfg.val_size]
@@ -180,15 +205,30 @@ def train_and_evaluate(cfg: Config) -> dict:
         bits, fitness = model_size(genomes, task.features, cfg.hidden, task.classes)
         return bits, 1.0 - fitness
 
-    def accuracy(genomes, x, y):
-        return population_accuracy(params, ranges, genomes, x, y)
+    if mode == "qat":
+        n_qat = max(cfg.qat_batch_size, round(cfg.qat_fraction * len(splits.x_train)))
+        pick = np.random.default_rng([cfg.seed, 1]).permutation(len(splits.x_train))[:n_qat]
+        x_qat, y_qat = splits.x_train[pick], splits.y_train[pick]
+        log(f"QAT: every specimen fine-tunes on {len(pick)} train sequences, {cfg.qat_epochs} epoch(s), "
+            f"Adam lr {cfg.qat_learning_rate:g}")
+
+    def accuracy(genomes, *data):
+        """Accuracy of ``genomes`` on each ``(x, y)`` of ``data`` (after QAT in QAT mode)."""
+        weights = params
+        if mode == "qat":
+            weights = qat_population(
+                params, ranges, genomes, x_qat, y_qat, epochs=cfg.qat_epochs, batch_size=cfg.qat_batch_size,
+                learning_rate=cfg.qat_learning_rate, seed=cfg.seed, group=auto_group(genomes.shape[0], x_qat.shape[1],
+                                                                                      cfg.hidden, cfg.qat_batch_size))
+        return [population_accuracy(weights, ranges, genomes, x, y) for x, y in data]
 
     def evaluate(genomes):
-        acc = accuracy(genomes, x_val, y_val)
+        (acc,) = accuracy(genomes, (x_val, y_val))
         violation = None if cfg.accuracy_floor is None else np.maximum(cfg.accuracy_floor - acc, 0.0)
         return np.stack([1.0 - acc, sizes(genomes)[1]], 1), violation
 
-    title = f"{task.name}{' (synthetic)' if task.synthetic else ''}, GRU({cfg.hidden}), P={cfg.population}"
+    title = (f"{task.name}{' (SYNTHETIC data)' if splits.synthetic else ''}, GRU({cfg.hidden}), {mode.upper()}, "
+             f"P={cfg.population}")
 
     def write_progress(result: SearchResult):
         acc = 1.0 - result.objectives[:, 0]
@@ -219,14 +259,15 @@ def train_and_evaluate(cfg: Config) -> dict:
 
     # Homogeneous baseline and the final front, both also scored on the test split.
     homo = np.repeat(np.arange(MIN_BITS, MAX_BITS + 1, dtype=np.int32)[:, None], N_OPS, 1)
-    homo_acc = accuracy(homo, x_val, y_val)
     acc = 1.0 - result.objectives[:, 0]
     feasible = result.violation <= 0
     mask = pareto_mask(np.where(feasible, 1.0 - acc, np.inf), result.objectives[:, 1]) & feasible
     front_g = result.genomes[mask]
     order = np.argsort(result.objectives[mask, 1])
     front_g, front_acc = front_g[order], acc[mask][order]
-    test_acc = accuracy(np.concatenate([front_g, homo]), splits.x_test, splits.y_test)
+    # One (QAT and) scoring call for front and baseline; the front keeps the accuracy it was selected on.
+    both_val, test_acc = accuracy(np.concatenate([front_g, homo]), (x_val, y_val), (splits.x_test, splits.y_test))
+    homo_acc = both_val[len(front_g):]
     fb, fr = sizes(front_g)
     hb, hr = sizes(homo)
     front = _records(front_g, front_acc, fb, fr, test_accuracy=test_acc[: len(front_g)])
@@ -238,7 +279,7 @@ def train_and_evaluate(cfg: Config) -> dict:
     close = [f for f in front if f["accuracy"] >= acc8 - 0.01]
     best = min(close, key=lambda f: f["size_bits"]) if close else None
     summary = {
-        "task": task.name, "synthetic": task.synthetic, "hidden": cfg.hidden,
+        "task": task.name, "source": splits.source, "synthetic": splits.synthetic, "mode": mode, "hidden": cfg.hidden,
         "float_val_accuracy": float_val, "float_test_accuracy": float_test,
         "int8_val_accuracy": acc8, "int8_test_accuracy": baseline[-1]["test_accuracy"],
         "best_within_1pt_of_int8": best,
@@ -250,7 +291,7 @@ def train_and_evaluate(cfg: Config) -> dict:
     evaluated = {"size_ratio": sizes(result.genomes)[1], "accuracy": acc, "generation": result.generation}
     plot_pareto(out / "pareto.png", evaluated=evaluated, front=front, baseline=baseline, title=title)
     plot_history(out / "history.png", _history(result), title=title)
-    line = (f"{task.name}: float {float_val:.4f}, int8 {acc8:.4f}; ")
+    line = f"{task.name}{' (synthetic)' if splits.synthetic else ''} [{mode}]: float {float_val:.4f}, int8 {acc8:.4f}; "
     if best is None:
         line += "no mixed genome within 1 point of int8"
     else:

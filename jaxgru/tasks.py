@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaxgru.data import load_mnist
+from jaxgru import speech
+from jaxgru.audio import log_mel
+from jaxgru.data import download_allowed, load_mnist
+from jaxgru.speech import KEYWORDS4, KEYWORDS10
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class Splits:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    source: str = ""  # where the data came from, said in every output
+    synthetic: bool = False  # generated stand-in data: outputs say so
 
 
 @dataclass(frozen=True)
@@ -35,15 +40,18 @@ class Task:
     steps: int
     features: int
     classes: int
-    load: Callable[..., Splits]  # load(data_dir=None, download=None) -> Splits
-    synthetic: bool = False
+    load: Callable[..., Splits]  # load(data_dir=None, download=None, source="auto") -> Splits
+    labels: tuple[str, ...] = ()
+    default_mode: str = "ptq"  # the paper's choice: QAT on the MNIST tasks, PTQ on speech
 
 
 MNIST_VAL = 5000  # the last 5000 training images are the validation split
 
 
 def _mnist_splits(images_to_seq: Callable[[np.ndarray], np.ndarray]):
-    def load(data_dir: str | os.PathLike | None = None, download: bool | None = None) -> Splits:
+    def load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto") -> Splits:
+        if source not in ("auto", "tfds"):
+            raise ValueError(f"MNIST has no {source!r} source; use --source auto (data dir, else tfds).")
         raw = load_mnist(data_dir, download=download)
         x_train = images_to_seq(raw["x_train"])
         y_train = raw["y_train"].astype(np.int32)
@@ -54,6 +62,7 @@ def _mnist_splits(images_to_seq: Callable[[np.ndarray], np.ndarray]):
             y_val=y_train[-MNIST_VAL:],
             x_test=images_to_seq(raw["x_test"]),
             y_test=raw["y_test"].astype(np.int32),
+            source="MNIST",
         )
 
     return load
@@ -79,9 +88,57 @@ def mnist_pixels(images: np.ndarray, batch: int = 10000) -> np.ndarray:
     return np.clip(np.concatenate(out), 0.0, 1.0).reshape(len(images), PIXEL_SIDE * PIXEL_SIDE, 1)
 
 
+SPEECH_SOURCES = ("auto", "tfds", "synthetic")
+SYNTHETIC_PER_WORD = 1500  # synthetic clips per keyword (80/10/10 split by voice)
+
+
+def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Each feature (last axis) to zero mean and unit variance, with the train split's statistics."""
+    axes = tuple(range(train.ndim - 1))
+    mean, std = train.mean(axes), train.std(axes) + 1e-6
+    return [((a - mean) / std).astype(np.float32) for a in (train, *others)]
+
+
+def _speech_splits(keywords: tuple[str, ...]):
+    def load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto") -> Splits:
+        if source not in SPEECH_SOURCES:
+            raise ValueError(f"--source must be one of {SPEECH_SOURCES}, got {source!r}.")
+        download = download_allowed(download)
+        if source == "auto":
+            source = "tfds" if download or speech.tfds_prepared(data_dir) else "synthetic"
+        if source == "tfds":
+            parts = speech.tfds_clips(keywords, data_dir, download=download)
+            described, synthetic = "Google Speech Commands v0.02 (tensorflow-datasets)", False
+        else:
+            clips = speech.synthetic_clips(speech.KEYWORDS10, SYNTHETIC_PER_WORD, seed=0, progress=True)
+            keep = np.isin(clips["label"], [speech.KEYWORDS10.index(k) for k in keywords])
+            remap = np.array([keywords.index(k) if k in keywords else -1 for k in speech.KEYWORDS10], np.int32)
+            parts = {}
+            for i, name in enumerate(speech.SPLITS):
+                mine = keep & (clips["split"] == i)
+                parts[name] = (clips["audio"][mine], remap[clips["label"][mine]])
+            described, synthetic = "synthetic keywords (espeak-ng)", True
+        # A fixed shuffle of each split, so that any prefix (--train-size, --val-size) mixes all keywords.
+        orders = [np.random.default_rng([0, i]).permutation(len(parts[n][1])) for i, n in enumerate(speech.SPLITS)]
+        feats = standardize(*(log_mel(parts[name][0][o]) for name, o in zip(speech.SPLITS, orders)))
+        labels = [parts[name][1][o] for name, o in zip(speech.SPLITS, orders)]
+        return Splits(
+            x_train=feats[0], y_train=labels[0], x_val=feats[1], y_val=labels[1], x_test=feats[2], y_test=labels[2],
+            source=described, synthetic=synthetic,
+        )
+
+    return load
+
+
+DIGITS = tuple("0123456789")
 TASKS: dict[str, Task] = {
-    "mnist_row": Task("mnist_row", steps=28, features=28, classes=10, load=_mnist_splits(mnist_rows)),
-    "mnist_pixel": Task("mnist_pixel", steps=PIXEL_SIDE**2, features=1, classes=10, load=_mnist_splits(mnist_pixels)),
+    "mnist_row": Task("mnist_row", steps=28, features=28, classes=10, load=_mnist_splits(mnist_rows), labels=DIGITS,
+                      default_mode="qat"),
+    "mnist_pixel": Task("mnist_pixel", steps=PIXEL_SIDE**2, features=1, classes=10, load=_mnist_splits(mnist_pixels),
+                        labels=DIGITS, default_mode="qat"),
+    "speech4": Task("speech4", steps=63, features=40, classes=4, load=_speech_splits(KEYWORDS4), labels=KEYWORDS4),
+    "speech10": Task("speech10", steps=63, features=40, classes=10, load=_speech_splits(KEYWORDS10),
+                     labels=KEYWORDS10),
 }
 
 

@@ -1,0 +1,173 @@
+"""Quantization-aware training of a whole population at once.
+
+:func:`fake_quant_logits` is the float twin of the integer model: every operator output, the
+input, every weight and bias is rounded onto the grid that :func:`jaxgru.integer.quantize_gru`
+gives it for the same genome and ranges, so the forward pass reproduces the integer model's
+codes (up to its fixed-point multipliers and round-half-up requantization); the backward pass
+is a straight-through estimator (identity inside the code range, zero where it saturates).
+
+:func:`qat_population` fine-tunes one copy of the float weights per specimen, each with its own
+bit widths, in one jitted step vmapped over the population (Optax Adam). Activation ranges stay
+those of the float model's calibration; weight scales follow the weights (max |w|), as in the
+integer model, so :func:`jaxgru.evaluate.population_accuracy` scores the result directly.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import Array
+
+from jaxgru.calibrate import Ranges
+from jaxgru.model import GRUParams
+from jaxgru.ops import H_LINEAR, H_OP, OP_INDEX, X_LINEAR, check_genomes, check_io_bits
+from jaxgru.quant import affine_params, code_range, quantize_weights
+from jaxgru.train import cross_entropy
+
+sg = jax.lax.stop_gradient
+
+
+def fake_quant(x: Array, scale: Array, zero: Array, qmin: Array, qmax: Array) -> Array:
+    """``S * (clip(round(x / S) + Z, qmin, qmax) - Z)`` with a straight-through gradient: 1 where
+    ``x`` lies inside the representable range, 0 where it saturates."""
+    xc = jnp.clip(x, scale * (qmin - zero).astype(x.dtype), scale * (qmax - zero).astype(x.dtype))
+    return xc + sg(jnp.round(xc / scale) * scale - xc)
+
+
+def _fake_linear(w: Array, b: Array, bits: Array, in_scale: Array) -> tuple[Array, Array]:
+    """Stacked kernel ``w [in, 3H]`` and bias ``[3H]`` on their integer grids, gate by gate (each
+    gate its own width), as ``jaxgru.integer._linear`` quantizes them."""
+    n_in, three_h = w.shape
+    hidden = three_h // 3
+    w3 = jnp.moveaxis(w.reshape(n_in, 3, hidden), 1, 0)
+    codes, w_scale = jax.vmap(quantize_weights)(sg(w3), bits)
+    w_q = w3 + sg(codes.astype(w.dtype) * w_scale[:, None, None] - w3)
+    acc_scale = sg(w_scale * in_scale)[:, None]
+    b3 = b.reshape(3, hidden)
+    b_q = b3 + sg(jnp.round(b3 / acc_scale) * acc_scale - b3)
+    return jnp.moveaxis(w_q, 0, 1).reshape(n_in, three_h), b_q.reshape(three_h)
+
+
+def fake_quant_logits(
+    p: GRUParams, ranges: Ranges, bits: Array, x: Array, input_bits: Array = 8, head_bits: Array = 8
+) -> Array:
+    """Float logits ``[B, C]`` of the fake-quantized model of genome ``bits: int32[17]`` on
+    ``x: float32[B, T, I]``; differentiable in ``p`` (straight-through)."""
+    bits = jnp.asarray(bits, jnp.int32)
+    qmin, qmax = code_range(bits)
+    scale, zero = affine_params(ranges.lo, ranges.hi, bits)
+    x_scale, x_zero = affine_params(ranges.x_lo, ranges.x_hi, input_bits)
+    fq = lambda v, k: fake_quant(v, scale[k], zero[k], qmin[k], qmax[k])  # noqa: E731
+    o = OP_INDEX
+
+    wx, bx = _fake_linear(p.wx, p.bx, bits[jnp.array(X_LINEAR)], x_scale)
+    wh, bh = _fake_linear(p.wh, p.bh, bits[jnp.array(H_LINEAR)], scale[H_OP])
+    wd_codes, d_scale = quantize_weights(sg(p.wd), head_bits)
+    wd = p.wd + sg(wd_codes.astype(p.wd.dtype) * d_scale - p.wd)
+    bd_scale = sg(d_scale * scale[H_OP])
+    bd = p.bd + sg(jnp.round(p.bd / bd_scale) * bd_scale - p.bd)
+
+    xq = fake_quant(x, x_scale, x_zero, *code_range(input_bits))
+    xg = jnp.swapaxes(xq @ wx + bx, 0, 1)  # [T, B, 3H]
+
+    def step(h, xg_t):
+        xr, xz, xn = jnp.split(xg_t, 3, axis=-1)
+        hr, hz, hn = jnp.split(h @ wh + bh, 3, axis=-1)
+        xr, xz, xn = fq(xr, o["xr"]), fq(xz, o["xz"]), fq(xn, o["xn"])
+        hr, hz, hn = fq(hr, o["hr"]), fq(hz, o["hz"]), fq(hn, o["hn"])
+        r = fq(jax.nn.sigmoid(fq(xr + hr, o["rp"])), o["r"])
+        z = fq(jax.nn.sigmoid(fq(xz + hz, o["zp"])), o["z"])
+        rh = fq(r * hn, o["rh"])
+        n = fq(jnp.tanh(fq(xn + rh, o["np"])), o["n"])
+        omz = fq(1.0 - z, o["omz"])
+        h_new = fq(fq(omz * n, o["a"]) + fq(z * h, o["b"]), H_OP)
+        return h_new, None
+
+    h0 = jnp.zeros((x.shape[0], p.hidden), x.dtype)
+    h, _ = jax.lax.scan(step, h0, xg)
+    return h @ wd + bd
+
+
+QAT_MEMORY_BUDGET = 2 * 2**30  # bytes of saved activations per vmapped QAT call
+_FLOATS_PER_UNIT = 40  # values kept for the backward pass per (sample, step, hidden unit), with headroom
+
+
+def auto_group(population: int, steps: int, hidden: int, batch_size: int, budget: int = QAT_MEMORY_BUDGET) -> int:
+    """Specimens per vmapped QAT call whose saved activations fit ``budget`` bytes."""
+    per_specimen = batch_size * steps * hidden * _FLOATS_PER_UNIT * 4
+    return int(max(1, min(population, budget // per_specimen)))
+
+
+@functools.lru_cache(maxsize=8)
+def _population_step(learning_rate: float) -> tuple[optax.GradientTransformation, Callable]:
+    """Adam and the QAT step jitted and vmapped over the population (weights, optimizer state,
+    genome); ranges, the batch and the I/O widths are shared."""
+    tx = optax.adam(learning_rate)
+
+    def step(p, opt_state, ranges, bits, x, y, input_bits, head_bits):
+        loss_fn = lambda q: cross_entropy(fake_quant_logits(q, ranges, bits, x, input_bits, head_bits), y)  # noqa: E731
+        loss, grads = jax.value_and_grad(loss_fn)(p)
+        updates, opt_state = tx.update(grads, opt_state, p)
+        return optax.apply_updates(p, updates), opt_state, loss
+
+    return tx, jax.jit(jax.vmap(step, in_axes=(0, 0, None, 0, None, None, None, None)))
+
+
+def _replicate(p: GRUParams, n: int) -> GRUParams:
+    return jax.tree.map(lambda a: jnp.repeat(jnp.asarray(a)[None], n, axis=0), p)
+
+
+def qat_population(
+    p: GRUParams,
+    ranges: Ranges,
+    genomes,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int = 1,
+    batch_size: int = 128,
+    learning_rate: float = 1e-5,
+    seed: int = 0,
+    group: int | None = None,
+    input_bits: int = 8,
+    head_bits: int = 8,
+) -> GRUParams:
+    """Fine-tunes a copy of ``p`` per genome of ``genomes: int[P, 17]`` on ``x: [N, T, I]``,
+    ``y: [N]``; returns the population's weights, every leaf with a leading axis ``[P]``.
+
+    Every specimen sees the same batches (order drawn from ``seed``; the last partial batch of
+    an epoch is dropped), so a specimen's result does not depend on the rest of the population:
+    ``group`` specimens (default all) are trained per vmapped call to bound memory, with the
+    same result for any ``group``.
+    """
+    genomes = check_genomes(genomes, name="genomes")
+    if genomes.ndim != 2:
+        raise ValueError(f"genomes must be a population [P, 17]; got shape {genomes.shape}.")
+    x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
+    if x.ndim != 3 or len(x) != len(y) or len(x) < batch_size:
+        raise ValueError(
+            f"QAT needs x [N, T, I] and y [N] with N >= batch_size ({batch_size}); got {x.shape}, {y.shape}.")
+    if epochs < 0 or learning_rate <= 0:
+        raise ValueError(f"QAT needs epochs >= 0 and learning_rate > 0; got {epochs}, {learning_rate}.")
+    input_bits = check_io_bits(input_bits, name="input_bits")
+    head_bits = check_io_bits(head_bits, name="head_bits")
+    tx, step = _population_step(float(learning_rate))
+    rng = np.random.default_rng(seed)
+    steps = len(x) // batch_size
+    batches = [rng.permutation(len(x))[: steps * batch_size].reshape(steps, batch_size) for _ in range(epochs)]
+    group = len(genomes) if group is None else max(1, int(group))
+    out = []
+    for start in range(0, len(genomes), group):
+        g = jnp.asarray(genomes[start : start + group])
+        params = _replicate(p, len(g))
+        opt_state = jax.vmap(tx.init)(params)
+        for idx in (i for epoch in batches for i in epoch):
+            params, opt_state, _ = step(params, opt_state, ranges, g, jnp.asarray(x[idx]), jnp.asarray(y[idx]),
+                                        jnp.int32(input_bits), jnp.int32(head_bits))
+        out.append(params)
+    return jax.tree.map(lambda *a: jnp.concatenate(a), *out)
