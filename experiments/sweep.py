@@ -41,6 +41,8 @@ def parse_args(argv=None):
     p.add_argument("--train-size", type=int, default=d.train_size)
     p.add_argument("--calib-size", type=int, default=d.calib_size)
     p.add_argument("--val-size", type=int, default=d.val_size)
+    p.add_argument("--mode", default=d.mode, choices=["ptq", "qat"], help="default: the task's (qat on MNIST)")
+    p.add_argument("--source", default=d.source, help="speech data: tfds, synthetic or auto")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default="runs/sweep")
     return p.parse_args(argv)
@@ -48,7 +50,7 @@ def parse_args(argv=None):
 
 def configs(args) -> list[tuple[str, Config]]:
     fixed = {k: getattr(args, k) for k in ("task", "generations", "epochs", "train_size", "calib_size",
-                                           "val_size", "data_dir")}
+                                           "val_size", "data_dir", "mode", "source")}
     out = []
     for values in itertools.product(*(getattr(args, opt) for opt in GRID)):
         fields = dict(zip(GRID.values(), values))

@@ -13,7 +13,7 @@ run = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run)
 
 TINY = ["--task", "mnist_row", "--hidden", "16", "--population", "6", "--generations", "2", "--epochs", "1",
-        "--train-size", "3000", "--calib-size", "500", "--val-size", "300", "--quiet"]
+        "--train-size", "3000", "--calib-size", "500", "--val-size", "300", "--mode", "ptq", "--quiet"]
 
 
 def test_run_writes_every_output(tmp_path):
@@ -45,6 +45,31 @@ def test_run_writes_every_output(tmp_path):
                                  "--out", str(out)]) == 2
 
 
+def test_qat_run_fine_tunes_every_specimen(tmp_path):
+    out = tmp_path / "qat"
+    args = TINY[: TINY.index("--mode")] + ["--mode", "qat", "--qat-fraction", "0.005", "--qat-learning-rate", "1e-3",
+                                           "--quiet", "--data-dir", str(data_dir()), "--out", str(out)]
+    assert run.main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mode"] == "qat" and summary["source"] == "MNIST" and not summary["synthetic"]
+    assert json.loads((out / "config.json").read_text())["qat_fraction"] == 0.005
+
+
+def test_speech_run_is_marked_synthetic(tmp_path, monkeypatch):
+    from jaxgru import speech
+
+    if not speech.espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    small = speech.generate_synthetic(speech.KEYWORDS10, 8, seed=0)
+    monkeypatch.setattr(speech, "synthetic_clips", lambda *a, **k: small)
+    out = tmp_path / "speech"
+    args = ["--task", "speech4", "--hidden", "8", "--population", "4", "--generations", "1", "--epochs", "1",
+            "--batch-size", "8", "--quiet", "--out", str(out)]
+    assert run.main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["synthetic"] and "synthetic" in summary["source"] and summary["mode"] == "ptq"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -52,6 +77,8 @@ def test_run_writes_every_output(tmp_path):
         (["--population", "3"], "even number >= 4"),
         (["--population", "7"], "even number >= 4"),
         (["--generations", "0"], "generations must be >= 1"),
+        (["--qat-fraction", "0"], "--qat-fraction must lie in (0, 1]"),
+        (["--val-size", "0"], "--val-size must be a positive integer"),
     ],
 )
 def test_bad_arguments(tmp_path, capsys, args, message):
@@ -87,7 +114,8 @@ def test_sweep_gathers_runs_and_skips_finished(tmp_path, capsys):
     sweep = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(sweep)
     args = ["--seeds", "0", "1", "--hidden", "8", "--population", "4", "--generations", "1", "--epochs", "1",
-            "--train-size", "1000", "--calib-size", "200", "--val-size", "100", "--data-dir", str(data_dir()),
+            "--train-size", "1000", "--calib-size", "200", "--val-size", "100", "--mode", "ptq",
+            "--data-dir", str(data_dir()),
             "--out", str(tmp_path)]
     assert sweep.main(args) == 0
     rows = np.genfromtxt(tmp_path / "sweep.csv", delimiter=",", names=True, dtype=None, encoding=None)
