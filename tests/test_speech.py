@@ -159,3 +159,19 @@ def test_speech_source_is_checked_and_mnist_has_no_synthetic_source():
         tasks.get_task("speech4").load(source="radio")
     with pytest.raises(ValueError, match="MNIST has no 'synthetic' source"):
         tasks.get_task("mnist_row").load(source="synthetic")
+
+
+@needs_espeak
+def test_make_speech_script_writes_the_cache_and_wavs(tmp_path, capsys):
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("make_speech", REPO / "experiments" / "make_speech.py")
+    make_speech = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_speech)
+    assert make_speech.main(["--per-word", "1", "--cache-dir", str(tmp_path), "--wav-dir", str(tmp_path / "w")]) == 0
+    assert len(list((tmp_path / "w").rglob("*.wav"))) == 10
+    assert len(list(tmp_path.glob("synthetic_keywords_*.npz"))) == 1
+    assert make_speech.main(["--per-word", "0", "--cache-dir", str(tmp_path)]) == 2
+    assert "per_word must be >= 1" in capsys.readouterr().err
