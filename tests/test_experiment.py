@@ -123,3 +123,32 @@ def test_sweep_gathers_runs_and_skips_finished(tmp_path, capsys):
     assert (tmp_path / "sweep.png").is_file() and (tmp_path / "sweep.md").is_file()
     assert sweep.main(args) == 0
     assert capsys.readouterr().out.count("done before, skipped") == 2
+
+
+def test_report_gathers_runs_into_a_table(tmp_path):
+    spec = importlib.util.spec_from_file_location("report", REPO / "experiments" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    front = [{"bits": [3] * 17, "accuracy": 0.95, "size_bits": 300, "test_accuracy": 0.94},
+             {"bits": [4] * 17, "accuracy": 0.97, "size_bits": 400, "test_accuracy": 0.96}]
+    base = [{"bits": [b] * 17, "accuracy": a, "size_bits": s} for b, a, s in
+            [(2, 0.1, 200), (3, 0.5, 300), (4, 0.97, 400), (8, 0.975, 800)]]
+    assert report.dominated(front, base[1]) and not report.dominated(front, base[2])  # equal is not dominated
+    assert report.dominated(front, {"accuracy": 0.96, "size_bits": 800})
+    run_dir = tmp_path / "speech4"
+    run_dir.mkdir()
+    (run_dir / "front.json").write_text(json.dumps(front))
+    (run_dir / "baseline.json").write_text(json.dumps(base))
+    (run_dir / "config.json").write_text(json.dumps({"population": 40, "generations": 20, "val_size": None}))
+    (run_dir / "summary.json").write_text(json.dumps({
+        "source": "synthetic keywords (espeak-ng)", "synthetic": True, "mode": "ptq", "hidden": 128,
+        "float_val_accuracy": 0.98, "float_test_accuracy": 0.97, "int8_val_accuracy": 0.975,
+        "int8_test_accuracy": 0.97, "best_within_1pt_of_int8": front[1], "size_reduction_vs_int8": 0.5,
+        "search_seconds": 120.0}))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- reproduction:start -->\nold\n<!-- reproduction:end -->\nrest\n")
+    assert report.main(["--results", str(tmp_path), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and "SYNTHETIC" in text and "| 50.0% | 1/3 |" in text and text.endswith("rest\n")
+    assert (tmp_path / "reproduction.csv").is_file()
+    assert report.main(["--results", str(tmp_path / "none")]) == 2
