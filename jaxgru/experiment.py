@@ -61,6 +61,7 @@ class Config:
     qat_epochs: int = 1
     qat_learning_rate: float = 1e-5
     qat_batch_size: int = 128
+    qat_exact: bool = True  # forward pass = the integer model; False: float surrogate (faster, ~1-4% codes differ)
     # search
     crossover: str = "uniform"
     mutation: str = "reset"
@@ -218,8 +219,8 @@ def train_and_evaluate(cfg: Config) -> dict:
         if mode == "qat":
             weights = qat_population(
                 params, ranges, genomes, x_qat, y_qat, epochs=cfg.qat_epochs, batch_size=cfg.qat_batch_size,
-                learning_rate=cfg.qat_learning_rate, seed=cfg.seed, group=auto_group(genomes.shape[0], x_qat.shape[1],
-                                                                                      cfg.hidden, cfg.qat_batch_size))
+                learning_rate=cfg.qat_learning_rate, seed=cfg.seed, exact=cfg.qat_exact,
+                group=auto_group(genomes.shape[0], x_qat.shape[1], cfg.hidden, cfg.qat_batch_size))
         return [population_accuracy(weights, ranges, genomes, x, y) for x, y in data]
 
     def evaluate(genomes):

@@ -243,20 +243,29 @@ def select_x_gates(shared: Array, bits: Array) -> Array:
     return jnp.concatenate(rows, axis=-1)
 
 
-def int_cell(q: IntGRU, xg: Array, qh: Array) -> Array:
+def int_cell_codes(q: IntGRU, xg: Array, qh: Array) -> tuple[Array, ...]:
     """One integer GRU step: input-gate codes ``xg: [..., 3H]`` (of :func:`x_gate_codes`) and
-    state codes ``qh: int32[..., H]`` to the new state codes."""
+    state codes ``qh: int32[..., H]`` to the output codes of all 17 operators (``jaxgru.ops``
+    order; the last is the new state), each ``int32[..., H]``."""
     o = OP_INDEX
     xr, xz, xn = jnp.split(xg.astype(jnp.int32), 3, axis=-1)
     hr, hz, hn = jnp.split(_gates(q, int_dot(qh, q.wh) + q.bh, H_LINEAR), 3, axis=-1)
-    r = _lut(q, 0, _add(q, o["rp"], xr, hr))
-    z = _lut(q, 1, _add(q, o["zp"], xz, hz))
+    rp = _add(q, o["rp"], xr, hr)
+    r = _lut(q, 0, rp)
+    zp = _add(q, o["zp"], xz, hz)
+    z = _lut(q, 1, zp)
     rh = _mul(q, o["rh"], o["r"], r, hn, o["hn"])
-    n = _lut(q, 2, _add(q, o["np"], xn, rh))
+    np_ = _add(q, o["np"], xn, rh)
+    n = _lut(q, 2, np_)
     omz = _add(q, o["omz"], z, 0)  # mult_b is 0: the constant 1 lives in the offset
     a = _mul(q, o["a"], o["omz"], omz, n, o["n"])
     b = _mul(q, o["b"], o["z"], z, qh, H_OP)
-    return _add(q, H_OP, a, b)
+    return xr, hr, xz, hz, xn, hn, rp, r, zp, z, rh, np_, n, omz, a, b, _add(q, H_OP, a, b)
+
+
+def int_cell(q: IntGRU, xg: Array, qh: Array) -> Array:
+    """One integer GRU step (:func:`int_cell_codes`), returning only the new state codes."""
+    return int_cell_codes(q, xg, qh)[H_OP]
 
 
 def int_scan(q: IntGRU, xs: Array, select: Callable[[IntGRU, Array], Array] | None = None) -> Array:

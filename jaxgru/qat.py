@@ -24,6 +24,7 @@ import optax
 from jax import Array
 
 from jaxgru.calibrate import Ranges
+from jaxgru.integer import int_cell_codes, quantize_gru, x_gate_codes
 from jaxgru.model import GRUParams
 from jaxgru.ops import H_LINEAR, H_OP, OP_INDEX, X_LINEAR, check_genomes, check_io_bits
 from jaxgru.quant import affine_params, code_range, quantize_weights
@@ -54,10 +55,17 @@ def _fake_linear(w: Array, b: Array, bits: Array, in_scale: Array) -> tuple[Arra
 
 
 def fake_quant_logits(
-    p: GRUParams, ranges: Ranges, bits: Array, x: Array, input_bits: Array = 8, head_bits: Array = 8
+    p: GRUParams, ranges: Ranges, bits: Array, x: Array, input_bits: Array = 8, head_bits: Array = 8,
+    *, exact: bool = True,
 ) -> Array:
     """Float logits ``[B, C]`` of the fake-quantized model of genome ``bits: int32[17]`` on
-    ``x: float32[B, T, I]``; differentiable in ``p`` (straight-through)."""
+    ``x: float32[B, T, I]``; differentiable in ``p`` (straight-through).
+
+    ``exact`` (static): the integer model runs alongside and every operator's value is snapped
+    to the real value of its integer code, so the forward pass *is* the integer model (its
+    logits up to float summation order) and only the gradient comes from the float surrogate.
+    Without it the surrogate rounds in float, which tips a few codes the other way (its
+    fixed-point multipliers and round-half-up differ from float rounding) and costs less."""
     bits = jnp.asarray(bits, jnp.int32)
     qmin, qmax = code_range(bits)
     scale, zero = affine_params(ranges.lo, ranges.hi, bits)
@@ -73,23 +81,36 @@ def fake_quant_logits(
     bd = p.bd + sg(jnp.round(p.bd / bd_scale) * bd_scale - p.bd)
 
     xq = fake_quant(x, x_scale, x_zero, *code_range(input_bits))
-    xg = jnp.swapaxes(xq @ wx + bx, 0, 1)  # [T, B, 3H]
+    xs = jnp.swapaxes(xq @ wx + bx, 0, 1)  # [T, B, 3H]
+    h0 = jnp.zeros((x.shape[0], p.hidden), x.dtype)
+    if exact:
+        q = quantize_gru(sg(p), ranges, bits, input_bits, head_bits)  # the same integer model, no gradient
+        xs = (xs, x_gate_codes(q, jnp.swapaxes(x, 0, 1)))
+        init = (h0, jnp.full(h0.shape, q.zero[H_OP], jnp.int32))
+    else:
+        init = (h0, None)
 
-    def step(h, xg_t):
+    def step(carry, xs_t):
+        h, qh = carry
+        xg_t, codes = (xs_t[0], int_cell_codes(q, xs_t[1], qh)) if exact else (xs_t, None)
+
+        def out(k, v):  # operator k's value: on its grid, and on its integer code when exact
+            v = fq(v, k)
+            return v if codes is None else v + sg(scale[k] * (codes[k] - zero[k]).astype(v.dtype) - v)
+
         xr, xz, xn = jnp.split(xg_t, 3, axis=-1)
         hr, hz, hn = jnp.split(h @ wh + bh, 3, axis=-1)
-        xr, xz, xn = fq(xr, o["xr"]), fq(xz, o["xz"]), fq(xn, o["xn"])
-        hr, hz, hn = fq(hr, o["hr"]), fq(hz, o["hz"]), fq(hn, o["hn"])
-        r = fq(jax.nn.sigmoid(fq(xr + hr, o["rp"])), o["r"])
-        z = fq(jax.nn.sigmoid(fq(xz + hz, o["zp"])), o["z"])
-        rh = fq(r * hn, o["rh"])
-        n = fq(jnp.tanh(fq(xn + rh, o["np"])), o["n"])
-        omz = fq(1.0 - z, o["omz"])
-        h_new = fq(fq(omz * n, o["a"]) + fq(z * h, o["b"]), H_OP)
-        return h_new, None
+        xr, xz, xn = out(o["xr"], xr), out(o["xz"], xz), out(o["xn"], xn)
+        hr, hz, hn = out(o["hr"], hr), out(o["hz"], hz), out(o["hn"], hn)
+        r = out(o["r"], jax.nn.sigmoid(out(o["rp"], xr + hr)))
+        z = out(o["z"], jax.nn.sigmoid(out(o["zp"], xz + hz)))
+        rh = out(o["rh"], r * hn)
+        n = out(o["n"], jnp.tanh(out(o["np"], xn + rh)))
+        omz = out(o["omz"], 1.0 - z)
+        h_new = out(H_OP, out(o["a"], omz * n) + out(o["b"], z * h))
+        return (h_new, None if codes is None else codes[H_OP]), None
 
-    h0 = jnp.zeros((x.shape[0], p.hidden), x.dtype)
-    h, _ = jax.lax.scan(step, h0, xg)
+    (h, _), _ = jax.lax.scan(step, init, xs)
     return h @ wd + bd
 
 
@@ -104,13 +125,14 @@ def auto_group(population: int, steps: int, hidden: int, batch_size: int, budget
 
 
 @functools.lru_cache(maxsize=8)
-def _population_step(learning_rate: float) -> tuple[optax.GradientTransformation, Callable]:
+def _population_step(learning_rate: float, exact: bool) -> tuple[optax.GradientTransformation, Callable]:
     """Adam and the QAT step jitted and vmapped over the population (weights, optimizer state,
     genome); ranges, the batch and the I/O widths are shared."""
     tx = optax.adam(learning_rate)
 
     def step(p, opt_state, ranges, bits, x, y, input_bits, head_bits):
-        loss_fn = lambda q: cross_entropy(fake_quant_logits(q, ranges, bits, x, input_bits, head_bits), y)  # noqa: E731
+        loss_fn = lambda q: cross_entropy(  # noqa: E731
+            fake_quant_logits(q, ranges, bits, x, input_bits, head_bits, exact=exact), y)
         loss, grads = jax.value_and_grad(loss_fn)(p)
         updates, opt_state = tx.update(grads, opt_state, p)
         return optax.apply_updates(p, updates), opt_state, loss
@@ -136,6 +158,7 @@ def qat_population(
     group: int | None = None,
     input_bits: int = 8,
     head_bits: int = 8,
+    exact: bool = True,
 ) -> GRUParams:
     """Fine-tunes a copy of ``p`` per genome of ``genomes: int[P, 17]`` on ``x: [N, T, I]``,
     ``y: [N]``; returns the population's weights, every leaf with a leading axis ``[P]``.
@@ -143,7 +166,8 @@ def qat_population(
     Every specimen sees the same batches (order drawn from ``seed``; the last partial batch of
     an epoch is dropped), so a specimen's result does not depend on the rest of the population:
     ``group`` specimens (default all) are trained per vmapped call to bound memory, with the
-    same result for any ``group``.
+    same result for any ``group``. ``exact``: the forward pass is the integer model itself
+    (see :func:`fake_quant_logits`).
     """
     genomes = check_genomes(genomes, name="genomes")
     if genomes.ndim != 2:
@@ -156,7 +180,7 @@ def qat_population(
         raise ValueError(f"QAT needs epochs >= 0 and learning_rate > 0; got {epochs}, {learning_rate}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
-    tx, step = _population_step(float(learning_rate))
+    tx, step = _population_step(float(learning_rate), bool(exact))
     rng = np.random.default_rng(seed)
     steps = len(x) // batch_size
     batches = [rng.permutation(len(x))[: steps * batch_size].reshape(steps, batch_size) for _ in range(epochs)]

@@ -20,7 +20,23 @@ def test_fake_quant_values_and_straight_through_gradient():
     np.testing.assert_array_equal(grad, [0, 1, 1, 1, 1, 0])  # zero only where the code saturates
 
 
-def test_fake_quant_forward_follows_the_integer_model(small_model, rng):
+def test_exact_fake_quant_forward_is_the_integer_model(small_model, rng):
+    p, r = small_model["params"], small_model["ranges"]
+    x = jnp.asarray(small_model["x_val"][:300])
+    for g in [np.full(17, 2), np.full(17, 8)] + [rng.integers(2, 9, 17) for _ in range(4)]:
+        g = jnp.asarray(g, jnp.int32)
+        q = quantize_gru(p, r, g, 6, 5)
+        ints = np.asarray(int_logits(q, x), np.float64) * float(q.logit_scale)
+        fake = np.asarray(fake_quant_logits(p, r, g, x, 6, 5))
+        # Equal up to float32 summation order in the head.
+        np.testing.assert_allclose(fake, ints, rtol=1e-5, atol=1e-5 * np.abs(ints).max())
+    # ...and its gradient is the surrogate's: finite and nonzero.
+    grads = jax.grad(lambda w: fake_quant_logits(w, r, jnp.full(17, 4, jnp.int32), x).sum())(p)
+    assert all(bool(jnp.isfinite(leaf).all()) for leaf in jax.tree.leaves(grads))
+    assert float(jnp.abs(grads.wh).max()) > 0
+
+
+def test_float_surrogate_forward_nearly_follows_the_integer_model(small_model, rng):
     p, r = small_model["params"], small_model["ranges"]
     x = jnp.asarray(small_model["x_val"][:500])
     # Widths >= 3: at 2 bits a model is near chance and its near-tied logits make agreement noise.
@@ -30,7 +46,7 @@ def test_fake_quant_forward_follows_the_integer_model(small_model, rng):
         g = jnp.asarray(g, jnp.int32)
         q = quantize_gru(p, r, g)
         ints = np.asarray(int_logits(q, x)) * float(q.logit_scale)
-        fake = np.asarray(fake_quant_logits(p, r, g, x))
+        fake = np.asarray(fake_quant_logits(p, r, g, x, exact=False))
         # Codes differ only where the integer model's fixed-point rounding tips a value over a
         # rounding boundary, so nearly every prediction is the same.
         agreement.append(np.mean(ints.argmax(1) == fake.argmax(1)))
