@@ -16,7 +16,8 @@ from pathlib import Path
 
 from jaxgru.io import atomic_write_bytes, write_csv
 
-RUNS = ("mnist_row", "mnist_pixel", "speech4", "speech10", "mnist_row_ptq", "speech10_h256", "mnist_row_ptq_h256")
+RUNS = ("mnist_row", "mnist_pixel", "speech4", "speech10", "mnist_row_ptq", "speech10_h256", "mnist_row_ptq_h256",
+        "speech10_seeded")
 MARKERS = ("<!-- reproduction:start -->", "<!-- reproduction:end -->")
 PAPER = "25-55% smaller than 8-bit at comparable accuracy; mixed fronts dominate homogeneous"
 

@@ -49,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> Config:
     p.add_argument("--mutation-rate", type=float, default=d.mutation_rate, help="per gene (default 1/17)")
     p.add_argument("--accuracy-floor", type=float, default=d.accuracy_floor,
                    help="specimens below this validation accuracy are infeasible (constrained dominance)")
+    p.add_argument("--seed-homogeneous", action="store_true",
+                   help="put the homogeneous genomes 2..8 bits into the initial population")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     args = vars(p.parse_args(argv))
     args["progress"] = not args.pop("quiet")

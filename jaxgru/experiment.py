@@ -67,6 +67,7 @@ class Config:
     mutation: str = "reset"
     mutation_rate: float | None = None  # None: 1/17
     accuracy_floor: float | None = None  # constrained dominance: accuracy below it is infeasible
+    seed_homogeneous: bool = False  # start the search from the homogeneous genomes 2..8 plus random ones
     progress: bool = True
 
     def out_dir(self) -> Path:
@@ -173,6 +174,11 @@ def _history(result: SearchResult) -> list[dict]:
     return [dict(h, best_accuracy=1.0 - h["best_obj0"], smallest_size_ratio=h["best_obj1"]) for h in result.history]
 
 
+def homogeneous() -> np.ndarray:
+    """The homogeneous genomes ``int32[7, 17]``, 2..8 bits."""
+    return np.repeat(np.arange(MIN_BITS, MAX_BITS + 1, dtype=np.int32)[:, None], N_OPS, 1)
+
+
 def pareto_mask(error: np.ndarray, size: np.ndarray) -> np.ndarray:
     """Non-dominated points of (error, size), both minimized; the first of equal points is kept."""
     f = np.stack([error, size], 1)
@@ -254,12 +260,12 @@ def train_and_evaluate(cfg: Config) -> dict:
     result = run_search(
         strategy, sp, evaluate, generations=cfg.generations, seed=cfg.seed,
         checkpoint_dir=out / "checkpoints", resume=cfg.resume, on_generation=write_progress,
-        progress=cfg.progress,
+        progress=cfg.progress, seeds=homogeneous() if cfg.seed_homogeneous else None,
     )
     search_seconds = time.perf_counter() - t0
 
     # Homogeneous baseline and the final front, both also scored on the test split.
-    homo = np.repeat(np.arange(MIN_BITS, MAX_BITS + 1, dtype=np.int32)[:, None], N_OPS, 1)
+    homo = homogeneous()
     acc = 1.0 - result.objectives[:, 0]
     feasible = result.violation <= 0
     mask = pareto_mask(np.where(feasible, 1.0 - acc, np.inf), result.objectives[:, 1]) & feasible

@@ -251,9 +251,15 @@ class NSGA2:
         )
 
     @partial(jax.jit, static_argnames=("self",))
-    def init(self, key: Array, params: Params) -> State:
+    def init(self, key: Array, params: Params, seeds: Array | None = None) -> State:
+        """The initial population: ``seeds: int[K, D]`` (``K <= population_size``, e.g. known good
+        genomes) first, the rest drawn at random and distinct from them."""
         p, m = self.population_size, self.num_objectives
-        population = self._fresh(key, jnp.zeros((0, self.num_dims), jnp.int32), p)
+        if seeds is None:
+            population = self._fresh(key, jnp.zeros((0, self.num_dims), jnp.int32), p)
+        else:
+            seeds = jnp.clip(jnp.asarray(seeds, jnp.int32), self.lower, self.upper)
+            population = jnp.concatenate([seeds, self._fresh(key, seeds, p - seeds.shape[0])])
         return State(
             population=population,
             fitness=jnp.full((p, m), jnp.inf, jnp.float32),

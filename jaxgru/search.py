@@ -100,12 +100,14 @@ def run_search(
     resume: bool = False,
     on_generation: Callable[[SearchResult], None] | None = None,
     progress: bool = True,
+    seeds: np.ndarray | None = None,
 ) -> SearchResult:
     """Runs ``generations`` generations after the initial one; returns every record.
 
     ``on_generation`` is called after each generation (and once on resume) with the records so
     far, e.g. to write result files. With ``resume``, the latest checkpoint in
     ``checkpoint_dir`` is continued; without it, an existing checkpoint is an error.
+    ``seeds: int[K, D]`` are put into the initial population (:meth:`NSGA2.init`).
     """
     if isinstance(generations, bool) or not isinstance(generations, int) or generations < 1:
         raise ValueError(f"generations must be an int >= 1, got {generations!r}.")
@@ -127,7 +129,12 @@ def run_search(
             if on_generation is not None:
                 on_generation(result)
 
-    state = result.state if result is not None else strategy.init(key_init, params)
+    if seeds is not None:
+        seeds = np.asarray(seeds, np.int32)
+        if seeds.ndim != 2 or seeds.shape[1] != strategy.num_dims or len(seeds) > strategy.population_size:
+            raise ValueError(f"seeds must be [K, {strategy.num_dims}] with K <= {strategy.population_size}; "
+                             f"got {seeds.shape}.")
+    state = result.state if result is not None else strategy.init(key_init, params, seeds)
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -48,8 +48,12 @@ def test_run_writes_every_output(tmp_path):
 def test_qat_run_fine_tunes_every_specimen(tmp_path):
     out = tmp_path / "qat"
     args = TINY[: TINY.index("--mode")] + ["--mode", "qat", "--qat-fraction", "0.005", "--qat-learning-rate", "1e-3",
-                                           "--quiet", "--data-dir", str(data_dir()), "--out", str(out)]
+                                           "--seed-homogeneous", "--population", "8", "--quiet",
+                                           "--data-dir", str(data_dir()), "--out", str(out)]
     assert run.main(args) == 0
+    evaluated = np.genfromtxt(out / "evaluated.csv", delimiter=",", skip_header=1, dtype=int)
+    first = evaluated[evaluated[:, 0] == 0][:, 1:18]
+    np.testing.assert_array_equal(first[:7], np.repeat(np.arange(2, 9)[:, None], 17, 1))  # seeded
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == "qat" and summary["source"] == "MNIST" and not summary["synthetic"]
     assert json.loads((out / "config.json").read_text())["qat_fraction"] == 0.005

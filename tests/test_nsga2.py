@@ -169,3 +169,19 @@ def test_unreadable_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="cannot read the search checkpoint"):
         run_search(strategy, strategy.default_params, evaluate, generations=2, seed=0, checkpoint_dir=tmp_path,
                    resume=True, progress=False)
+
+
+def test_seeded_initial_population():
+    strategy = NSGA2(10, 17, 2, 2, 8)
+    params = strategy.default_params
+    seeds = np.repeat(np.arange(2, 9, dtype=np.int32)[:, None], 17, 1)
+    state = strategy.init(jax.random.key(0), params, seeds)
+    pop, _ = strategy.ask(jax.random.key(1), state, params)
+    pop = np.asarray(pop)
+    np.testing.assert_array_equal(pop[:7], seeds)
+    assert len({tuple(r) for r in pop}) == 10 and pop.min() >= 2 and pop.max() <= 8
+    from jaxgru.search import run_search
+
+    with pytest.raises(ValueError, match=r"seeds must be \[K, 17\] with K <= 10"):
+        run_search(strategy, params, lambda g: (np.zeros((len(g), 2)), None), generations=1, seed=0,
+                   seeds=np.zeros((11, 17)), progress=False)
