@@ -14,6 +14,9 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from jaxgru.experiment import dominated_by
 from jaxgru.io import atomic_write_bytes, write_csv
 
 RUNS = ("mnist_row", "mnist_pixel", "speech4", "speech10", "mnist_row_ptq", "speech10_h256", "mnist_row_ptq_h256",
@@ -24,8 +27,8 @@ PAPER = "25-55% smaller than 8-bit at comparable accuracy; mixed fronts dominate
 
 def dominated(front: list[dict], point: dict) -> bool:
     """Whether some front genome is at least as accurate and as small as ``point``, and better in one."""
-    return any(f["accuracy"] >= point["accuracy"] and f["size_bits"] <= point["size_bits"]
-               and (f["accuracy"] > point["accuracy"] or f["size_bits"] < point["size_bits"]) for f in front)
+    objectives = lambda rows: np.array([[-r["accuracy"], r["size_bits"]] for r in rows], np.float64)  # noqa: E731
+    return bool(dominated_by(objectives([point]), objectives(front))[0])
 
 
 def row(run_dir: Path) -> dict:

@@ -14,7 +14,7 @@ from jax.sharding import Mesh, PartitionSpec
 from jaxgru.calibrate import Ranges
 from jaxgru.integer import IntGRU, int_logits, int_scan, quantize_gru, select_x_gates, x_gate_codes
 from jaxgru.model import GRUParams
-from jaxgru.ops import DEFAULT_IO_BITS, MAX_BITS, MIN_BITS, N_OPS, check_genomes, check_io_bits
+from jaxgru.ops import DEFAULT_IO_BITS, check_genomes, check_io_bits, homogeneous_genomes
 
 # Live int32 values per (specimen, sample, gate unit) inside one step, with headroom; used to
 # size data chunks so that P = 1024 stays within a few GiB.
@@ -34,8 +34,7 @@ def quantize_population(
     if _stacked(p):
         return jax.vmap(quantize_gru, (0, None, 0, None, None))(p, ranges, genomes, input_bits, head_bits), None
     quantize = jax.vmap(quantize_gru, (None, None, 0, None, None))
-    widths = jnp.arange(MIN_BITS, MAX_BITS + 1, dtype=jnp.int32)
-    homogeneous = jnp.repeat(widths[:, None], N_OPS, axis=1)
+    homogeneous = jnp.asarray(homogeneous_genomes())
     return quantize(p, ranges, genomes, input_bits, head_bits), quantize(p, ranges, homogeneous, input_bits, head_bits)
 
 

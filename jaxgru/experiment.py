@@ -21,9 +21,9 @@ from jaxgru.calibrate import Ranges, calibrate
 from jaxgru.evaluate import population_accuracy
 from jaxgru.io import write_csv, write_json
 from jaxgru.model import GRUParams
-from jaxgru.ops import MAX_BITS, MIN_BITS, N_OPS, OPS
+from jaxgru.ops import MAX_BITS, MIN_BITS, N_OPS, OPS, homogeneous_genomes
 from jaxgru.plots import plot_history, plot_pareto
-from jaxgru.qat import auto_group, qat_population
+from jaxgru.qat import qat_population
 from jaxgru.search import SearchResult, run_search
 from jaxgru.size import model_size
 from jaxgru.tasks import Task, get_task
@@ -174,15 +174,18 @@ def _history(result: SearchResult) -> list[dict]:
     return [dict(h, best_accuracy=1.0 - h["best_obj0"], smallest_size_ratio=h["best_obj1"]) for h in result.history]
 
 
-def homogeneous() -> np.ndarray:
-    """The homogeneous genomes ``int32[7, 17]``, 2..8 bits."""
-    return np.repeat(np.arange(MIN_BITS, MAX_BITS + 1, dtype=np.int32)[:, None], N_OPS, 1)
+def dominated_by(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """``bool[N]``: whether some row of ``others [K, M]`` dominates each row of ``points [N, M]``
+    (all objectives minimized; float64 on the host, unlike ``nsga2.dominance_matrix``)."""
+    le = np.all(others[None] <= points[:, None], axis=-1)
+    lt = np.any(others[None] < points[:, None], axis=-1)
+    return np.any(le & lt, axis=1)
 
 
 def pareto_mask(error: np.ndarray, size: np.ndarray) -> np.ndarray:
     """Non-dominated points of (error, size), both minimized; the first of equal points is kept."""
     f = np.stack([error, size], 1)
-    dominated = np.array([np.any(np.all(f <= p, 1) & np.any(f < p, 1)) for p in f])
+    dominated = dominated_by(f, f)
     _, first = np.unique(f, axis=0, return_index=True)
     keep = np.zeros(len(f), bool)
     keep[first] = True
@@ -225,8 +228,7 @@ def train_and_evaluate(cfg: Config) -> dict:
         if mode == "qat":
             weights = qat_population(
                 params, ranges, genomes, x_qat, y_qat, epochs=cfg.qat_epochs, batch_size=cfg.qat_batch_size,
-                learning_rate=cfg.qat_learning_rate, seed=cfg.seed, exact=cfg.qat_exact,
-                group=auto_group(genomes.shape[0], x_qat.shape[1], cfg.hidden, cfg.qat_batch_size))
+                learning_rate=cfg.qat_learning_rate, seed=cfg.seed, exact=cfg.qat_exact)
         return [population_accuracy(weights, ranges, genomes, x, y) for x, y in data]
 
     def evaluate(genomes):
@@ -260,12 +262,12 @@ def train_and_evaluate(cfg: Config) -> dict:
     result = run_search(
         strategy, sp, evaluate, generations=cfg.generations, seed=cfg.seed,
         checkpoint_dir=out / "checkpoints", resume=cfg.resume, on_generation=write_progress,
-        progress=cfg.progress, seeds=homogeneous() if cfg.seed_homogeneous else None,
+        progress=cfg.progress, seeds=homogeneous_genomes() if cfg.seed_homogeneous else None,
     )
     search_seconds = time.perf_counter() - t0
 
     # Homogeneous baseline and the final front, both also scored on the test split.
-    homo = homogeneous()
+    homo = homogeneous_genomes()
     acc = 1.0 - result.objectives[:, 0]
     feasible = result.violation <= 0
     mask = pareto_mask(np.where(feasible, 1.0 - acc, np.inf), result.objectives[:, 1]) & feasible

@@ -56,6 +56,11 @@ MIN_BITS, MAX_BITS = 2, 8
 DEFAULT_IO_BITS = 8  # width of the input quantizer and of the dense head
 
 
+def homogeneous_genomes() -> np.ndarray:
+    """The homogeneous genomes ``int32[7, 17]``: every operator at 2, 3, ..., 8 bits."""
+    return np.repeat(np.arange(MIN_BITS, MAX_BITS + 1, dtype=np.int32)[:, None], N_OPS, axis=1)
+
+
 def check_genomes(genomes, *, name: str = "genome") -> np.ndarray:
     """Validates bit-width vectors on the host and returns them as ``int32[..., 17]``.
 

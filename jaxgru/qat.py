@@ -165,8 +165,8 @@ def qat_population(
 
     Every specimen sees the same batches (order drawn from ``seed``; the last partial batch of
     an epoch is dropped), so a specimen's result does not depend on the rest of the population:
-    ``group`` specimens (default all) are trained per vmapped call to bound memory, with the
-    same result for any ``group``. ``exact``: the forward pass is the integer model itself
+    ``group`` specimens (default :func:`auto_group`'s choice) are trained per vmapped call to
+    bound memory, with the same result for any ``group``. ``exact``: the forward pass is the integer model itself
     (see :func:`fake_quant_logits`).
     """
     genomes = check_genomes(genomes, name="genomes")
@@ -184,7 +184,7 @@ def qat_population(
     rng = np.random.default_rng(seed)
     steps = len(x) // batch_size
     batches = [rng.permutation(len(x))[: steps * batch_size].reshape(steps, batch_size) for _ in range(epochs)]
-    group = len(genomes) if group is None else max(1, int(group))
+    group = auto_group(len(genomes), x.shape[1], p.hidden, batch_size) if group is None else max(1, int(group))
     out = []
     for start in range(0, len(genomes), group):
         g = jnp.asarray(genomes[start : start + group])

@@ -234,8 +234,7 @@ def tfds_clips(
         import tensorflow_datasets as tfds
     except ImportError as err:
         raise DataNotFoundError(f"Speech Commands needs tensorflow-datasets, which is not installed. {how}") from err
-    folder = resolve_data_dir(data_dir)
-    builder = tfds.builder("speech_commands", data_dir=None if folder is None else str(folder))
+    builder = _builder(tfds, data_dir)
     if not builder.is_prepared():
         if not download:
             raise DataNotFoundError(
@@ -258,5 +257,10 @@ def tfds_prepared(data_dir: str | os.PathLike | None = None) -> bool:
         import tensorflow_datasets as tfds
     except ImportError:
         return False
+    return _builder(tfds, data_dir).is_prepared()
+
+
+def _builder(tfds, data_dir: str | os.PathLike | None):
+    """tfds' ``speech_commands`` builder, in ``data_dir`` (else tfds' own folder)."""
     folder = resolve_data_dir(data_dir)
-    return tfds.builder("speech_commands", data_dir=None if folder is None else str(folder)).is_prepared()
+    return tfds.builder("speech_commands", data_dir=None if folder is None else str(folder))
