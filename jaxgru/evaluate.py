@@ -11,6 +11,7 @@ import numpy as np
 from jax import Array
 from jax.sharding import Mesh, PartitionSpec
 
+from jaxgru.blocks import CPU_EVAL_BLOCK, Block, map_blocks, resolve_block
 from jaxgru.calibrate import Ranges
 from jaxgru.integer import IntGRU, int_logits, int_scan, quantize_gru, select_x_gates, x_gate_codes
 from jaxgru.model import GRUParams
@@ -43,32 +44,42 @@ def _stacked(p: GRUParams) -> bool:
     return p.wx.ndim == 3
 
 
-def quantized_population_logits(models: IntGRU, per_width: IntGRU | None, x: Array) -> Array:
+def quantized_population_logits(models: IntGRU, per_width: IntGRU | None, x: Array, block: int | None = None) -> Array:
     """Integer logits ``int32[P, B, C]`` of the models of :func:`quantize_population` on
     ``x: float32[B, T, I]``. The input projections (operators 0, 2, 4) are computed once per
     width and shared, since a specimen's own depend only on its widths (below 7 specimens each
-    computes its own, as does every specimen with its own weights, ``per_width=None``); then
-    one scan runs all specimens."""
-    # Sharing pays only when specimens outnumber widths.
-    if per_width is None or models.bits.shape[0] < per_width.bits.shape[0]:
-        return jax.vmap(int_logits, (0, None))(models, x)
-    # [T, 7, B, 3H]: scanned over T; each specimen picks its widths inside the step.
-    shared = jax.vmap(x_gate_codes, (0, None), 1)(per_width, jnp.swapaxes(x, 0, 1))
-    return jax.vmap(int_scan, (0, None, None))(models, shared, lambda q, s: select_x_gates(s, q.bits))
+    computes its own, as does every specimen with its own weights, ``per_width=None``).
+
+    ``block`` (static): specimens run vmapped in blocks of ``block``, one block after another
+    (:func:`jaxgru.blocks.map_blocks`; ``None``: all at once). Activations scale with the block."""
+    if per_width is None or models.bits.shape[0] < per_width.bits.shape[0]:  # sharing pays only when P > 7
+        run = lambda m: int_logits(m, x)  # noqa: E731
+    else:
+        # [T, 7, B, 3H]: scanned over T; each specimen picks its widths inside the step.
+        shared = jax.vmap(x_gate_codes, (0, None), 1)(per_width, jnp.swapaxes(x, 0, 1))
+        run = lambda m: int_scan(m, shared, lambda q, s: select_x_gates(s, q.bits))  # noqa: E731
+    return map_blocks(run, models, block)
 
 
 def population_logits(
-    p: GRUParams, ranges: Ranges, genomes: Array, x: Array, input_bits: Array, head_bits: Array
+    p: GRUParams,
+    ranges: Ranges,
+    genomes: Array,
+    x: Array,
+    input_bits: Array,
+    head_bits: Array,
+    block: Block = "auto",
 ) -> Array:
     """Integer logits ``int32[P, B, C]`` of ``genomes: int32[P, 17]`` on ``x: float32[B, T, I]``.
 
-    Pure and traceable in every argument: the genomes are data, so a new population never
-    recompiles.
+    Pure and traceable in every argument but ``block`` (static; see :func:`population_accuracy`):
+    the genomes are data, so a new population never recompiles.
     """
-    return quantized_population_logits(*quantize_population(p, ranges, genomes, input_bits, head_bits), x)
+    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits)
+    return quantized_population_logits(models, per_width, x, resolve_block(block, CPU_EVAL_BLOCK))
 
 
-def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_size: int) -> Array:
+def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_size: int, block: int | None) -> Array:
     """Correct predictions ``int32[P]``; the data is scanned in chunks of ``batch_size``."""
     n = x.shape[0]
     n_batches = -(-n // batch_size)
@@ -80,7 +91,7 @@ def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_si
 
     def body(correct, batch):
         xb, yb = batch
-        logits = quantized_population_logits(models, per_width, xb)
+        logits = quantized_population_logits(models, per_width, xb, block)
         return correct + jnp.sum(jnp.argmax(logits, axis=-1) == yb, axis=-1, dtype=jnp.int32), None
 
     correct, _ = jax.lax.scan(body, jnp.zeros_like(genomes[:, 0]), (x, y))  # zeros_like: sharded like genomes
@@ -88,14 +99,14 @@ def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_si
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_counts(devices: tuple, batch_size: int, stacked: bool):
+def _compiled_counts(devices: tuple, batch_size: int, block: int | None, stacked: bool):
     """``_correct_counts`` jitted; over several devices, sharded along the population axis.
 
     Each device scores its own slice of the population against the whole (replicated) data
     set: specimens never communicate, so ``shard_map`` needs no collective at all. Weights
     are replicated, or split with the population when ``stacked`` (one set per specimen).
     """
-    fn = functools.partial(_correct_counts, batch_size=batch_size)
+    fn = functools.partial(_correct_counts, batch_size=batch_size, block=block)
     if len(devices) == 1:
         return jax.jit(fn)
     mesh = Mesh(np.array(devices), ("population",))
@@ -109,7 +120,8 @@ def _compiled_counts(devices: tuple, batch_size: int, stacked: bool):
 
 
 def auto_batch_size(population: int, hidden: int, n: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
-    """Largest data chunk whose activations for ``population`` specimens fit ``memory_budget``."""
+    """Largest data chunk whose activations for ``population`` specimens side by side (one
+    block of them) fit ``memory_budget``."""
     per_sample = population * 3 * hidden * 4 * _WORDS_PER_UNIT
     return int(max(1, min(n, memory_budget // per_sample)))
 
@@ -124,6 +136,7 @@ def population_accuracy(
     input_bits: int = DEFAULT_IO_BITS,
     head_bits: int = DEFAULT_IO_BITS,
     batch_size: int | None = None,
+    block: Block = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     devices: Sequence[jax.Device] | None = None,
 ) -> np.ndarray:
@@ -131,7 +144,9 @@ def population_accuracy(
 
     One compiled call for the population: the data is cut into chunks of ``batch_size``
     sequences (by default the largest chunk whose activations fit ``memory_budget`` bytes per
-    device) and scanned. ``devices`` (default: all of ``jax.devices()``) share the population:
+    device) and scanned; within a chunk, ``block`` specimens at a time run vmapped, one block
+    after another (``None``: all of them; ``"auto"``: 8 on the CPU, all elsewhere, see
+    :mod:`jaxgru.blocks`). ``devices`` (default: all of ``jax.devices()``) share the population:
     it is padded to a multiple of their number and sharded along a ``population`` mesh axis.
     With ``jax.distributed.initialize()`` run first, ``jax.devices()`` spans every host.
     ``p`` may hold one set of weights per genome (leading axis ``[P]``, from
@@ -157,9 +172,11 @@ def population_accuracy(
     genomes = pad(genomes)
     if stacked:
         p = jax.tree.map(pad, p)
+    block = resolve_block(block, CPU_EVAL_BLOCK)
+    side_by_side = padded // len(devices) if block is None else min(block, padded // len(devices))
     if batch_size is None:
-        batch_size = auto_batch_size(padded // len(devices), p.hidden, len(x), memory_budget)
-    correct = _compiled_counts(devices, int(batch_size), stacked)(
+        batch_size = auto_batch_size(side_by_side, p.hidden, len(x), memory_budget)
+    correct = _compiled_counts(devices, int(batch_size), block, stacked)(
         p, ranges, jnp.asarray(genomes), jnp.asarray(x), jnp.asarray(y), jnp.int32(input_bits), jnp.int32(head_bits)
     )
     return np.asarray(correct, np.float64)[:n_pop] / len(x)

@@ -23,6 +23,7 @@ import numpy as np
 import optax
 from jax import Array
 
+from jaxgru.blocks import CPU_QAT_BLOCK, Block, map_blocks, resolve_block
 from jaxgru.calibrate import Ranges
 from jaxgru.integer import int_cell_codes, quantize_gru, x_gate_codes
 from jaxgru.model import GRUParams
@@ -118,26 +119,34 @@ QAT_MEMORY_BUDGET = 2 * 2**30  # bytes of saved activations per vmapped QAT call
 _FLOATS_PER_UNIT = 40  # values kept for the backward pass per (sample, step, hidden unit), with headroom
 
 
-def auto_group(population: int, steps: int, hidden: int, batch_size: int, budget: int = QAT_MEMORY_BUDGET) -> int:
-    """Specimens per vmapped QAT call whose saved activations fit ``budget`` bytes."""
+def memory_block(
+    population: int, steps: int, hidden: int, batch_size: int, budget: int = QAT_MEMORY_BUDGET
+) -> int:
+    """Specimens per vmapped QAT block whose saved activations fit ``budget`` bytes."""
     per_specimen = batch_size * steps * hidden * _FLOATS_PER_UNIT * 4
     return int(max(1, min(population, budget // per_specimen)))
 
 
 @functools.lru_cache(maxsize=8)
-def _population_step(learning_rate: float, exact: bool) -> tuple[optax.GradientTransformation, Callable]:
-    """Adam and the QAT step jitted and vmapped over the population (weights, optimizer state,
-    genome); ranges, the batch and the I/O widths are shared."""
+def _population_step(
+    learning_rate: float, exact: bool, block: int | None
+) -> tuple[optax.GradientTransformation, Callable]:
+    """Adam and the QAT step, jitted and mapped over the population (weights, optimizer state,
+    genome) in vmapped blocks of ``block`` (:func:`jaxgru.blocks.map_blocks`); ranges, the
+    batch and the I/O widths are shared."""
     tx = optax.adam(learning_rate)
 
-    def step(p, opt_state, ranges, bits, x, y, input_bits, head_bits):
+    def step(p, opt_state, bits, ranges, x, y, input_bits, head_bits):
         loss_fn = lambda q: cross_entropy(  # noqa: E731
             fake_quant_logits(q, ranges, bits, x, input_bits, head_bits, exact=exact), y)
         loss, grads = jax.value_and_grad(loss_fn)(p)
         updates, opt_state = tx.update(grads, opt_state, p)
         return optax.apply_updates(p, updates), opt_state, loss
 
-    return tx, jax.jit(jax.vmap(step, in_axes=(0, 0, None, 0, None, None, None, None)))
+    def population_step(p, opt_state, genomes, *shared):
+        return map_blocks(lambda s: step(*s, *shared), (p, opt_state, genomes), block)
+
+    return tx, jax.jit(population_step)
 
 
 def _replicate(p: GRUParams, n: int) -> GRUParams:
@@ -155,7 +164,7 @@ def qat_population(
     batch_size: int = 128,
     learning_rate: float = 1e-5,
     seed: int = 0,
-    group: int | None = None,
+    block: Block = "auto",
     input_bits: int = 8,
     head_bits: int = 8,
     exact: bool = True,
@@ -164,10 +173,11 @@ def qat_population(
     ``y: [N]``; returns the population's weights, every leaf with a leading axis ``[P]``.
 
     Every specimen sees the same batches (order drawn from ``seed``; the last partial batch of
-    an epoch is dropped), so a specimen's result does not depend on the rest of the population:
-    ``group`` specimens (default :func:`auto_group`'s choice) are trained per vmapped call to
-    bound memory, with the same result for any ``group``. ``exact``: the forward pass is the integer model itself
-    (see :func:`fake_quant_logits`).
+    an epoch is dropped), so a specimen's result does not depend on the rest of the population,
+    nor on ``block``: specimens are trained vmapped ``block`` at a time, one block after another
+    inside one jitted step (``"auto"``: 2 on the CPU, where that was fastest; elsewhere as many
+    as :func:`memory_block` fits in memory; ``None``: all at once). ``exact``: the forward pass is
+    the integer model itself (see :func:`fake_quant_logits`).
     """
     genomes = check_genomes(genomes, name="genomes")
     if genomes.ndim != 2:
@@ -180,18 +190,16 @@ def qat_population(
         raise ValueError(f"QAT needs epochs >= 0 and learning_rate > 0; got {epochs}, {learning_rate}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
-    tx, step = _population_step(float(learning_rate), bool(exact))
+    fits = memory_block(len(genomes), x.shape[1], p.hidden, batch_size)
+    block = resolve_block(block, min(CPU_QAT_BLOCK, fits), fits)
+    tx, step = _population_step(float(learning_rate), bool(exact), block)
     rng = np.random.default_rng(seed)
     steps = len(x) // batch_size
     batches = [rng.permutation(len(x))[: steps * batch_size].reshape(steps, batch_size) for _ in range(epochs)]
-    group = auto_group(len(genomes), x.shape[1], p.hidden, batch_size) if group is None else max(1, int(group))
-    out = []
-    for start in range(0, len(genomes), group):
-        g = jnp.asarray(genomes[start : start + group])
-        params = _replicate(p, len(g))
-        opt_state = jax.vmap(tx.init)(params)
-        for idx in (i for epoch in batches for i in epoch):
-            params, opt_state, _ = step(params, opt_state, ranges, g, jnp.asarray(x[idx]), jnp.asarray(y[idx]),
-                                        jnp.int32(input_bits), jnp.int32(head_bits))
-        out.append(params)
-    return jax.tree.map(lambda *a: jnp.concatenate(a), *out)
+    g = jnp.asarray(genomes)
+    params = _replicate(p, len(g))
+    opt_state = jax.vmap(tx.init)(params)
+    for idx in (i for epoch in batches for i in epoch):
+        params, opt_state, _ = step(params, opt_state, g, ranges, jnp.asarray(x[idx]), jnp.asarray(y[idx]),
+                                    jnp.int32(input_bits), jnp.int32(head_bits))
+    return params

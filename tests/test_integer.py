@@ -29,11 +29,13 @@ def test_jax_equals_numpy_reference(small_model, genome, io):
     np.testing.assert_array_equal(np.asarray(_logits(q, jnp.asarray(x))), ref.logits(x))
 
 
-def test_population_logits_match_reference_per_specimen(small_model, rng):
+@pytest.mark.parametrize("block", [None, 4])  # 4: blocks of 4 then a remainder of 2 (and 7 widths shared)
+def test_population_logits_match_reference_per_specimen(small_model, rng, block):
     p, r = small_model["params"], small_model["ranges"]
     x = small_model["x_val"][:32]
-    genomes = rng.integers(2, 9, size=(6, 17)).astype(np.int32)
-    logits = np.asarray(jax.jit(population_logits)(p, r, jnp.asarray(genomes), jnp.asarray(x), 8, 8))
+    genomes = rng.integers(2, 9, size=(10, 17)).astype(np.int32)
+    fn = jax.jit(population_logits, static_argnames="block")
+    logits = np.asarray(fn(p, r, jnp.asarray(genomes), jnp.asarray(x), 8, 8, block=block))
     for g, got in zip(genomes, logits):
         np.testing.assert_array_equal(got, ReferenceGRU(export_arrays(p, r, g)).logits(x))
 
@@ -88,12 +90,13 @@ def test_large_population_in_bounded_chunks(small_model, rng):
     genomes = rng.integers(2, 9, size=(1024, 17)).astype(np.int32)
     budget = 64 * 2**20
     bs = auto_batch_size(1024, p.hidden, 40, budget)
-    assert 1 <= bs < 40
-    acc = population_accuracy(p, r, genomes, small_model["x_val"][:40], small_model["y_val"][:40], memory_budget=budget)
+    assert 1 <= bs < 40  # the whole population side by side: the data must be cut
+    assert auto_batch_size(8, p.hidden, 40, budget) == 40  # one block of 8 (the default): it need not
+    x, y = small_model["x_val"][:40], small_model["y_val"][:40]
+    acc = population_accuracy(p, r, genomes, x, y, memory_budget=budget, block=None)
     assert acc.shape == (1024,) and np.all((acc >= 0) & (acc <= 1))
-    np.testing.assert_array_equal(
-        acc[:3], population_accuracy(p, r, genomes[:3], small_model["x_val"][:40], small_model["y_val"][:40])
-    )
+    np.testing.assert_array_equal(acc, population_accuracy(p, r, genomes, x, y, memory_budget=budget))
+    np.testing.assert_array_equal(acc[:3], population_accuracy(p, r, genomes[:3], x, y))
 
 
 @pytest.mark.parametrize(
@@ -121,3 +124,5 @@ def test_bad_io_bits_and_data_are_refused(small_model):
         population_accuracy(p, r, g, small_model["x_val"][:4], small_model["y_val"][:4], input_bits=9)
     with pytest.raises(ValueError, match="features"):
         population_accuracy(p, r, g, np.zeros((4, 28, 5)), np.zeros(4))
+    with pytest.raises(ValueError, match="block"):
+        population_accuracy(p, r, g, small_model["x_val"][:4], small_model["y_val"][:4], block=0)

@@ -8,7 +8,7 @@ import pytest
 
 from jaxgru.evaluate import population_accuracy
 from jaxgru.integer import int_logits, quantize_gru
-from jaxgru.qat import auto_group, fake_quant, fake_quant_logits, qat_population
+from jaxgru.qat import fake_quant, fake_quant_logits, memory_block, qat_population
 
 
 def test_fake_quant_values_and_straight_through_gradient():
@@ -60,12 +60,13 @@ def test_vmapped_qat_equals_per_specimen_qat(small_model):
     kw = dict(epochs=2, batch_size=64, learning_rate=1e-3, seed=3)
     together = qat_population(p, r, genomes, x, y, **kw)
     alone = [qat_population(p, r, g[None], x, y, **kw) for g in genomes]
-    grouped = qat_population(p, r, genomes, x, y, group=2, **kw)
+    blocks = [qat_population(p, r, genomes, x, y, block=b, **kw) for b in (None, 1, 2)]  # 2: a block, a remainder
     for k in ("wx", "wh", "wd", "bx", "bh", "bd"):
         a = np.asarray(getattr(together, k))
         assert a.shape[0] == 3
         np.testing.assert_allclose(a, np.concatenate([np.asarray(getattr(s, k)) for s in alone]), atol=1e-6)
-        np.testing.assert_allclose(a, np.asarray(getattr(grouped, k)), atol=1e-6)
+        for other in blocks:
+            np.testing.assert_allclose(a, np.asarray(getattr(other, k)), atol=1e-6)
     # Training moved the weights, and differently per genome.
     assert np.abs(np.asarray(together.wh[0]) - np.asarray(p.wh)).max() > 1e-4
     assert np.abs(np.asarray(together.wh[0]) - np.asarray(together.wh[1])).max() > 1e-4
@@ -104,4 +105,6 @@ def test_qat_refuses_bad_input(small_model):
         qat_population(p, r, np.full(17, 4), x, y, batch_size=32)
     with pytest.raises(ValueError):
         qat_population(p, r, np.full((2, 17), 9), x, y, batch_size=32)
-    assert auto_group(40, 361, 128, 128) < auto_group(40, 28, 128, 128) <= 40
+    with pytest.raises(ValueError, match="block"):
+        qat_population(p, r, np.full((2, 17), 4), x, y, batch_size=32, block=0)
+    assert memory_block(40, 361, 128, 128) < memory_block(40, 28, 128, 128) <= 40

@@ -24,6 +24,8 @@ SCRIPT = textwrap.dedent(
     sharded = population_accuracy(params, ranges, genomes, x, y)
     single = population_accuracy(params, ranges, genomes, x, y, devices=jax.devices()[:1])
     np.testing.assert_array_equal(sharded, single)
+    # 3 specimens per device in blocks of 2 (a block and a remainder on each device)
+    np.testing.assert_array_equal(population_accuracy(params, ranges, genomes, x, y, block=2), single)
     assert sharded.shape == (10,) and sharded.max() > 0.3, sharded
     print("SHARDED-OK", sharded.round(3).tolist())
     """
