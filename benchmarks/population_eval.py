@@ -3,12 +3,13 @@
     python benchmarks/population_eval.py            # H 128 and 256, P in 1 8 40 256 1024
 
 Variants, all on mnist_row shapes (28 steps x 28 features, 10 classes) and the same data:
-  (a) jaxgru: the whole population in one jitted, vmapped call (``population_logits``);
+  (a) jaxgru: the whole population in one jitted call (``population_logits``: specimens vmapped
+      in blocks, ``--block``, default the library's choice for the backend, ``jaxgru.blocks``);
   (b) a Python loop over jaxgru's single-genome jitted call;
   (c) PyTorch, per-operator fake quantization, one specimen at a time (needs the ``bench``
       extra: ``pip install -e '.[bench]'``; skipped with a note if torch is missing);
-  (d) the limit: the same GRU in float32, no quantization, the population in one vmapped call
-      (each specimen its own weights, as each quantized specimen has).
+  (d) the limit: the same GRU in float32, no quantization, the population in one call laid out
+      exactly as (a) (the same blocks; each specimen its own weights, as each quantized one has).
 Throughput is specimen-samples per second. Each (variant, H, P) runs in a fresh process so that
 its peak resident memory (ru_maxrss) is its own; loops (b) and (c) time at most ``--loop-cap``
 specimens, since their cost per specimen does not depend on P. Prints a table and writes
@@ -56,19 +57,22 @@ def _setup(hidden: int, population: int, samples: int, seed: int = 0):
     return params, ranges, genomes, x
 
 
-def child(variant: str, hidden: int, population: int, samples: int, loop_cap: int) -> dict:
+def child(variant: str, hidden: int, population: int, samples: int, loop_cap: int, block: str) -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
 
+    from jaxgru.blocks import CPU_EVAL_BLOCK, map_blocks, resolve_block
+
+    block = resolve_block("auto" if block == "auto" else None if block == "none" else int(block), CPU_EVAL_BLOCK)
     params, ranges, genomes, x = _setup(hidden, population, samples)
     xj = jnp.asarray(x)
     xla_bytes = None
     if variant == "a":
         from jaxgru.evaluate import population_logits
 
-        fn = jax.jit(population_logits)
-        args = (params, ranges, jnp.asarray(genomes), xj, jnp.int32(8), jnp.int32(8))
+        fn = jax.jit(population_logits, static_argnames="block")
+        args = (params, ranges, jnp.asarray(genomes), xj, jnp.int32(8), jnp.int32(8), block)
         xla_bytes = _xla_bytes(fn, args)
         seconds = seconds_per_call(lambda: fn(*args).block_until_ready())
         measured = population
@@ -94,7 +98,7 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
         noise = np.random.default_rng(1).normal(0, 1e-3, (population,) + params.wh.shape).astype(np.float32)
         stacked = jax.tree.map(lambda a: jnp.broadcast_to(jnp.asarray(a), (population,) + a.shape), params)
         stacked = stacked.replace(wh=stacked.wh + noise)
-        fn = jax.jit(jax.vmap(gru_logits, (0, None)))
+        fn = jax.jit(lambda s, x: map_blocks(lambda m: gru_logits(m, x), s, block))
         xla_bytes = _xla_bytes(fn, (stacked, xj))
         seconds = seconds_per_call(lambda: fn(stacked, xj).block_until_ready())
         measured = population
@@ -102,6 +106,7 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
         raise ValueError(variant)
     return {
         "variant": variant, "hidden": hidden, "population": population, "samples": samples,
+        "block": block if variant in "ad" else None,
         "specimens_timed": measured, "seconds": seconds,
         "specimen_samples_per_s": measured * samples / seconds,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -130,16 +135,18 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hidden", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--populations", type=int, nargs="+", default=[1, 8, 40, 256, 1024])
-    ap.add_argument("--samples", type=int, default=64, help="validation sequences per specimen")
+    ap.add_argument("--samples", type=int, default=128, help="validation sequences per specimen")
     ap.add_argument("--loop-cap", type=int, default=8, help="specimens timed in the loops (b), (c)")
     ap.add_argument("--variants", default="abcd")
+    ap.add_argument("--block", default="auto",
+                    help='specimens per vmapped block in (a) and (d): "auto", "none" (all at once) or N')
     ap.add_argument("--out", default=str(REPO / "results" / "benchmarks"))
     ap.add_argument("--tag", default="", help="suffix of the output files, e.g. the device")
-    ap.add_argument("--child", nargs=5, metavar=("VARIANT", "H", "P", "N", "CAP"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=6, metavar=("VARIANT", "H", "P", "N", "CAP", "BLOCK"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        v, h, p, n, cap = args.child
-        print(json.dumps(child(v, int(h), int(p), int(n), int(cap))))
+        v, h, p, n, cap, block = args.child
+        print(json.dumps(child(v, int(h), int(p), int(n), int(cap), block)))
         return 0
 
     variants = [v for v in args.variants if v in VARIANTS]
@@ -153,7 +160,8 @@ def main(argv=None) -> int:
     for h in args.hidden:
         for p in args.populations:
             for v in variants:
-                cmd = [sys.executable, __file__, "--child", v, str(h), str(p), str(args.samples), str(args.loop_cap)]
+                cmd = [sys.executable, __file__, "--child", v, str(h), str(p), str(args.samples), str(args.loop_cap),
+                       args.block]
                 out = subprocess.run(cmd, capture_output=True, text=True)
                 if out.returncode != 0:
                     print(f"{v} H={h} P={p} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
@@ -195,7 +203,7 @@ def report(rows: list[dict], args, variants: list[str]) -> None:
     out = Path(args.out)
     tag = f"_{args.tag}" if args.tag else ""
     write_json(out / f"population_eval{tag}.json",
-               {"device": device, "samples": args.samples, "loop_cap": args.loop_cap, "rows": rows,
+               {"device": device, "samples": args.samples, "loop_cap": args.loop_cap, "block": args.block, "rows": rows,
                 "ratios": ratios, "table_markdown": table})
     fig, axes = plt.subplots(1, len(args.hidden), figsize=(5.2 * len(args.hidden), 3.8), squeeze=False)
     for ax, h in zip(axes[0], args.hidden):
