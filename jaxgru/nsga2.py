@@ -36,6 +36,20 @@ def dominance_matrix(fitness: Array, violation: Array | None = None) -> Array:
     return jnp.where(both_feasible, dom, v_i < v_j)
 
 
+def _pack_bits(mask: Array) -> Array:
+    """``bool[N, N]`` to ``uint32[N, ceil(N / 32)]``: bit ``b`` of word ``w`` of row ``i`` is
+    ``mask[i, 32 w + b]``."""
+    n = mask.shape[1]
+    words = -(-n // 32)
+    mask = jnp.pad(mask, ((0, 0), (0, 32 * words - n))).reshape(mask.shape[0], words, 32)
+    return jnp.sum(mask.astype(jnp.uint32) << jnp.arange(32, dtype=jnp.uint32), axis=-1, dtype=jnp.uint32)
+
+
+def _unpack_bits(words: Array, n: int) -> Array:
+    """``uint32[W]`` to ``bool[n]``, the inverse of :func:`_pack_bits` for one row."""
+    return ((words[:, None] >> jnp.arange(32, dtype=jnp.uint32)) & 1).astype(bool).reshape(-1)[:n]
+
+
 def non_dominated_rank(
     fitness: Array, violation: Array | None = None, n_stop: int | None = None
 ) -> Array:
@@ -43,10 +57,12 @@ def non_dominated_rank(
 
     Fronts are peeled one at a time; with ``n_stop`` the peeling ends once that many specimens
     are ranked and the rest get rank ``N`` (what survival needs, as pymoo's ``n_stop_if_ranked``).
+    The dominance matrix is packed 32 specimens to a word, so each front costs an OR over
+    ``N x N / 32`` words instead of a float ``N x N`` matrix-vector product.
     """
     n = fitness.shape[0]
     n_stop = n if n_stop is None else n_stop
-    dom = dominance_matrix(fitness, violation).astype(jnp.float32)
+    dom = _pack_bits(dominance_matrix(fitness, violation))  # [N, W]
 
     def cond(carry):
         k, rank = carry
@@ -54,9 +70,9 @@ def non_dominated_rank(
 
     def body(carry):
         k, rank = carry
-        remaining = (rank == n).astype(jnp.float32)
-        dominated = (remaining @ dom) > 0  # some remaining specimen dominates j
-        front = (rank == n) & ~dominated
+        rows = jnp.where((rank == n)[:, None], dom, jnp.uint32(0))  # rows of unranked specimens
+        hit = jax.lax.reduce(rows, jnp.uint32(0), jax.lax.bitwise_or, (0,))
+        front = (rank == n) & ~_unpack_bits(hit, n)  # unranked, dominated by no unranked one
         return k + 1, jnp.where(front, k, rank)
 
     _, rank = jax.lax.while_loop(cond, body, (jnp.int32(0), jnp.full(n, n, jnp.int32)))
