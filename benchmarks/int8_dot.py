@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from population_eval import _device  # noqa: E402
 from timing import seconds_per_call  # noqa: E402
 
+BATCH = 128  # sequences per specimen, the rows of one specimen's recurrent matmul
 OPERANDS = {  # name: (lhs dtype, rhs dtype, accumulator)
     "int8": (jnp.int8, jnp.int8, jnp.int32),
     "uint8 x int8": (jnp.uint8, jnp.int8, jnp.int32),
@@ -40,7 +41,7 @@ def _dot(batched: bool, acc):
     return jax.jit(lambda a, b: jax.lax.dot_general(a, b, dims, preferred_element_type=acc))
 
 
-def measure(hidden: int, population: int, batch: int = 128) -> list[dict]:
+def measure(hidden: int, population: int, batch: int = BATCH) -> list[dict]:
     rng = np.random.default_rng(0)
     layouts = {  # name: (lhs shape, rhs shape, batched)
         "plain": ((batch, hidden), (hidden, 3 * hidden), False),
@@ -80,7 +81,7 @@ def main(argv=None) -> int:
                          + f" | {g['int8'] / g['float32']:.2f}x |")
     table = "\n".join(lines)
     device = _device()
-    print(f"[B={128}, H] x [H, 3H] dots, P={args.population}, device {device}\n\n{table}")
+    print(f"[B={BATCH}, H] x [H, 3H] dots, P={args.population}, device {device}\n\n{table}")
     tag = f"_{args.tag}" if args.tag else ""
     write_json(Path(args.out) / f"int8_dot{tag}.json",
                {"device": device, "population": args.population, "rows": rows, "table_markdown": table})

@@ -4,9 +4,9 @@ Specimens never interact, so any split of the population gives the same result; 
 decides speed and memory. On XLA's CPU backend a batched (vmapped) matmul runs on one thread
 while a plain matmul uses every core, so there small blocks are faster: measured on 2 cores,
 scoring in blocks of 8 was never slower than the whole population at once and up to 1.6x faster
-(GRU(256), P=256), and QAT in blocks of 2 was 1.8-1.9x faster (``benchmarks/population_eval.py``
-and the session notes). Elsewhere (GPU, TPU) the whole population runs side by side, as far as
-memory allows; those defaults are not measured here.
+(GRU(256), P=256), and QAT in blocks of 2 was 1.8-1.9x faster (README, "Benchmarks").
+Elsewhere (GPU, TPU) the whole population runs side by side, as far as memory allows; those
+defaults are not measured here.
 """
 
 from __future__ import annotations

@@ -165,6 +165,7 @@ def population_accuracy(
         raise ValueError(f"x has {x.shape[-1]} features per step but the model expects {p.wx.shape[-2]}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
+    block = resolve_block(block, CPU_EVAL_BLOCK)
     devices = tuple(jax.devices() if devices is None else devices)
     n_pop = len(genomes)
     padded = -(-n_pop // len(devices)) * len(devices)
@@ -172,7 +173,6 @@ def population_accuracy(
     genomes = pad(genomes)
     if stacked:
         p = jax.tree.map(pad, p)
-    block = resolve_block(block, CPU_EVAL_BLOCK)
     side_by_side = padded // len(devices) if block is None else min(block, padded // len(devices))
     if batch_size is None:
         batch_size = auto_batch_size(side_by_side, p.hidden, len(x), memory_budget)
