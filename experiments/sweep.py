@@ -1,63 +1,44 @@
 """A grid of search runs, gathered into one table and one figure.
 
-    python experiments/sweep.py --seeds 0 1 2 --hidden 64 128 --generations 10 --out runs/sweep
+    python experiments/sweep.py --seeds 0 1 2 --cell gru lstm --generations 10 --out runs/sweep
 
-Every combination of the list-valued options is one ``experiments/run.py`` run in
-``<out>/<name>/``. A finished run (its ``summary.json`` exists) is skipped and an interrupted one
-resumed, so the sweep itself can be killed and restarted. Writes ``<out>/sweep.csv``,
+Every setting of ``experiments/run.py`` (declared once, in ``jaxgru.config``) takes one or more
+values here; every combination is one run in ``<out>/<name>/``, named after what varies. A
+finished run (its ``summary.json`` exists) is skipped and an interrupted one resumed, so the
+sweep itself can be killed and restarted. Writes ``<out>/sweep.csv``,
 ``sweep.md`` (one row per run) and ``sweep.png`` (every front, and hypervolume per generation).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 from pathlib import Path
 
-from jaxgru.experiment import Config, train_and_evaluate
+from jaxgru.config import Config, RunOptions, add_arguments, grid_from_args
+from jaxgru.experiment import train_and_evaluate
 from jaxgru.io import atomic_write_bytes, save_figure, write_csv
-
-GRID = {  # option -> Config field; each takes several values
-    "seeds": "seed", "hidden": "hidden", "population": "population", "mutation_rate": "mutation_rate",
-    "crossover": "crossover", "mutation": "mutation", "accuracy_floor": "accuracy_floor",
-}
 
 
 def parse_args(argv=None):
-    d = Config()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default=d.task)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--hidden", type=int, nargs="+", default=[d.hidden])
-    p.add_argument("--population", type=int, nargs="+", default=[d.population])
-    p.add_argument("--mutation-rate", type=float, nargs="+", default=[None])
-    p.add_argument("--crossover", nargs="+", default=[d.crossover])
-    p.add_argument("--mutation", nargs="+", default=[d.mutation])
-    p.add_argument("--accuracy-floor", type=float, nargs="+", default=[None])
-    p.add_argument("--generations", type=int, default=d.generations)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--train-size", type=int, default=d.train_size)
-    p.add_argument("--calib-size", type=int, default=d.calib_size)
-    p.add_argument("--val-size", type=int, default=d.val_size)
-    p.add_argument("--mode", default=d.mode, choices=["ptq", "qat"], help="default: the task's (qat on MNIST)")
-    p.add_argument("--source", default=d.source, help="speech data: tfds, synthetic or auto")
-    p.add_argument("--data-dir", default=None)
+    add_arguments(p.add_argument_group("settings: each takes one or more values, every combination runs"), Config,
+                  many=True)
+    p.add_argument("--seeds", type=int, nargs="+", dest="seed", help="alias of --seed")
+    p.add_argument("--data-dir", default=None, help="folder with the data files (else $JAXGRU_DATA_DIR)")
     p.add_argument("--out", default="runs/sweep")
     return p.parse_args(argv)
 
 
-def configs(args) -> list[tuple[str, Config]]:
-    fixed = {k: getattr(args, k) for k in ("task", "generations", "epochs", "train_size", "calib_size",
-                                           "val_size", "data_dir", "mode", "source")}
+def configs(args) -> list[tuple[str, dict, Config, RunOptions]]:
+    """One ``(name, varied settings, config, options)`` per run; the name lists what varies."""
     out = []
-    for values in itertools.product(*(getattr(args, opt) for opt in GRID)):
-        fields = dict(zip(GRID.values(), values))
-        name = "_".join(f"{k}{v}" for k, v in fields.items() if v is not None)
+    for varied, cfg in grid_from_args(args):
+        name = "_".join(f"{k}{v}" for k, v in varied.items()) or "run"
         run_dir = Path(args.out) / name
         resume = (run_dir / "checkpoints").exists()
-        out.append((name, Config(**fixed, **fields, out=str(run_dir), resume=resume, progress=False)))
+        out.append((name, varied, cfg, RunOptions(out=str(run_dir), resume=resume, quiet=True, data_dir=args.data_dir)))
     return out
 
 
@@ -66,15 +47,15 @@ def main(argv=None) -> int:
     rows = []
     try:
         grid = configs(args)
-        for i, (name, cfg) in enumerate(grid):
-            summary_path = Path(cfg.out) / "summary.json"
+        for i, (name, varied, cfg, opts) in enumerate(grid):
+            summary_path = Path(opts.out) / "summary.json"
             if summary_path.exists():
                 print(f"[{i + 1}/{len(grid)}] {name}: done before, skipped")
             else:
                 print(f"[{i + 1}/{len(grid)}] {name}: running", flush=True)
-                train_and_evaluate(cfg)
+                train_and_evaluate(cfg, opts)
             summary = json.loads(summary_path.read_text())
-            rows.append((name, cfg, summary))
+            rows.append((name, varied, opts, summary))
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -89,22 +70,23 @@ def gather(out: Path, rows) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    cols = ["name", *GRID.values(), "float_val_accuracy", "int8_val_accuracy", "size_reduction_vs_int8",
-            "final_hypervolume", "evaluations", "search_seconds"]
+    varied_cols = list(rows[0][1]) if rows else []
+    stats = ["cell", "float_val_accuracy", "int8_val_accuracy", "size_reduction_vs_int8", "final_hypervolume",
+             "evaluations", "search_seconds"]
+    cols = ["name", *varied_cols, *(c for c in stats if c not in varied_cols)]
     table = []
-    for name, cfg, s in rows:
-        table.append([name, *(getattr(cfg, f) for f in GRID.values()),
-                      *(s.get(c) for c in cols[1 + len(GRID):])])
+    for name, varied, _, s in rows:
+        table.append([name, *(varied[c] for c in varied_cols), *(s.get(c) for c in cols[1 + len(varied_cols):])])
     write_csv(out / "sweep.csv", cols, table)
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else ("–" if v is None else str(v))  # noqa: E731
     md = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
     md += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table]
     atomic_write_bytes(out / "sweep.md", ("\n".join(md) + "\n").encode())
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    for name, cfg, _ in rows:
-        front = json.loads((Path(cfg.out) / "front.json").read_text())
+    for name, _, opts, _ in rows:
+        front = json.loads((Path(opts.out) / "front.json").read_text())
         ax1.step([f["size_ratio"] for f in front], [f["accuracy"] for f in front], where="post", label=name)
-        hist = np.genfromtxt(Path(cfg.out) / "history.csv", delimiter=",", names=True)
+        hist = np.genfromtxt(Path(opts.out) / "history.csv", delimiter=",", names=True)
         ax2.plot(np.atleast_1d(hist["generation"]), np.atleast_1d(hist["hypervolume"]), "o-", ms=3, label=name)
     ax1.set_xlabel("model size / 16-bit model size")
     ax1.set_ylabel("validation accuracy")

@@ -1,18 +1,22 @@
-"""jaxgru: per-operator mixed-precision integer GRUs, searched with NSGA-II in JAX."""
+"""jaxgru: per-operator mixed-precision integer recurrent cells (GRU, LSTM, LiGRU, SRU),
+searched with NSGA-II in JAX."""
 
 from jaxgru.calibrate import Ranges, calibrate
+from jaxgru.cell import KINDS, Cell, Op
+from jaxgru.cells import CELLS, get_cell
 from jaxgru.evaluate import population_accuracy, population_logits
 from jaxgru.export import export_arrays, export_npz
-from jaxgru.integer import IntGRU, int_logits, quantize_gru
-from jaxgru.model import GRUClassifier, GRUParams, gru_logits
-from jaxgru.ops import N_OPS, OPS, check_genomes
-from jaxgru.reference import ReferenceGRU
-from jaxgru.size import model_size
+from jaxgru.genome import check_genomes, homogeneous_genomes
+from jaxgru.integer import IntModel, int_logits, quantize
+from jaxgru.model import CellClassifier, CellParams, float_logits
+from jaxgru.reference import Reference
+from jaxgru.size import model_size, op_counts
 from jaxgru.tasks import TASKS, get_task
 
 __all__ = [
-    "GRUClassifier", "GRUParams", "IntGRU", "N_OPS", "OPS", "Ranges", "ReferenceGRU", "TASKS",
-    "calibrate", "check_genomes", "export_arrays", "export_npz", "get_task", "gru_logits",
-    "int_logits", "model_size", "population_accuracy", "population_logits", "quantize_gru",
+    "CELLS", "KINDS", "TASKS", "Cell", "CellClassifier", "CellParams", "IntModel", "Op", "Ranges", "Reference",
+    "calibrate", "check_genomes", "export_arrays", "export_npz", "float_logits", "get_cell", "get_task",
+    "homogeneous_genomes", "int_logits", "model_size", "op_counts", "population_accuracy", "population_logits",
+    "quantize",
 ]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

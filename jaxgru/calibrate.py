@@ -8,15 +8,14 @@ import numpy as np
 from flax import struct
 from jax import Array
 
-from jaxgru.model import GRUParams, gru_cell
-from jaxgru.ops import N_OPS
+from jaxgru.model import CellParams, float_step, input_linears
 
 
 @struct.dataclass
 class Ranges:
-    """Observed ranges: ``x_lo, x_hi`` (scalars) for the input, ``lo, hi: float32[17]`` for the
-    outputs of the 17 operators. Operator 16's range is the hidden state's (it also holds the
-    initial state 0, which every quantizer represents exactly)."""
+    """Observed ranges: ``x_lo, x_hi`` (scalars) for the input, ``lo, hi: float32[n_ops]`` for
+    the outputs of the cell's operators. A state's range is that of the operator assigning it
+    (it also holds the initial state 0, which every quantizer represents exactly)."""
 
     x_lo: Array
     x_hi: Array
@@ -25,22 +24,23 @@ class Ranges:
 
 
 @jax.jit
-def _batch_ranges(p: GRUParams, x: Array) -> Ranges:
-    h0 = jnp.zeros(x.shape[:1] + (p.hidden,), x.dtype)
-    init = (jnp.full((N_OPS,), jnp.inf), jnp.full((N_OPS,), -jnp.inf))
+def _batch_ranges(p: CellParams, x: Array) -> Ranges:
+    cell = p.cell
+    carry0 = tuple(jnp.zeros(x.shape[:1] + (p.hidden,), x.dtype) for _ in cell.carry)
+    init = (jnp.full((cell.n_ops,), jnp.inf), jnp.full((cell.n_ops,), -jnp.inf))
 
-    def step(carry, x_t):
-        h, (lo, hi) = carry
-        h_new, outs = gru_cell(p, x_t, h)
+    def step(state, x_t):
+        carry, (lo, hi) = state
+        carry, outs = float_step(cell, p.arrays, input_linears(cell, p.arrays, x_t), carry)
         lo = jnp.minimum(lo, jnp.stack([o.min() for o in outs]))
         hi = jnp.maximum(hi, jnp.stack([o.max() for o in outs]))
-        return (h_new, (lo, hi)), None
+        return (carry, (lo, hi)), None
 
-    (_, (lo, hi)), _ = jax.lax.scan(step, (h0, init), jnp.swapaxes(x, 0, 1))
+    (_, (lo, hi)), _ = jax.lax.scan(step, (carry0, init), jnp.swapaxes(x, 0, 1))
     return Ranges(x_lo=x.min(), x_hi=x.max(), lo=lo, hi=hi)
 
 
-def calibrate(p: GRUParams, x: np.ndarray, batch_size: int = 1000) -> Ranges:
+def calibrate(p: CellParams, x: np.ndarray, batch_size: int = 1000) -> Ranges:
     """Runs the float model over the calibration set ``x: [N, T, F]`` and returns min/max ranges."""
     if len(x) == 0:
         raise ValueError("calibration set is empty; pass at least one sequence.")

@@ -13,40 +13,39 @@ from jax.sharding import Mesh, PartitionSpec
 
 from jaxgru.blocks import CPU_EVAL_BLOCK, Block, map_blocks, resolve_block
 from jaxgru.calibrate import Ranges
-from jaxgru.integer import IntGRU, int_logits, int_scan, quantize_gru, select_x_gates, x_gate_codes
-from jaxgru.model import GRUParams
-from jaxgru.ops import DEFAULT_IO_BITS, check_genomes, check_io_bits, homogeneous_genomes
+from jaxgru.genome import DEFAULT_IO_BITS, check_genomes, check_io_bits, homogeneous_genomes
+from jaxgru.integer import IntModel, int_logits, int_scan, quantize, select_x_gates, x_gate_codes
+from jaxgru.model import CellParams, check_params
 
-# Live int32 values per (specimen, sample, gate unit) inside one step, with headroom; used to
-# size data chunks so that P = 1024 stays within a few GiB.
-_WORDS_PER_UNIT = 48
+# Live int32 values per (specimen, sample, hidden unit, operator) inside one step, with headroom
+# (measured on the GRU: 48 per gate unit, 3 gates, 17 operators); sizes data chunks so that
+# P = 1024 stays within a few GiB.
+_WORDS_PER_OP_UNIT = 3 * 48 / 17
 DEFAULT_MEMORY_BUDGET = 2 * 2**30  # bytes of activations per chunk
 
 
 def quantize_population(
-    p: GRUParams, ranges: Ranges, genomes: Array, input_bits: Array, head_bits: Array
-) -> tuple[IntGRU, IntGRU]:
-    """The integer models of ``genomes: int32[P, 17]`` and of the 7 homogeneous widths 2..8
+    p: CellParams, ranges: Ranges, genomes: Array, input_bits: Array, head_bits: Array
+) -> tuple[IntModel, IntModel | None]:
+    """The integer models of ``genomes: int32[P, n_ops]`` and of the 7 homogeneous widths 2..8
     (whose input projections the population shares), both with a leading model axis.
 
     ``p`` is one set of float weights, or one per specimen (every leaf with a leading ``[P]``,
     as quantization-aware training gives them); then nothing is shared and the second model is
     ``None``."""
-    if _stacked(p):
-        return jax.vmap(quantize_gru, (0, None, 0, None, None))(p, ranges, genomes, input_bits, head_bits), None
-    quantize = jax.vmap(quantize_gru, (None, None, 0, None, None))
-    homogeneous = jnp.asarray(homogeneous_genomes())
-    return quantize(p, ranges, genomes, input_bits, head_bits), quantize(p, ranges, homogeneous, input_bits, head_bits)
+    if p.stacked:
+        return jax.vmap(quantize, (0, None, 0, None, None))(p, ranges, genomes, input_bits, head_bits), None
+    quantize_all = jax.vmap(quantize, (None, None, 0, None, None))
+    homogeneous = jnp.asarray(homogeneous_genomes(p.cell))
+    return (quantize_all(p, ranges, genomes, input_bits, head_bits),
+            quantize_all(p, ranges, homogeneous, input_bits, head_bits))
 
 
-def _stacked(p: GRUParams) -> bool:
-    """Whether ``p`` holds one set of weights per specimen (a leading population axis)."""
-    return p.wx.ndim == 3
-
-
-def quantized_population_logits(models: IntGRU, per_width: IntGRU | None, x: Array, block: int | None = None) -> Array:
+def quantized_population_logits(
+    models: IntModel, per_width: IntModel | None, x: Array, block: int | None = None
+) -> Array:
     """Integer logits ``int32[P, B, C]`` of the models of :func:`quantize_population` on
-    ``x: float32[B, T, I]``. The input projections (operators 0, 2, 4) are computed once per
+    ``x: float32[B, T, I]``. The input projections (``cell.input_ops``) are computed once per
     width and shared, since a specimen's own depend only on its widths (below 7 specimens each
     computes its own, as does every specimen with its own weights, ``per_width=None``).
 
@@ -57,12 +56,12 @@ def quantized_population_logits(models: IntGRU, per_width: IntGRU | None, x: Arr
     else:
         # [T, 7, B, 3H]: scanned over T; each specimen picks its widths inside the step.
         shared = jax.vmap(x_gate_codes, (0, None), 1)(per_width, jnp.swapaxes(x, 0, 1))
-        run = lambda m: int_scan(m, shared, lambda q, s: select_x_gates(s, q.bits))  # noqa: E731
+        run = lambda m: int_scan(m, shared, lambda q, s: select_x_gates(s, q.bits, q.cell))  # noqa: E731
     return map_blocks(run, models, block)
 
 
 def population_logits(
-    p: GRUParams,
+    p: CellParams,
     ranges: Ranges,
     genomes: Array,
     x: Array,
@@ -70,7 +69,7 @@ def population_logits(
     head_bits: Array,
     block: Block = "auto",
 ) -> Array:
-    """Integer logits ``int32[P, B, C]`` of ``genomes: int32[P, 17]`` on ``x: float32[B, T, I]``.
+    """Integer logits ``int32[P, B, C]`` of ``genomes: int32[P, n_ops]`` on ``x: float32[B, T, I]``.
 
     Pure and traceable in every argument but ``block`` (static; see :func:`population_accuracy`):
     the genomes are data, so a new population never recompiles.
@@ -119,15 +118,17 @@ def _compiled_counts(devices: tuple, batch_size: int, block: int | None, stacked
     )
 
 
-def auto_batch_size(population: int, hidden: int, n: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> int:
+def auto_batch_size(
+    population: int, hidden: int, n: int, n_ops: int, memory_budget: int = DEFAULT_MEMORY_BUDGET
+) -> int:
     """Largest data chunk whose activations for ``population`` specimens side by side (one
-    block of them) fit ``memory_budget``."""
-    per_sample = population * 3 * hidden * 4 * _WORDS_PER_UNIT
+    block of them) fit ``memory_budget``; a cell's live values grow with its operators."""
+    per_sample = int(population * hidden * 4 * _WORDS_PER_OP_UNIT * n_ops)
     return int(max(1, min(n, memory_budget // per_sample)))
 
 
 def population_accuracy(
-    p: GRUParams,
+    p: CellParams,
     ranges: Ranges,
     genomes,
     x,
@@ -140,7 +141,7 @@ def population_accuracy(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     devices: Sequence[jax.Device] | None = None,
 ) -> np.ndarray:
-    """Accuracy ``float64[P]`` of every genome of ``genomes: int[P, 17]`` on ``x: [N, T, I]``, ``y: [N]``.
+    """Accuracy ``float64[P]`` of every genome of ``genomes: int[P, n_ops]`` on ``x: [N, T, I]``, ``y: [N]``.
 
     One compiled call for the population: the data is cut into chunks of ``batch_size``
     sequences (by default the largest chunk whose activations fit ``memory_budget`` bytes per
@@ -152,17 +153,18 @@ def population_accuracy(
     ``p`` may hold one set of weights per genome (leading axis ``[P]``, from
     :func:`jaxgru.qat.qat_population`).
     """
-    genomes = check_genomes(genomes, name="genomes")
+    genomes = check_genomes(genomes, p.cell, name="genomes")
     if genomes.ndim == 1:
-        raise ValueError(f"genomes must be a population [P, 17]; got one genome {genomes.shape}, use genomes[None].")
+        raise ValueError(f"genomes must be a population [P, {p.cell.n_ops}]; got one genome {genomes.shape}, "
+                         "use genomes[None].")
     x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
     if x.ndim != 3 or x.shape[0] != y.shape[0]:
         raise ValueError(f"x must be [N, T, I] and y [N] with the same N; got {x.shape} and {y.shape}.")
-    stacked = _stacked(p)
-    if stacked and p.wx.shape[0] != len(genomes):
-        raise ValueError(f"p holds weights for {p.wx.shape[0]} specimens but there are {len(genomes)} genomes.")
-    if x.shape[-1] != p.wx.shape[-2]:
-        raise ValueError(f"x has {x.shape[-1]} features per step but the model expects {p.wx.shape[-2]}.")
+    stacked = check_params(p).stacked
+    if stacked and p["wd"].shape[0] != len(genomes):
+        raise ValueError(f"p holds weights for {p['wd'].shape[0]} specimens but there are {len(genomes)} genomes.")
+    if x.shape[-1] != p.n_in:
+        raise ValueError(f"x has {x.shape[-1]} features per step but the model expects {p.n_in}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
     block = resolve_block(block, CPU_EVAL_BLOCK)
@@ -175,7 +177,7 @@ def population_accuracy(
         p = jax.tree.map(pad, p)
     side_by_side = padded // len(devices) if block is None else min(block, padded // len(devices))
     if batch_size is None:
-        batch_size = auto_batch_size(side_by_side, p.hidden, len(x), memory_budget)
+        batch_size = auto_batch_size(side_by_side, p.hidden, len(x), p.cell.n_ops, memory_budget)
     correct = _compiled_counts(devices, int(batch_size), block, stacked)(
         p, ranges, jnp.asarray(genomes), jnp.asarray(x), jnp.asarray(y), jnp.int32(input_bits), jnp.int32(head_bits)
     )

@@ -1,32 +1,41 @@
-"""Export of one quantized model as plain arrays (``.npz``): what a device would store."""
+"""Export of one quantized model as plain arrays (``.npz``): what a device would store.
+
+Every array is named after the operator that owns it (``w_<op>``, ``b_<op>``, ``v_<op>``,
+``lut_<op>``), so a port reads the cell's declaration and finds each operator's data by name.
+"""
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxgru.calibrate import Ranges
-from jaxgru.integer import LUT_OPS, lut_value, quantize_gru
+from jaxgru.genome import DEFAULT_IO_BITS, check_genomes, check_io_bits
+from jaxgru.integer import LUT_FUNCTIONS, lut_value, quantize
 from jaxgru.io import atomic_write_bytes
-from jaxgru.model import GRUParams
-from jaxgru.ops import DEFAULT_IO_BITS, OP_INDEX, OPS, check_genomes, check_io_bits
+from jaxgru.model import CellParams, check_params
 
-_quantize_one = jax.jit(quantize_gru)
+_quantize_one = jax.jit(quantize)
 _INT8_CODES = np.arange(-128, 128, dtype=np.int32)
+# Per-operator fields of the integer model, stored as int32[n_ops] (scale as float32).
+PER_OP = ("zero", "qmin", "qmax", "mult", "shift", "mult_a", "mult_b", "offset", "scale")
+SCALARS = ("x_inv_scale", "x_zero", "x_qmin", "x_qmax", "x_scale", "logit_scale")
 
 
-@jax.jit
-def _tables(q) -> jax.Array:
-    """``int32[3, 256]``: each lookup table over every int8 input code."""
-    return jax.numpy.stack([lut_value(q.scale, q.zero, q.qmin, q.qmax, k, _INT8_CODES) for k in LUT_OPS])
+@functools.partial(jax.jit, static_argnums=1)
+def _tables(q, ks: tuple[int, ...]) -> jax.Array:
+    """``int32[len(ks), 256]``: each lookup table over every int8 input code."""
+    return jnp.stack([lut_value(q, k, _INT8_CODES) for k in ks])
 
 
 def export_arrays(
-    p: GRUParams,
+    p: CellParams,
     ranges: Ranges,
     genome,
     input_bits: int = DEFAULT_IO_BITS,
@@ -34,22 +43,38 @@ def export_arrays(
 ) -> dict[str, np.ndarray]:
     """The integer model of one genome as a dict of NumPy arrays.
 
-    Keys are those of :class:`jaxgru.integer.IntGRU`, plus one lookup table per operator,
-    ``lut_<k>``, holding the ``2^b`` entries of the input's code range: ``lut_<k>[q - qmin_in]``.
-    ``genome``, ``input_bits`` and ``head_bits`` are stored too.
+    ``cell`` (its name), ``genome``, ``input_bits``, ``head_bits``; the input quantizer
+    (``x_inv_scale``, ``x_zero``, ``x_qmin``, ``x_qmax``); per operator ``int32[n_ops]`` arrays
+    ``zero``, ``qmin``, ``qmax``, ``mult``, ``shift``, ``mult_a``, ``mult_b``, ``offset`` (and
+    ``scale`` for reporting); per linear operator ``w_<op> int8[in, H]`` and ``b_<op> int32[H]``
+    (input zero point folded in); per ``scale`` operator ``v_<op> int8[H]``; per table operator
+    ``lut_<op>``, the ``2^b`` entries of its input's code range, ``lut_<op>[q - qmin_in]``; the
+    head ``wd int8[H, C]``, ``bd int32[C]``.
     """
-    genome = check_genomes(genome)
+    cell = check_params(p).cell
+    genome = check_genomes(genome, cell)
     if genome.ndim != 1:
-        raise ValueError(f"export takes one genome of shape [17], got shape {genome.shape}.")
+        raise ValueError(f"export takes one genome of shape [{cell.n_ops}] ({cell.name} cell), "
+                         f"got shape {genome.shape}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
     q = _quantize_one(p, ranges, genome, input_bits, head_bits)
-    tables = np.asarray(_tables(q))
-    out = {name: np.asarray(getattr(q, name)) for name in q.__dataclass_fields__}
-    for table, k in zip(tables, LUT_OPS):
-        src = OP_INDEX[OPS[k].inputs[0]]
+    out = {name: np.asarray(getattr(q, name)) for name in PER_OP + SCALARS}
+    for src, group in cell.linear_groups.items():
+        w, b = np.asarray(q.arrays[f"w{src}"]), np.asarray(q.arrays[f"b{src}"])
+        hidden = w.shape[1] // len(group)
+        for g, k in enumerate(group):
+            out[f"w_{cell.ops[k].name}"] = w[:, g * hidden : (g + 1) * hidden]
+            out[f"b_{cell.ops[k].name}"] = b[g * hidden : (g + 1) * hidden]
+    for k in cell.ops_of_kind("scale"):
+        out[f"v_{cell.ops[k].name}"] = np.asarray(q.arrays[f"v_{cell.ops[k].name}"])
+    luts = cell.ops_of_kind(*LUT_FUNCTIONS)
+    for table, k in zip(np.asarray(_tables(q, luts)), luts):
+        (src,) = cell.operand_ops[k]
         lo, hi = int(out["qmin"][src]), int(out["qmax"][src])
-        out[f"lut_{k}"] = table[lo - _INT8_CODES[0] : hi - _INT8_CODES[0] + 1]
+        out[f"lut_{cell.ops[k].name}"] = table[lo - _INT8_CODES[0] : hi - _INT8_CODES[0] + 1]
+    out["wd"], out["bd"] = np.asarray(q.arrays["wd"]), np.asarray(q.arrays["bd"])
+    out["cell"] = np.array(cell.name)
     out["genome"] = genome
     out["input_bits"] = np.int32(input_bits)
     out["head_bits"] = np.int32(head_bits)
@@ -63,6 +88,6 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def export_npz(path: str | os.PathLike, p: GRUParams, ranges: Ranges, genome, **io_bits) -> Path:
+def export_npz(path: str | os.PathLike, p: CellParams, ranges: Ranges, genome, **io_bits) -> Path:
     """:func:`export_arrays` written to ``path``."""
     return save_npz(path, export_arrays(p, ranges, genome, **io_bits))

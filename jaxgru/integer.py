@@ -1,12 +1,13 @@
-"""The integer-only GRU: per-operator bit widths taken from a traced genome.
+"""The integer-only model of a declared cell, with per-operator bit widths from a traced genome.
 
-:func:`quantize_gru` turns float weights, calibrated ranges and one genome ``int32[17]`` into an
-:class:`IntGRU` of integer weights, fixed-point multipliers and zero points (which also define
-the sigmoid/tanh lookup tables, :func:`lut_value`), all computed in-graph, so ``jax.vmap``
-over genomes quantizes a whole population without recompiling. :func:`int_logits` runs the
-integer model; every matmul is ``int8 x int8 -> int32`` and every other operator is int32
-arithmetic (``jaxgru.quant``).
-``jaxgru.reference`` is the plain NumPy twin that must agree with it bit for bit.
+:func:`quantize` turns float weights, calibrated ranges and one genome ``int32[n_ops]`` into an
+:class:`IntModel` of integer weights, fixed-point multipliers and zero points (which also define
+the sigmoid/tanh lookup tables, :func:`lut_value`), all computed in-graph, so ``jax.vmap`` over
+genomes quantizes a whole population without recompiling. :func:`int_logits` runs it: every
+matmul is ``int8 x int8 -> int32``, every other operator int32 arithmetic (``jaxgru.quant``).
+Both walk the cell's declaration with one function per operator kind (:data:`PREPARE` sets an
+operator's constants, :data:`INT_KERNELS` evaluates it). ``jaxgru.reference`` is the plain
+NumPy twin that must agree bit for bit; ``docs/design.md`` gives every operator's formula.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from flax import struct
 from jax import Array
 
 from jaxgru.calibrate import Ranges
-from jaxgru.model import GRUParams
-from jaxgru.ops import H_LINEAR, H_OP, MIN_BITS, N_OPS, OP_INDEX, OPS, X_LINEAR
+from jaxgru.cell import INPUT, Cell
+from jaxgru.genome import MIN_BITS
+from jaxgru.model import CellParams
 from jaxgru.quant import (
     affine_params,
     code_range,
@@ -31,29 +33,28 @@ from jaxgru.quant import (
     rounding_shift,
 )
 
-LUT_OPS = (OP_INDEX["r"], OP_INDEX["z"], OP_INDEX["n"])
 BIAS_LIMIT = 2**29  # integer biases and offsets are clipped here so that accumulators never wrap
 # Elementwise operators rescale with 14-bit multipliers and shifts <= 31: their accumulators
 # (|code - zero| <= 255, so a product is < 2^16 and a sum term < 2^22) then stay inside int32
 # through `rounding_shift`, the three-instruction form of requantization.
 ELEM_MULT_BITS, ELEM_MAX_SHIFT = 14, 31
-LUT_FUNCTIONS = {"lut_sigmoid": jax.nn.sigmoid, "lut_tanh": jnp.tanh}
+LUT_FUNCTIONS = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}
 
 
 @struct.dataclass
-class IntGRU:
-    """One quantized model (add a leading axis ``[P]`` for a population).
+class IntModel:
+    """One quantized model of ``cell`` (add a leading axis ``[P]`` for a population).
 
-    ``bits``: the genome ``int32[17]`` it was made from.
+    ``bits``: the genome ``int32[n_ops]`` it was made from.
     Input quantizer: ``x_inv_scale`` (float32), ``x_zero``, ``x_qmin``, ``x_qmax``.
-    Linear layers: ``wx int8[I, 3H]``, ``wh int8[H, 3H]``, ``wd int8[H, C]`` and int32 biases
-    ``bx[3H]``, ``bh[3H]``, ``bd[C]`` with the input zero point folded in, so that
-    ``acc = codes @ w + b`` directly.
-    Per operator (``[17]``): output ``zero``/``qmin``/``qmax``; ``mult``/``shift`` of the
+    ``arrays``: ``w<s> int8[in, k*H]`` and ``b<s> int32[k*H]`` per linear source (the source's
+    zero point folded into the bias, so ``acc = codes @ w + b``), ``v_<op> int8[H]`` per
+    ``scale`` operator, the head ``wd int8[H, C]``, ``bd int32[C]``.
+    Per operator (``[n_ops]``): output ``zero``/``qmin``/``qmax``; ``mult``/``shift`` of the
     requantization; for sums ``mult_a``/``mult_b``/``offset`` (``acc = offset + mult_a*qa +
-    mult_b*qb`` is then shifted by ``shift``). The tables of operators 7, 9, 12 are not stored:
-    :func:`lut_value` defines them from these fields. ``scale float32[17]``, ``x_scale`` and ``logit_scale`` map codes
-    back to reals (reporting only; inference never uses them).
+    mult_b*qb`` is then shifted by ``shift``). Lookup tables are not stored: :func:`lut_value`
+    defines them from these fields. ``scale float32[n_ops]``, ``x_scale`` and ``logit_scale`` map
+    codes back to reals (reporting only; inference never uses them).
     """
 
     bits: Array
@@ -61,12 +62,7 @@ class IntGRU:
     x_zero: Array
     x_qmin: Array
     x_qmax: Array
-    wx: Array
-    bx: Array
-    wh: Array
-    bh: Array
-    wd: Array
-    bd: Array
+    arrays: dict[str, Array]
     zero: Array
     qmin: Array
     qmax: Array
@@ -78,108 +74,119 @@ class IntGRU:
     scale: Array
     x_scale: Array
     logit_scale: Array
+    cell: Cell = struct.field(pytree_node=False)
 
 
 def _round_int(x: Array, limit: int = BIAS_LIMIT) -> Array:
     return jnp.clip(jnp.round(x), -limit, limit).astype(jnp.int32)
 
 
-def _linear(w: Array, b: Array, bits: Array, in_scale: Array, in_zero: Array, out_scale: Array):
-    """Quantizes a stacked kernel ``w [in, 3H]`` gate by gate (each gate its own width)."""
-    n_in, three_h = w.shape
-    hidden = three_h // 3
-    w3 = jnp.moveaxis(w.reshape(n_in, 3, hidden), 1, 0)  # [3, in, H]
-    codes, w_scale = jax.vmap(quantize_weights)(w3, bits)  # [3, in, H], [3]
-    acc_scale = w_scale * in_scale  # real value of one accumulator unit, per gate
-    bias = _round_int(b.reshape(3, hidden) / acc_scale[:, None])
+def quantize_linear(w: Array, b: Array, bits: Array, in_scale: Array, in_zero: Array, out_scale: Array):
+    """Quantizes a stacked kernel ``w [in, k*H]`` and bias ``[k*H]`` operator by operator (each
+    its own width, ``bits [k]``); returns ``(codes int8[in, k*H], bias int32[k*H], mult[k], shift[k])``."""
+    n_in, kh = w.shape
+    k = bits.shape[0]
+    hidden = kh // k
+    wk = jnp.moveaxis(w.reshape(n_in, k, hidden), 1, 0)  # [k, in, H]
+    codes, w_scale = jax.vmap(quantize_weights)(wk, bits)  # [k, in, H], [k]
+    acc_scale = w_scale * in_scale  # real value of one accumulator unit, per operator
+    bias = _round_int(b.reshape(k, hidden) / acc_scale[:, None])
     bias = bias - in_zero * codes.astype(jnp.int32).sum(axis=1)  # fold the input zero point
     mult, shift = fixed_point(acc_scale / out_scale)
-    codes = jnp.moveaxis(codes, 0, 1).reshape(n_in, three_h)
-    return codes, bias.reshape(three_h), mult, shift
+    codes = jnp.moveaxis(codes, 0, 1).reshape(n_in, kh)
+    return codes, bias.reshape(kh), mult, shift
 
 
-def lut_value(scale: Array, zero: Array, qmin: Array, qmax: Array, k: int, code: Array) -> Array:
-    """Entry of operator ``k``'s lookup table at input ``code``: the output code of
-    ``f(S_in * (code - Z_in))``, ``f`` = sigmoid or tanh; ``scale``, ``zero``, ``qmin``,
-    ``qmax`` are the per-operator ``[17]`` arrays. The export tabulates it over every input
-    code; the cell evaluates it per element, the same computation on the same code."""
-    src = OP_INDEX[OPS[k].inputs[0]]
-    real = LUT_FUNCTIONS[OPS[k].kind](scale[src] * (code - zero[src]).astype(jnp.float32))
-    return quantize_to_range(real, scale[k], zero[k], qmin[k], qmax[k])
+_ELEM = {"bits": ELEM_MULT_BITS, "max_shift": ELEM_MAX_SHIFT}
 
 
-def quantize_gru(
-    p: GRUParams, ranges: Ranges, bits: Array, input_bits: Array = 8, head_bits: Array = 8
-) -> IntGRU:
-    """Integer model for one genome ``bits: int32[17]`` (traced; vmap it over a population)."""
+def _prep_add(c, k, srcs, p):
+    a, b = srcs
+    ratio_a, ratio_b = c["scale"][a] / c["scale"][k], c["scale"][b] / c["scale"][k]
+    _, s = fixed_point(jnp.maximum(ratio_a, ratio_b), **_ELEM)  # one shift for both terms
+    ma, _ = fixed_point(ratio_a, s, bits=ELEM_MULT_BITS)
+    mb, _ = fixed_point(ratio_b, s, bits=ELEM_MULT_BITS)
+    return {"mult_a": ma, "mult_b": mb, "offset": -(ma * c["zero"][a] + mb * c["zero"][b]), "shift": s, "mult": 1}
+
+
+def _prep_sub1(c, k, srcs, p):  # 1 - a: a sum of the constant 1 and -a
+    (a,) = srcs
+    m, s = fixed_point(c["scale"][a] / c["scale"][k], **_ELEM)
+    one = _round_int(jnp.ldexp(1.0 / c["scale"][k], s))
+    return {"mult_a": -m, "offset": jnp.clip(one + m * c["zero"][a], -BIAS_LIMIT, BIAS_LIMIT), "shift": s, "mult": 1}
+
+
+def _prep_mul(c, k, srcs, p):
+    a, b = srcs
+    m, s = fixed_point(c["scale"][a] * c["scale"][b] / c["scale"][k], **_ELEM)
+    return {"mult": m, "shift": s}
+
+
+def _prep_rescale(c, k, srcs, p):  # ReLU: the operand's scale to the output's
+    m, s = fixed_point(c["scale"][srcs[0]] / c["scale"][k], **_ELEM)
+    return {"mult": m, "shift": s}
+
+
+def _prep_scale(c, k, srcs, p):  # v * a: v quantized symmetric at the operator's width
+    codes, v_scale = quantize_weights(p[f"v_{c['cell'].ops[k].name}"], c["bits"][k])
+    m, s = fixed_point(c["scale"][srcs[0]] * v_scale / c["scale"][k], **_ELEM)
+    return {"mult": m, "shift": s, "vector": codes}
+
+
+def _prep_none(c, k, srcs, p):  # lookup tables are defined by the scales and zero points
+    return {}
+
+
+# prepare(constants, k, operand operator indices, float weights) -> fields of operator k.
+# Linear operators are prepared per source, by `quantize_linear`.
+PREPARE: dict[str, Callable] = {
+    "linear": quantize_linear, "scale": _prep_scale, "add": _prep_add, "sub1": _prep_sub1, "mul": _prep_mul,
+    "sigmoid": _prep_none, "tanh": _prep_none, "relu": _prep_rescale,
+}
+
+
+def quantize(p: CellParams, ranges: Ranges, bits: Array, input_bits: Array = 8, head_bits: Array = 8) -> IntModel:
+    """Integer model for one genome ``bits: int32[n_ops]`` (traced; vmap it over a population)."""
+    cell = p.cell
+    n = cell.n_ops
     bits = jnp.asarray(bits, jnp.int32)
     qmin, qmax = code_range(bits)
     scale, zero = affine_params(ranges.lo, ranges.hi, bits)
     x_scale, x_zero = affine_params(ranges.x_lo, ranges.x_hi, input_bits)
     x_qmin, x_qmax = code_range(input_bits)
-    h_scale, h_zero = scale[H_OP], zero[H_OP]
+    out_op = cell.index(cell.output)
+    fields = {"mult": jnp.zeros(n, jnp.int32), "shift": jnp.ones(n, jnp.int32), "mult_a": jnp.zeros(n, jnp.int32),
+              "mult_b": jnp.zeros(n, jnp.int32), "offset": jnp.zeros(n, jnp.int32)}
+    arrays = {}
 
-    mult = jnp.zeros(N_OPS, jnp.int32)
-    shift = jnp.ones(N_OPS, jnp.int32)
-    mult_a = jnp.zeros(N_OPS, jnp.int32)
-    mult_b = jnp.zeros(N_OPS, jnp.int32)
-    offset = jnp.zeros(N_OPS, jnp.int32)
+    for src, group in cell.linear_groups.items():
+        idx = jnp.array(group)
+        if src == INPUT:
+            in_scale, in_zero = x_scale, x_zero
+        else:
+            in_scale, in_zero = scale[cell.index(src)], zero[cell.index(src)]
+        arrays[f"w{src}"], arrays[f"b{src}"], m, s = PREPARE["linear"](
+            p[f"w{src}"], p[f"b{src}"], bits[idx], in_scale, in_zero, scale[idx])
+        fields["mult"], fields["shift"] = fields["mult"].at[idx].set(m), fields["shift"].at[idx].set(s)
 
-    xi, hi = jnp.array(X_LINEAR), jnp.array(H_LINEAR)
-    wx, bx, m, s = _linear(p.wx, p.bx, bits[xi], x_scale, x_zero, scale[xi])
-    mult, shift = mult.at[xi].set(m), shift.at[xi].set(s)
-    wh, bh, m, s = _linear(p.wh, p.bh, bits[hi], h_scale, h_zero, scale[hi])
-    mult, shift = mult.at[hi].set(m), shift.at[hi].set(s)
+    consts = {"scale": scale, "zero": zero, "bits": bits, "cell": cell}
+    for k in cell.step_ops:
+        op = cell.ops[k]
+        for name, value in PREPARE[op.kind](consts, k, cell.operand_ops[k], p).items():
+            if name == "vector":
+                arrays[f"v_{op.name}"] = value
+            else:
+                fields[name] = fields[name].at[k].set(value)
 
-    elem = {"bits": ELEM_MULT_BITS, "max_shift": ELEM_MAX_SHIFT}
-    for k, op in enumerate(OPS):
-        if op.kind == "add":
-            a, b = (OP_INDEX[name] for name in op.inputs)
-            ratio_a, ratio_b = scale[a] / scale[k], scale[b] / scale[k]
-            _, s = fixed_point(jnp.maximum(ratio_a, ratio_b), **elem)  # one shift for both terms
-            ma, _ = fixed_point(ratio_a, s, bits=ELEM_MULT_BITS)
-            mb, _ = fixed_point(ratio_b, s, bits=ELEM_MULT_BITS)
-            mult_a, mult_b = mult_a.at[k].set(ma), mult_b.at[k].set(mb)
-            offset = offset.at[k].set(-(ma * zero[a] + mb * zero[b]))
-            shift, mult = shift.at[k].set(s), mult.at[k].set(1)
-        elif op.kind == "sub1":  # 1 - z: a sum of the constant 1 and -z
-            a = OP_INDEX[op.inputs[0]]
-            m, s = fixed_point(scale[a] / scale[k], **elem)
-            one = _round_int(jnp.ldexp(1.0 / scale[k], s))
-            mult_a = mult_a.at[k].set(-m)
-            offset = offset.at[k].set(jnp.clip(one + m * zero[a], -BIAS_LIMIT, BIAS_LIMIT))
-            shift, mult = shift.at[k].set(s), mult.at[k].set(1)
-        elif op.kind == "mul":
-            a, b = (OP_INDEX[name] for name in op.inputs)
-            m, s = fixed_point(scale[a] * scale[b] / scale[k], **elem)
-            mult, shift = mult.at[k].set(m), shift.at[k].set(s)
+    h_scale, h_zero = scale[out_op], zero[out_op]
+    wd, d_scale = quantize_weights(p["wd"], head_bits)
+    arrays["wd"] = wd
+    arrays["bd"] = _round_int(p["bd"] / (d_scale * h_scale)) - h_zero * wd.astype(jnp.int32).sum(axis=0)
 
-    wd, d_scale = quantize_weights(p.wd, head_bits)
-    bd = _round_int(p.bd / (d_scale * h_scale)) - h_zero * wd.astype(jnp.int32).sum(axis=0)
-
-    return IntGRU(
-        bits=bits,
-        x_inv_scale=1.0 / x_scale,
-        x_zero=x_zero,
-        x_qmin=x_qmin,
-        x_qmax=x_qmax,
-        wx=wx,
-        bx=bx,
-        wh=wh,
-        bh=bh,
-        wd=wd,
-        bd=bd,
-        zero=zero,
-        qmin=qmin,
-        qmax=qmax,
-        mult=mult,
-        shift=shift,
-        mult_a=mult_a,
-        mult_b=mult_b,
-        offset=offset,
-        scale=scale,
-        x_scale=x_scale,
-        logit_scale=d_scale * h_scale,
+    return IntModel(
+        bits=bits, x_inv_scale=1.0 / x_scale, x_zero=x_zero, x_qmin=x_qmin, x_qmax=x_qmax, arrays=arrays,
+        zero=zero, qmin=qmin, qmax=qmax, scale=scale, x_scale=x_scale, logit_scale=d_scale * h_scale, cell=cell,
+        **fields,
     )
 
 
@@ -190,100 +197,122 @@ def int_dot(a: Array, b: Array) -> Array:
     )
 
 
-def quantize_input(q: IntGRU, x: Array) -> Array:
+def quantize_input(q: IntModel, x: Array) -> Array:
     """Input codes of ``x`` (float32, any shape) as int32."""
     return jnp.clip(jnp.round(x * q.x_inv_scale).astype(jnp.int32) + q.x_zero, q.x_qmin, q.x_qmax)
 
 
-def _saturate(q: IntGRU, k, value: Array) -> Array:
+def lut_value(q: IntModel, k: int, code: Array) -> Array:
+    """Entry of operator ``k``'s lookup table at input ``code``: the output code of
+    ``f(S_in * (code - Z_in))``, ``f`` = sigmoid or tanh. The export tabulates it over every
+    input code; the cell evaluates it per element, the same computation on the same code."""
+    (src,) = q.cell.operand_ops[k]
+    real = LUT_FUNCTIONS[q.cell.ops[k].kind](q.scale[src] * (code - q.zero[src]).astype(jnp.float32))
+    return quantize_to_range(real, q.scale[k], q.zero[k], q.qmin[k], q.qmax[k])
+
+
+def _saturate(q: IntModel, k: int, value: Array) -> Array:
     return jnp.clip(q.zero[k] + value, q.qmin[k], q.qmax[k])
 
 
-def _add(q: IntGRU, k: int, qa: Array, qb: Array) -> Array:
+def _int_linear(q: IntModel, src: str, codes: Array) -> Array:
+    """The linear operators on ``src`` (codes ``[..., in]``) as one matmul, each operator's
+    slice requantized to its own width: ``int32[..., k*H]``."""
+    group = jnp.array(q.cell.linear_groups[src])
+    acc = int_dot(codes, q.arrays[f"w{src}"]) + q.arrays[f"b{src}"]
+    hidden = acc.shape[-1] // len(q.cell.linear_groups[src])
+    per_unit = lambda v: jnp.repeat(v[group], hidden)  # noqa: E731
+    return jnp.clip(per_unit(q.zero) + requantize(acc, per_unit(q.mult), per_unit(q.shift)),
+                    per_unit(q.qmin), per_unit(q.qmax))
+
+
+def _int_add(q, k, srcs, qa, qb):
     acc = q.offset[k] + q.mult_a[k] * qa + q.mult_b[k] * qb
     return _saturate(q, k, rounding_shift(acc, q.shift[k]))
 
 
-def _mul(q: IntGRU, k: int, a: int, qa: Array, qb: Array, b: int) -> Array:
+def _int_sub1(q, k, srcs, qa):  # the constant 1 lives in the offset
+    return _saturate(q, k, rounding_shift(q.offset[k] + q.mult_a[k] * qa, q.shift[k]))
+
+
+def _int_mul(q, k, srcs, qa, qb):
+    a, b = srcs
     acc = (qa - q.zero[a]) * (qb - q.zero[b]) * q.mult[k]
     return _saturate(q, k, rounding_shift(acc, q.shift[k]))
 
 
-def _lut(q: IntGRU, i: int, qin: Array) -> Array:
+def _int_scale(q, k, srcs, qa):
+    acc = (qa - q.zero[srcs[0]]) * q.arrays[f"v_{q.cell.ops[k].name}"].astype(jnp.int32) * q.mult[k]
+    return _saturate(q, k, rounding_shift(acc, q.shift[k]))
+
+
+def _int_relu(q, k, srcs, qa):
+    acc = jnp.maximum(qa - q.zero[srcs[0]], 0) * q.mult[k]
+    return _saturate(q, k, rounding_shift(acc, q.shift[k]))
+
+
+def _int_lut(q, k, srcs, qa):
     # Evaluating the table's defining function per element vectorizes; a gather inside XLA's
-    # fused elementwise loop does not (it made the whole cell 3x slower on the CPU).
-    return lut_value(q.scale, q.zero, q.qmin, q.qmax, LUT_OPS[i], qin)
+    # fused elementwise loop does not (it made the whole GRU cell 3x slower on the CPU).
+    return lut_value(q, k, qa)
 
 
-def _gates(q: IntGRU, acc: Array, ops: tuple[int, int, int]) -> Array:
-    """Requantizes the three gate slices of a stacked accumulator ``int32[..., 3H]``."""
-    ops_arr = jnp.array(ops)
-    hidden = acc.shape[-1] // 3
-    per_unit = lambda v: jnp.repeat(v[ops_arr], hidden)  # noqa: E731
-    return jnp.clip(
-        per_unit(q.zero) + requantize(acc, per_unit(q.mult), per_unit(q.shift)),
-        per_unit(q.qmin),
-        per_unit(q.qmax),
-    )
+# kernel(q, k, operand operator indices, *operand codes) -> codes of operator k;
+# ``linear`` is the fused group, ``linear(q, src, codes)``.
+INT_KERNELS: dict[str, Callable] = {
+    "linear": _int_linear, "scale": _int_scale, "add": _int_add, "sub1": _int_sub1, "mul": _int_mul,
+    "sigmoid": _int_lut, "tanh": _int_lut, "relu": _int_relu,
+}
 
 
-def x_gate_codes(q: IntGRU, x: Array) -> Array:
-    """Output codes of operators 0, 2, 4 (``xr, xz, xn``) for float inputs ``x: [..., I]``,
-    as ``int8[..., 3H]``. They depend on the genome only through genes 0, 2, 4 and the input
-    width, which is what lets a population share them (:func:`select_x_gates`)."""
-    return _gates(q, int_dot(quantize_input(q, x), q.wx) + q.bx, X_LINEAR).astype(jnp.int8)
+def x_gate_codes(q: IntModel, x: Array) -> Array:
+    """Output codes of the linear operators on the input, for float inputs ``x: [..., I]``, as
+    ``int8[..., k*H]``. They depend on the genome only through those operators' genes and the
+    input width, which is what lets a population share them (:func:`select_x_gates`)."""
+    return INT_KERNELS["linear"](q, INPUT, quantize_input(q, x)).astype(jnp.int8)
 
 
-def select_x_gates(shared: Array, bits: Array) -> Array:
-    """Picks one specimen's gate codes out of ``shared: int8[7, ..., 3H]``, the codes of
-    :func:`x_gate_codes` computed once per width 2..8: gate ``g`` comes from width
-    ``bits[X_LINEAR[g]]``. Returns ``int8[..., 3H]``."""
-    hidden = shared.shape[-1] // 3
-    rows = [shared[bits[k] - MIN_BITS, ..., g * hidden : (g + 1) * hidden] for g, k in enumerate(X_LINEAR)]
+def select_x_gates(shared: Array, bits: Array, cell: Cell) -> Array:
+    """Picks one specimen's input-side codes out of ``shared: int8[7, ..., k*H]``, the codes of
+    :func:`x_gate_codes` computed once per width 2..8: operator ``g`` of the input group comes
+    from width ``bits[cell.input_ops[g]]``. Returns ``int8[..., k*H]``."""
+    hidden = shared.shape[-1] // len(cell.input_ops)
+    rows = [shared[bits[k] - MIN_BITS, ..., g * hidden : (g + 1) * hidden] for g, k in enumerate(cell.input_ops)]
     return jnp.concatenate(rows, axis=-1)
 
 
-def int_cell_codes(q: IntGRU, xg: Array, qh: Array) -> tuple[Array, ...]:
-    """One integer GRU step: input-gate codes ``xg: [..., 3H]`` (of :func:`x_gate_codes`) and
-    state codes ``qh: int32[..., H]`` to the output codes of all 17 operators (``jaxgru.ops``
-    order; the last is the new state), each ``int32[..., H]``."""
-    o = OP_INDEX
-    xr, xz, xn = jnp.split(xg.astype(jnp.int32), 3, axis=-1)
-    hr, hz, hn = jnp.split(_gates(q, int_dot(qh, q.wh) + q.bh, H_LINEAR), 3, axis=-1)
-    rp = _add(q, o["rp"], xr, hr)
-    r = _lut(q, 0, rp)
-    zp = _add(q, o["zp"], xz, hz)
-    z = _lut(q, 1, zp)
-    rh = _mul(q, o["rh"], o["r"], r, hn, o["hn"])
-    np_ = _add(q, o["np"], xn, rh)
-    n = _lut(q, 2, np_)
-    omz = _add(q, o["omz"], z, 0)  # mult_b is 0: the constant 1 lives in the offset
-    a = _mul(q, o["a"], o["omz"], omz, n, o["n"])
-    b = _mul(q, o["b"], o["z"], z, qh, H_OP)
-    return xr, hr, xz, hz, xn, hn, rp, r, zp, z, rh, np_, n, omz, a, b, _add(q, H_OP, a, b)
+def int_step(q: IntModel, xg: Array, carry: tuple[Array, ...]) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
+    """One integer step: the input-side codes ``xg: [..., k*H]`` (of :func:`x_gate_codes`) and
+    the codes of ``cell.carry`` (each ``int32[..., H]``) to the new carry and the output codes of
+    every operator (declaration order), each ``int32[..., H]``."""
+    cell = q.cell
+    values = dict(zip(cell.carry, carry))
+    for src, group in cell.linear_groups.items():
+        acc = xg.astype(jnp.int32) if src == INPUT else INT_KERNELS["linear"](q, src, values[src])
+        values.update(zip((cell.ops[k].name for k in group), jnp.split(acc, len(group), axis=-1)))
+    values = cell.walk(values, lambda k, op, *a: INT_KERNELS[op.kind](q, k, cell.operand_ops[k], *a))
+    return tuple(values[n] for n in cell.carry), tuple(values[op.name] for op in cell.ops)
 
 
-def int_cell(q: IntGRU, xg: Array, qh: Array) -> Array:
-    """One integer GRU step (:func:`int_cell_codes`), returning only the new state codes."""
-    return int_cell_codes(q, xg, qh)[H_OP]
+def initial_carry(q: IntModel, batch: int) -> tuple[Array, ...]:
+    """Codes of the zero initial carry, ``int32[batch, H]`` each."""
+    hidden = q.arrays["wd"].shape[-2]
+    return tuple(jnp.full((batch, hidden), q.zero[k], jnp.int32) for k in q.cell.carry_ops)
 
 
-def int_scan(q: IntGRU, xs: Array, select: Callable[[IntGRU, Array], Array] | None = None) -> Array:
+def int_scan(q: IntModel, xs: Array, select: Callable[[IntModel, Array], Array] | None = None) -> Array:
     """Runs the cell over time and the head; returns integer logits ``int32[B, C]``.
 
-    ``xs: [T, ...]`` is scanned; ``select(q, xs[t])`` gives step ``t``'s gate codes
-    ``[B, 3H]`` (default: ``xs[t]`` already is them).
+    ``xs: [T, ...]`` is scanned; ``select(q, xs[t])`` gives step ``t``'s input-side codes
+    ``[B, k*H]`` (default: ``xs[t]`` already is them).
     """
-    batch = xs.shape[-2]
-    h0 = jnp.full((batch, q.wh.shape[0]), q.zero[H_OP], jnp.int32)
+    def step(carry, xs_t):
+        return int_step(q, xs_t if select is None else select(q, xs_t), carry)[0], None
 
-    def step(qh, xs_t):
-        return int_cell(q, xs_t if select is None else select(q, xs_t), qh), None
-
-    qh, _ = jax.lax.scan(step, h0, xs)
-    return int_dot(qh, q.wd) + q.bd
+    carry, _ = jax.lax.scan(step, initial_carry(q, xs.shape[-2]), xs)
+    return int_dot(carry[q.cell.carry.index(q.cell.output)], q.arrays["wd"]) + q.arrays["bd"]
 
 
-def int_logits(q: IntGRU, x: Array) -> Array:
+def int_logits(q: IntModel, x: Array) -> Array:
     """Integer logits ``int32[B, C]`` (units of ``q.logit_scale``) of float inputs ``x: [B, T, I]``."""
     return int_scan(q, x_gate_codes(q, jnp.swapaxes(x, 0, 1)))

@@ -157,6 +157,11 @@ def step_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int) -> 
     return jnp.where(jax.random.bernoulli(k_do, rate, x.shape), moved, x)
 
 
+# The operators a run can name (``--crossover``, ``--mutation``).
+CROSSOVERS = {"uniform": uniform_crossover, "two_point": two_point_crossover}
+MUTATIONS = {"reset": reset_mutation, "step": step_mutation}
+
+
 def binary_tournament(key: Array, rank: Array, crowding: Array, n: int) -> Array:
     """``n`` winners of random pairs: lower rank wins, then larger crowding, then the first."""
     pairs = jax.random.randint(key, (n, 2), 0, rank.shape[0])

@@ -10,6 +10,7 @@ is a straight-through estimator (identity inside the code range, zero where it s
 bit widths, in one jitted step vmapped over the population (Optax Adam). Activation ranges stay
 those of the float model's calibration; weight scales follow the weights (max |w|), as in the
 integer model, so :func:`jaxgru.evaluate.population_accuracy` scores the result directly.
+Nothing here is specific to a cell: the twin walks the cell's declaration.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from jax import Array
 
 from jaxgru.blocks import CPU_QAT_BLOCK, Block, map_blocks, resolve_block
 from jaxgru.calibrate import Ranges
-from jaxgru.integer import int_cell_codes, quantize_gru, x_gate_codes
-from jaxgru.model import GRUParams
-from jaxgru.ops import H_LINEAR, H_OP, OP_INDEX, X_LINEAR, check_genomes, check_io_bits
+from jaxgru.cell import INPUT
+from jaxgru.genome import check_genomes, check_io_bits
+from jaxgru.integer import initial_carry, int_step, quantize, x_gate_codes
+from jaxgru.model import CellParams, check_params, float_step, input_linears
 from jaxgru.quant import affine_params, code_range, quantize_weights
 from jaxgru.train import cross_entropy
 
@@ -42,77 +44,85 @@ def fake_quant(x: Array, scale: Array, zero: Array, qmin: Array, qmax: Array) ->
 
 
 def _fake_linear(w: Array, b: Array, bits: Array, in_scale: Array) -> tuple[Array, Array]:
-    """Stacked kernel ``w [in, 3H]`` and bias ``[3H]`` on their integer grids, gate by gate (each
-    gate its own width), as ``jaxgru.integer._linear`` quantizes them."""
-    n_in, three_h = w.shape
-    hidden = three_h // 3
-    w3 = jnp.moveaxis(w.reshape(n_in, 3, hidden), 1, 0)
-    codes, w_scale = jax.vmap(quantize_weights)(sg(w3), bits)
-    w_q = w3 + sg(codes.astype(w.dtype) * w_scale[:, None, None] - w3)
+    """Stacked kernel ``w [in, k*H]`` and bias ``[k*H]`` on their integer grids, operator by
+    operator (each its own width, ``bits [k]``), as :func:`jaxgru.integer.quantize_linear` does."""
+    n_in, kh = w.shape
+    k = bits.shape[0]
+    hidden = kh // k
+    wk = jnp.moveaxis(w.reshape(n_in, k, hidden), 1, 0)
+    codes, w_scale = jax.vmap(quantize_weights)(sg(wk), bits)
+    w_q = wk + sg(codes.astype(w.dtype) * w_scale[:, None, None] - wk)
     acc_scale = sg(w_scale * in_scale)[:, None]
-    b3 = b.reshape(3, hidden)
-    b_q = b3 + sg(jnp.round(b3 / acc_scale) * acc_scale - b3)
-    return jnp.moveaxis(w_q, 0, 1).reshape(n_in, three_h), b_q.reshape(three_h)
+    bk = b.reshape(k, hidden)
+    b_q = bk + sg(jnp.round(bk / acc_scale) * acc_scale - bk)
+    return jnp.moveaxis(w_q, 0, 1).reshape(n_in, kh), b_q.reshape(kh)
+
+
+def _fake_weight(w: Array, bits: Array) -> Array:
+    """A weight tensor on its symmetric grid (``quantize_weights``), straight-through."""
+    codes, w_scale = quantize_weights(sg(w), bits)
+    return w + sg(codes.astype(w.dtype) * w_scale - w)
+
+
+def fake_quant_weights(p: CellParams, scale: Array, bits: Array, x_scale: Array, head_bits: Array) -> dict:
+    """Every weight of ``p`` on the grid the integer model gives it for genome ``bits``."""
+    cell, w = p.cell, {}
+    for src, group in cell.linear_groups.items():
+        in_scale = x_scale if src == INPUT else scale[cell.index(src)]
+        w[f"w{src}"], w[f"b{src}"] = _fake_linear(p[f"w{src}"], p[f"b{src}"], bits[jnp.array(group)], in_scale)
+    for k in cell.ops_of_kind("scale"):
+        name = f"v_{cell.ops[k].name}"
+        w[name] = _fake_weight(p[name], bits[k])
+    wd_codes, d_scale = quantize_weights(sg(p["wd"]), head_bits)
+    w["wd"] = p["wd"] + sg(wd_codes.astype(p["wd"].dtype) * d_scale - p["wd"])
+    bd_scale = sg(d_scale * scale[cell.index(cell.output)])
+    w["bd"] = p["bd"] + sg(jnp.round(p["bd"] / bd_scale) * bd_scale - p["bd"])
+    return w
 
 
 def fake_quant_logits(
-    p: GRUParams, ranges: Ranges, bits: Array, x: Array, input_bits: Array = 8, head_bits: Array = 8,
+    p: CellParams, ranges: Ranges, bits: Array, x: Array, input_bits: Array = 8, head_bits: Array = 8,
     *, exact: bool = True,
 ) -> Array:
-    """Float logits ``[B, C]`` of the fake-quantized model of genome ``bits: int32[17]`` on
+    """Float logits ``[B, C]`` of the fake-quantized model of genome ``bits: int32[n_ops]`` on
     ``x: float32[B, T, I]``; differentiable in ``p`` (straight-through).
 
-    ``exact`` (static): the integer model runs alongside and every operator's value is snapped
-    to the real value of its integer code, so the forward pass *is* the integer model (its
-    logits up to float summation order) and only the gradient comes from the float surrogate.
-    Without it the surrogate rounds in float, which tips a few codes the other way (its
-    fixed-point multipliers and round-half-up differ from float rounding) and costs less."""
+    The float walk of the cell (:func:`jaxgru.model.float_step`) with every operator's value
+    put on its grid. ``exact`` (static): the integer model runs alongside and every operator's
+    value is snapped to the real value of its integer code, so the forward pass *is* the integer
+    model (its logits up to float summation order) and only the gradient comes from the float
+    surrogate. Without it the surrogate rounds in float, which tips a few codes the other way
+    (its fixed-point multipliers and round-half-up differ from float rounding) and costs less."""
+    cell = p.cell
     bits = jnp.asarray(bits, jnp.int32)
     qmin, qmax = code_range(bits)
     scale, zero = affine_params(ranges.lo, ranges.hi, bits)
     x_scale, x_zero = affine_params(ranges.x_lo, ranges.x_hi, input_bits)
-    fq = lambda v, k: fake_quant(v, scale[k], zero[k], qmin[k], qmax[k])  # noqa: E731
-    o = OP_INDEX
-
-    wx, bx = _fake_linear(p.wx, p.bx, bits[jnp.array(X_LINEAR)], x_scale)
-    wh, bh = _fake_linear(p.wh, p.bh, bits[jnp.array(H_LINEAR)], scale[H_OP])
-    wd_codes, d_scale = quantize_weights(sg(p.wd), head_bits)
-    wd = p.wd + sg(wd_codes.astype(p.wd.dtype) * d_scale - p.wd)
-    bd_scale = sg(d_scale * scale[H_OP])
-    bd = p.bd + sg(jnp.round(p.bd / bd_scale) * bd_scale - p.bd)
+    w = fake_quant_weights(p, scale, bits, x_scale, head_bits)
 
     xq = fake_quant(x, x_scale, x_zero, *code_range(input_bits))
-    xs = jnp.swapaxes(xq @ wx + bx, 0, 1)  # [T, B, 3H]
-    h0 = jnp.zeros((x.shape[0], p.hidden), x.dtype)
+    xs = {k: jnp.swapaxes(v, 0, 1) for k, v in input_linears(cell, w, xq).items()}  # {name: [T, B, H]}
+    carry0 = tuple(jnp.zeros((x.shape[0], p.hidden), x.dtype) for _ in cell.carry)
     if exact:
-        q = quantize_gru(sg(p), ranges, bits, input_bits, head_bits)  # the same integer model, no gradient
+        q = quantize(sg(p), ranges, bits, input_bits, head_bits)  # the same integer model, no gradient
         xs = (xs, x_gate_codes(q, jnp.swapaxes(x, 0, 1)))
-        init = (h0, jnp.full(h0.shape, q.zero[H_OP], jnp.int32))
+        init = (carry0, initial_carry(q, x.shape[0]))
     else:
-        init = (h0, None)
+        init = (carry0, None)
 
-    def step(carry, xs_t):
-        h, qh = carry
-        xg_t, codes = (xs_t[0], int_cell_codes(q, xs_t[1], qh)) if exact else (xs_t, None)
+    def step(state, xs_t):
+        carry, codes_carry = state
+        pre, codes = (xs_t[0], int_step(q, xs_t[1], codes_carry)) if exact else (xs_t, None)
 
         def out(k, v):  # operator k's value: on its grid, and on its integer code when exact
-            v = fq(v, k)
-            return v if codes is None else v + sg(scale[k] * (codes[k] - zero[k]).astype(v.dtype) - v)
+            v = fake_quant(v, scale[k], zero[k], qmin[k], qmax[k])
+            return v if codes is None else v + sg(scale[k] * (codes[1][k] - zero[k]).astype(v.dtype) - v)
 
-        xr, xz, xn = jnp.split(xg_t, 3, axis=-1)
-        hr, hz, hn = jnp.split(h @ wh + bh, 3, axis=-1)
-        xr, xz, xn = out(o["xr"], xr), out(o["xz"], xz), out(o["xn"], xn)
-        hr, hz, hn = out(o["hr"], hr), out(o["hz"], hz), out(o["hn"], hn)
-        r = out(o["r"], jax.nn.sigmoid(out(o["rp"], xr + hr)))
-        z = out(o["z"], jax.nn.sigmoid(out(o["zp"], xz + hz)))
-        rh = out(o["rh"], r * hn)
-        n = out(o["n"], jnp.tanh(out(o["np"], xn + rh)))
-        omz = out(o["omz"], 1.0 - z)
-        h_new = out(H_OP, out(o["a"], omz * n) + out(o["b"], z * h))
-        return (h_new, None if codes is None else codes[H_OP]), None
+        carry, _ = float_step(cell, w, pre, carry, hook=out)
+        return (carry, None if codes is None else codes[0]), None
 
-    (h, _), _ = jax.lax.scan(step, init, xs)
-    return h @ wd + bd
+    (carry, _), _ = jax.lax.scan(step, init, xs)
+    return carry[cell.carry.index(cell.output)] @ w["wd"] + w["bd"]
 
 
 QAT_MEMORY_BUDGET = 2 * 2**30  # bytes of saved activations per vmapped QAT call
@@ -149,12 +159,12 @@ def _population_step(
     return tx, jax.jit(population_step)
 
 
-def _replicate(p: GRUParams, n: int) -> GRUParams:
+def _replicate(p: CellParams, n: int) -> CellParams:
     return jax.tree.map(lambda a: jnp.repeat(jnp.asarray(a)[None], n, axis=0), p)
 
 
 def qat_population(
-    p: GRUParams,
+    p: CellParams,
     ranges: Ranges,
     genomes,
     x: np.ndarray,
@@ -168,8 +178,8 @@ def qat_population(
     input_bits: int = 8,
     head_bits: int = 8,
     exact: bool = True,
-) -> GRUParams:
-    """Fine-tunes a copy of ``p`` per genome of ``genomes: int[P, 17]`` on ``x: [N, T, I]``,
+) -> CellParams:
+    """Fine-tunes a copy of ``p`` per genome of ``genomes: int[P, n_ops]`` on ``x: [N, T, I]``,
     ``y: [N]``; returns the population's weights, every leaf with a leading axis ``[P]``.
 
     Every specimen sees the same batches (order drawn from ``seed``; the last partial batch of
@@ -179,9 +189,9 @@ def qat_population(
     as :func:`memory_block` fits in memory; ``None``: all at once). ``exact``: the forward pass is
     the integer model itself (see :func:`fake_quant_logits`).
     """
-    genomes = check_genomes(genomes, name="genomes")
+    genomes = check_genomes(genomes, check_params(p).cell, name="genomes")
     if genomes.ndim != 2:
-        raise ValueError(f"genomes must be a population [P, 17]; got shape {genomes.shape}.")
+        raise ValueError(f"genomes must be a population [P, {p.cell.n_ops}]; got shape {genomes.shape}.")
     x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
     if x.ndim != 3 or len(x) != len(y) or len(x) < batch_size:
         raise ValueError(

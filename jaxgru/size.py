@@ -1,36 +1,69 @@
-"""The model-size objective of the GRU-GA paper (DESIGN section 3).
+"""What each operator of a cell owns and computes: parameter and multiply-accumulate counts,
+and the model-size objective of the GRU-GA paper (``docs/design.md``, "Objectives").
 
 ``M_Q = sum over parameters of the bit width of the operator that owns it``. A linear operator
 owns its weight matrix and its bias (counted at the operator's width, as the paper's formula
-does; the deployed int32 biases are an implementation detail of the integer model); the dense
-head owns its weights and bias at ``head_bits``; elementwise operators own nothing.
-``M_FP16 = 16 * number of parameters``; the fitness is ``1 - M_Q / M_FP16``.
+does; the deployed int32 biases are an implementation detail of the integer model), a ``scale``
+operator its vector; the dense head owns its weights and bias at ``head_bits``; every other
+operator owns nothing. ``M_FP16 = 16 * number of parameters``; the fitness is ``1 - M_Q / M_FP16``.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-from jaxgru.ops import DEFAULT_IO_BITS, H_LINEAR, N_OPS, X_LINEAR, check_genomes
+from jaxgru.cell import INPUT, Cell
+from jaxgru.genome import DEFAULT_IO_BITS, check_genomes
 
 
-def param_counts(n_in: int, hidden: int, n_classes: int) -> tuple[np.ndarray, int]:
-    """Parameters owned by each of the 17 operators, and by the dense head."""
-    counts = np.zeros(N_OPS, np.int64)
-    counts[list(X_LINEAR)] = n_in * hidden + hidden
-    counts[list(H_LINEAR)] = hidden * hidden + hidden
-    return counts, hidden * n_classes + n_classes
+class OpCounts(NamedTuple):
+    """Per operator (declaration order): ``params int64[n_ops]`` owned, ``macs int64[n_ops]``
+    multiply-accumulates per time step and sequence (a linear operator ``in * H``, an elementwise
+    product or ``scale`` ``H``, anything else 0), ``elementwise int64[n_ops]`` other
+    per-element operations per step (sums, ``1 - x``, tables, ReLU: ``H``); and the dense head's
+    parameters and MACs (once per sequence)."""
+
+    params: np.ndarray
+    macs: np.ndarray
+    elementwise: np.ndarray
+    head_params: int
+    head_macs: int
+
+
+def op_counts(cell: Cell, n_in: int, hidden: int, n_classes: int) -> OpCounts:
+    params = np.zeros(cell.n_ops, np.int64)
+    macs = np.zeros(cell.n_ops, np.int64)
+    elementwise = np.zeros(cell.n_ops, np.int64)
+    for k, op in enumerate(cell.ops):
+        if op.kind == "linear":
+            fan_in = n_in if op.inputs[0] == INPUT else hidden
+            params[k], macs[k] = fan_in * hidden + hidden, fan_in * hidden
+        elif op.kind == "scale":
+            params[k], macs[k] = hidden, hidden
+        elif op.kind == "mul":
+            macs[k] = hidden
+        else:
+            elementwise[k] = hidden
+    return OpCounts(params, macs, elementwise, hidden * n_classes + n_classes, hidden * n_classes)
+
+
+def param_counts(cell: Cell, n_in: int, hidden: int, n_classes: int) -> tuple[np.ndarray, int]:
+    """Parameters owned by each operator of ``cell``, and by the dense head."""
+    counts = op_counts(cell, n_in, hidden, n_classes)
+    return counts.params, counts.head_params
 
 
 def model_size(
-    genomes, n_in: int, hidden: int, n_classes: int, head_bits: int = DEFAULT_IO_BITS
+    genomes, cell: Cell, n_in: int, hidden: int, n_classes: int, head_bits: int = DEFAULT_IO_BITS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(size_bits, fitness)`` for ``genomes: int[..., 17]``.
+    """``(size_bits, fitness)`` for ``genomes: int[..., n_ops]`` of ``cell``.
 
     ``size_bits`` is ``M_Q``; ``fitness = 1 - M_Q / M_FP16`` (larger is better, 0.5 at 8 bits).
     """
-    genomes = check_genomes(genomes)
-    counts, head = param_counts(n_in, hidden, n_classes)
+    genomes = check_genomes(genomes, cell)
+    counts, head = param_counts(cell, n_in, hidden, n_classes)
     size_bits = genomes.astype(np.int64) @ counts + head_bits * head
     fp16 = 16 * (counts.sum() + head)
     return size_bits, 1.0 - size_bits / fp16

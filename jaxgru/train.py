@@ -1,4 +1,4 @@
-"""Float training of the classifier with Optax (Adam, cross-entropy)."""
+"""Float training of a cell classifier with Optax (Adam, cross-entropy)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from jaxgru.model import GRUClassifier, GRUParams, gru_logits
+from jaxgru.cell import Cell
+from jaxgru.model import CellClassifier, CellParams, float_logits
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -18,16 +19,16 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 @nnx.jit
-def _train_step(model: GRUClassifier, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array):
+def _train_step(model: CellClassifier, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array):
     loss, grads = nnx.value_and_grad(lambda m: cross_entropy(m(x), y))(model)
     optimizer.update(model, grads)
     return loss
 
 
-_float_logits = jax.jit(gru_logits)
+_float_logits = jax.jit(float_logits)
 
 
-def float_accuracy(params: GRUParams, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
+def float_accuracy(params: CellParams, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
     """Float accuracy of the classifier with weights ``params`` on ``x: [N, T, F]``, ``y: [N]``."""
     correct = 0
     for i in range(0, len(x), batch_size):
@@ -40,6 +41,7 @@ def train_float(
     x: np.ndarray,
     y: np.ndarray,
     *,
+    cell: Cell | str = "gru",
     hidden: int,
     classes: int,
     epochs: int = 5,
@@ -47,14 +49,14 @@ def train_float(
     learning_rate: float = 2e-3,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
-) -> GRUClassifier:
-    """Trains a fresh ``GRUClassifier`` on ``x: float32[N, T, F]``, ``y: int[N]``.
+) -> CellClassifier:
+    """Trains a fresh ``CellClassifier`` of ``cell`` on ``x: float32[N, T, F]``, ``y: int[N]``.
 
     Adam with a cosine decay and global-norm clipping; the last partial batch of an epoch is
     dropped so that the step compiles once.
     """
     n, _, features = x.shape
-    model = GRUClassifier(features, hidden, classes, rngs=nnx.Rngs(seed))
+    model = CellClassifier(cell, features, hidden, classes, rngs=nnx.Rngs(seed))
     steps_per_epoch = max(n // batch_size, 1)
     schedule = optax.cosine_decay_schedule(learning_rate, epochs * steps_per_epoch)
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))

@@ -25,19 +25,20 @@ def test_population_matches_reference_on_gpu():
     from jaxgru.calibrate import calibrate
     from jaxgru.evaluate import population_logits
     from jaxgru.export import export_arrays
-    from jaxgru.model import GRUParams
-    from jaxgru.reference import ReferenceGRU
+    from jaxgru.cells import get_cell
+    from jaxgru.model import CellParams
+    from jaxgru.reference import Reference
 
     rng = np.random.default_rng(1)
     h, i, c = 64, 28, 10
-    p = GRUParams(
+    p = CellParams(cell=get_cell("gru"), arrays=dict(
         wx=rng.normal(0, 0.3, (i, 3 * h)).astype(np.float32), bx=rng.normal(0, 0.1, 3 * h).astype(np.float32),
         wh=rng.normal(0, 0.12, (h, 3 * h)).astype(np.float32), bh=rng.normal(0, 0.1, 3 * h).astype(np.float32),
         wd=rng.normal(0, 0.3, (h, c)).astype(np.float32), bd=np.zeros(c, np.float32),
-    )
+    ))
     x = rng.random((32, 28, i), dtype=np.float32)
     r = calibrate(p, x)
     genomes = rng.integers(2, 9, (12, 17)).astype(np.int32)
     logits = np.asarray(jax.jit(population_logits)(p, r, jnp.asarray(genomes), jnp.asarray(x), 8, 8))
     for g, got in zip(genomes, logits):
-        np.testing.assert_array_equal(got, ReferenceGRU(export_arrays(p, r, g)).logits(x))
+        np.testing.assert_array_equal(got, Reference(export_arrays(p, r, g)).logits(x))

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from jaxgru.evaluate import population_accuracy, population_logits
 from jaxgru.export import export_arrays, export_npz
-from jaxgru.integer import int_logits, quantize_gru
-from jaxgru.reference import ReferenceGRU
+from jaxgru.integer import int_logits, quantize
+from jaxgru.reference import Reference
 
-_quantize = jax.jit(quantize_gru)
+_quantize = jax.jit(quantize)
 _logits = jax.jit(int_logits)
 
 genome_st = st.lists(st.integers(2, 8), min_size=17, max_size=17).map(lambda g: np.array(g, np.int32))
@@ -25,7 +25,7 @@ def test_jax_equals_numpy_reference(small_model, genome, io):
     p, r = small_model["params"], small_model["ranges"]
     x = small_model["x_val"][:48]
     q = _quantize(p, r, jnp.asarray(genome), io[0], io[1])
-    ref = ReferenceGRU(export_arrays(p, r, genome, input_bits=io[0], head_bits=io[1]))
+    ref = Reference(export_arrays(p, r, genome, input_bits=io[0], head_bits=io[1]))
     np.testing.assert_array_equal(np.asarray(_logits(q, jnp.asarray(x))), ref.logits(x))
 
 
@@ -37,7 +37,7 @@ def test_population_logits_match_reference_per_specimen(small_model, rng, block)
     fn = jax.jit(population_logits, static_argnames="block")
     logits = np.asarray(fn(p, r, jnp.asarray(genomes), jnp.asarray(x), 8, 8, block=block))
     for g, got in zip(genomes, logits):
-        np.testing.assert_array_equal(got, ReferenceGRU(export_arrays(p, r, g)).logits(x))
+        np.testing.assert_array_equal(got, Reference(export_arrays(p, r, g)).logits(x))
 
 
 def test_exported_npz_runs_in_reference(small_model, tmp_path):
@@ -45,10 +45,10 @@ def test_exported_npz_runs_in_reference(small_model, tmp_path):
     genome = np.array([8, 4, 6, 3, 5, 7, 8, 2, 6, 4, 5, 8, 3, 7, 6, 5, 4], np.int32)
     path = export_npz(tmp_path / "model.npz", p, r, genome)
     with np.load(path) as f:
-        ref = ReferenceGRU(f)
-        assert f["lut_7"].shape == (2 ** genome[6],)  # one entry per input code
-        assert f["wx"].dtype == np.int8 and f["wh"].dtype == np.int8 and f["wd"].dtype == np.int8
-        assert np.abs(f["wh"][:, :64]).max() <= 2 ** (genome[1] - 1) - 1  # hr's weights at 4 bits
+        ref = Reference(f)
+        assert f["lut_r"].shape == (2 ** genome[6],)  # one entry per input code (r's input is rp, operator 6)
+        assert all(f[f"w_{n}"].dtype == np.int8 for n in ("xr", "hr", "xz", "hz", "xn", "hn")) and f["wd"].dtype == np.int8
+        assert np.abs(f["w_hr"]).max() <= 2 ** (genome[1] - 1) - 1  # hr's weights at 4 bits
     x = small_model["x_val"][:16]
     np.testing.assert_array_equal(ref.logits(x), np.asarray(_logits(_quantize(p, r, genome), jnp.asarray(x))))
 
@@ -57,8 +57,8 @@ def test_weights_dequantize_close_to_float(small_model):
     p, r = small_model["params"], small_model["ranges"]
     ex = export_arrays(p, r, np.full(17, 8, np.int32))
     hidden = p.hidden
-    w_scale = np.abs(np.asarray(p.wh[:, :hidden])).max() / 127
-    err = np.abs(ex["wh"][:, :hidden] * w_scale - np.asarray(p.wh[:, :hidden]))
+    w_scale = np.abs(np.asarray(p["wh"][:, :hidden])).max() / 127
+    err = np.abs(ex["w_hr"] * w_scale - np.asarray(p["wh"][:, :hidden]))
     assert err.max() <= w_scale / 2 + 1e-6
 
 
@@ -78,7 +78,7 @@ def test_population_equals_each_alone(small_model, rng):
     together = population_accuracy(p, r, genomes, x, y, batch_size=64)  # 300 is not a multiple: padding
     alone = np.concatenate([population_accuracy(p, r, g[None], x, y, batch_size=300) for g in genomes])
     np.testing.assert_array_equal(together, alone)
-    counts = np.array([(ReferenceGRU(export_arrays(p, r, g)).logits(x).argmax(1) == y).sum() for g in genomes[:2]])
+    counts = np.array([(Reference(export_arrays(p, r, g)).logits(x).argmax(1) == y).sum() for g in genomes[:2]])
     np.testing.assert_array_equal(together[:2] * len(x), counts)
 
 
@@ -89,9 +89,9 @@ def test_large_population_in_bounded_chunks(small_model, rng):
     p, r = small_model["params"], small_model["ranges"]
     genomes = rng.integers(2, 9, size=(1024, 17)).astype(np.int32)
     budget = 64 * 2**20
-    bs = auto_batch_size(1024, p.hidden, 40, budget)
+    bs = auto_batch_size(1024, p.hidden, 40, 17, budget)
     assert 1 <= bs < 40  # the whole population side by side: the data must be cut
-    assert auto_batch_size(8, p.hidden, 40, budget) == 40  # one block of 8 (the default): it need not
+    assert auto_batch_size(8, p.hidden, 40, 17, budget) == 40  # one block of 8 (the default): it need not
     x, y = small_model["x_val"][:40], small_model["y_val"][:40]
     acc = population_accuracy(p, r, genomes, x, y, memory_budget=budget, block=None)
     assert acc.shape == (1024,) and np.all((acc >= 0) & (acc <= 1))

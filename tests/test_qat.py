@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxgru.evaluate import population_accuracy
-from jaxgru.integer import int_logits, quantize_gru
+from jaxgru.integer import int_logits, quantize
 from jaxgru.qat import fake_quant, fake_quant_logits, memory_block, qat_population
 
 
@@ -25,7 +25,7 @@ def test_exact_fake_quant_forward_is_the_integer_model(small_model, rng):
     x = jnp.asarray(small_model["x_val"][:300])
     for g in [np.full(17, 2), np.full(17, 8)] + [rng.integers(2, 9, 17) for _ in range(4)]:
         g = jnp.asarray(g, jnp.int32)
-        q = quantize_gru(p, r, g, 6, 5)
+        q = quantize(p, r, g, 6, 5)
         ints = np.asarray(int_logits(q, x), np.float64) * float(q.logit_scale)
         fake = np.asarray(fake_quant_logits(p, r, g, x, 6, 5))
         # Equal up to float32 summation order in the head.
@@ -33,7 +33,7 @@ def test_exact_fake_quant_forward_is_the_integer_model(small_model, rng):
     # ...and its gradient is the surrogate's: finite and nonzero.
     grads = jax.grad(lambda w: fake_quant_logits(w, r, jnp.full(17, 4, jnp.int32), x).sum())(p)
     assert all(bool(jnp.isfinite(leaf).all()) for leaf in jax.tree.leaves(grads))
-    assert float(jnp.abs(grads.wh).max()) > 0
+    assert float(jnp.abs(grads["wh"]).max()) > 0
 
 
 def test_float_surrogate_forward_nearly_follows_the_integer_model(small_model, rng):
@@ -44,7 +44,7 @@ def test_float_surrogate_forward_nearly_follows_the_integer_model(small_model, r
     agreement = []
     for g in genomes:
         g = jnp.asarray(g, jnp.int32)
-        q = quantize_gru(p, r, g)
+        q = quantize(p, r, g)
         ints = np.asarray(int_logits(q, x)) * float(q.logit_scale)
         fake = np.asarray(fake_quant_logits(p, r, g, x, exact=False))
         # Codes differ only where the integer model's fixed-point rounding tips a value over a
@@ -62,14 +62,14 @@ def test_vmapped_qat_equals_per_specimen_qat(small_model):
     alone = [qat_population(p, r, g[None], x, y, **kw) for g in genomes]
     blocks = [qat_population(p, r, genomes, x, y, block=b, **kw) for b in (None, 1, 2)]  # 2: a block, a remainder
     for k in ("wx", "wh", "wd", "bx", "bh", "bd"):
-        a = np.asarray(getattr(together, k))
+        a = np.asarray(together[k])
         assert a.shape[0] == 3
-        np.testing.assert_allclose(a, np.concatenate([np.asarray(getattr(s, k)) for s in alone]), atol=1e-6)
+        np.testing.assert_allclose(a, np.concatenate([np.asarray(s[k]) for s in alone]), atol=1e-6)
         for other in blocks:
-            np.testing.assert_allclose(a, np.asarray(getattr(other, k)), atol=1e-6)
+            np.testing.assert_allclose(a, np.asarray(other[k]), atol=1e-6)
     # Training moved the weights, and differently per genome.
-    assert np.abs(np.asarray(together.wh[0]) - np.asarray(p.wh)).max() > 1e-4
-    assert np.abs(np.asarray(together.wh[0]) - np.asarray(together.wh[1])).max() > 1e-4
+    assert np.abs(np.asarray(together["wh"][0]) - np.asarray(p["wh"])).max() > 1e-4
+    assert np.abs(np.asarray(together["wh"][0]) - np.asarray(together["wh"][1])).max() > 1e-4
 
 
 def test_qat_beats_ptq_on_low_bit_specimens(small_model, mnist_splits):

@@ -2,14 +2,17 @@ import numpy as np
 import pytest
 
 from jaxgru.data import DataNotFoundError, load_mnist
+from jaxgru.cells import get_cell
 from jaxgru.size import model_size
+
+GRU = get_cell("gru")
 from jaxgru.tasks import get_task
 
 
 def test_size_by_hand():
     # I=2, H=3, C=4: x-linears own 2*3+3 = 9 params each, h-linears 3*3+3 = 12, head 3*4+4 = 16.
     genome = np.array([2, 3, 4, 5, 6, 7] + [8] * 11, np.int32)
-    size_bits, fitness = model_size(genome, n_in=2, hidden=3, n_classes=4, head_bits=8)
+    size_bits, fitness = model_size(genome, GRU, n_in=2, hidden=3, n_classes=4, head_bits=8)
     want = 9 * (2 + 4 + 6) + 12 * (3 + 5 + 7) + 16 * 8
     assert size_bits == want == 416
     assert fitness == pytest.approx(1 - 416 / (16 * (3 * 9 + 3 * 12 + 16)))
@@ -19,7 +22,7 @@ def test_size_ignores_elementwise_genes_and_is_half_at_8_bits():
     base = np.full(17, 8, np.int32)
     other = base.copy()
     other[6:] = 2  # elementwise operators own no parameters
-    sizes, fitness = model_size(np.stack([base, other]), 28, 128, 10)
+    sizes, fitness = model_size(np.stack([base, other]), GRU, 28, 128, 10)
     assert sizes[0] == sizes[1]
     assert fitness[0] == pytest.approx(0.5)
 

@@ -1,0 +1,207 @@
+"""A run's settings, declared once: :class:`Config` (what defines a run: it is saved as
+``config.json`` and ``--resume`` checks it) and :class:`RunOptions` (where and how a run is
+carried out: output folder, resume, quiet, data directory, downloads).
+
+Both command lines (``experiments/run.py``: one value per setting; ``experiments/sweep.py``:
+any number, every combination is a run) are derived from these declarations by
+:func:`add_arguments` and :func:`from_args`; each field's ``metadata`` holds its help text and,
+where argparse needs them, its choices or flag name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jaxgru.cells import CELLS, get_cell
+from jaxgru.nsga2 import CROSSOVERS, MUTATIONS
+from jaxgru.tasks import SPEECH_SOURCES, TASKS, Task, get_task
+
+
+def setting(default, help: str, *, choices=None, flag: str | None = None, negate: bool = False):
+    """A declared setting. ``flag``: its command-line name (default ``--field-name``);
+    ``negate``: a boolean whose flag turns it off (``qat_exact`` <- ``--qat-float-surrogate``)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "negate": negate})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run's results depend on."""
+
+    # task and cell are checked by `check`, whose message lists the known ones
+    task: str = setting("mnist_row", f"the data set: {', '.join(sorted(TASKS))}")
+    cell: str = setting("gru", f"the recurrent cell: {', '.join(sorted(CELLS))}")
+    hidden: int = setting(128, "hidden units of the cell")
+    population: int = setting(40, "NSGA-II population (even, >= 4)")
+    generations: int = setting(20, "generations after the initial one")
+    seed: int = setting(0, "seed of the float model, the QAT subset and the search")
+    # float training
+    epochs: int = setting(5, "float training epochs")
+    batch_size: int = setting(128, "float training batch")
+    learning_rate: float = setting(2e-3, "float training peak learning rate (Adam, cosine decay)")
+    train_size: int | None = setting(None, "train on the first N sequences (default: all)")
+    # post-training quantization
+    calib_size: int | None = setting(None, "calibration sequences, from train (default: the whole train split)")
+    val_size: int | None = setting(None, "score on the first N validation sequences (default: all)")
+    source: str = setting("auto", "speech data: tfds (Speech Commands), synthetic (espeak-ng), auto (tfds when "
+                          "prepared)", choices=list(SPEECH_SOURCES))
+    # quantization-aware training of every specimen before it is scored
+    mode: str | None = setting(None, "ptq, or qat: fine-tune every specimen before scoring (default: the paper's "
+                               "choice per task, qat on MNIST, ptq on speech)", choices=["ptq", "qat"])
+    qat_fraction: float = setting(0.1, "QAT subset of the train split (drawn once from the seed)")
+    qat_epochs: int = setting(1, "QAT epochs")
+    qat_learning_rate: float = setting(1e-5, "Adam's step size in QAT")
+    qat_batch_size: int = setting(128, "QAT batch")
+    qat_exact: bool = setting(True, "QAT forward in float rounding instead of the integer model itself (faster, "
+                              "~1-4%% of codes differ)", flag="--qat-float-surrogate", negate=True)
+    # search
+    crossover: str = setting("uniform", "NSGA-II crossover", choices=sorted(CROSSOVERS))
+    mutation: str = setting("reset", "NSGA-II mutation", choices=sorted(MUTATIONS))
+    mutation_rate: float | None = setting(None, "mutation probability per gene (default 1 / genome length)")
+    accuracy_floor: float | None = setting(None, "specimens below this validation accuracy are infeasible "
+                                           "(constrained dominance)")
+    seed_homogeneous: bool = setting(False, "put the homogeneous genomes 2..8 bits into the initial population")
+
+    def check(self) -> Task:
+        """Validates the settings; returns the task. Raises ``ValueError`` with what to change."""
+        task = get_task(self.task)
+        get_cell(self.cell)
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), _base_type(f)
+            if value is None and _optional(f):
+                continue
+            if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{_flag(f)} must be an integer, got {value!r}.")
+        for name in ("calib_size", "val_size", "train_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
+        if self.population < 4 or self.population % 2:
+            raise ValueError(f"--population must be an even number >= 4, got {self.population}.")
+        if self.generations < 1:
+            raise ValueError(f"--generations must be >= 1, got {self.generations}.")
+        if self.hidden < 1 or self.epochs < 0 or self.batch_size < 1:
+            raise ValueError("--hidden and --batch-size must be >= 1 and --epochs >= 0.")
+        if self.mode not in (None, "ptq", "qat"):
+            raise ValueError(f"--mode must be ptq or qat, got {self.mode!r}.")
+        if not 0.0 < self.qat_fraction <= 1.0 or self.qat_learning_rate <= 0:
+            raise ValueError(f"--qat-fraction must lie in (0, 1] and --qat-learning-rate be > 0; got "
+                             f"{self.qat_fraction}, {self.qat_learning_rate}.")
+        if self.qat_epochs < 1 or self.qat_batch_size < 1:
+            raise ValueError("--qat-epochs and --qat-batch-size must be >= 1.")
+        if self.crossover not in CROSSOVERS:
+            raise ValueError(f"--crossover must be one of {sorted(CROSSOVERS)}, got {self.crossover!r}.")
+        if self.mutation not in MUTATIONS:
+            raise ValueError(f"--mutation must be one of {sorted(MUTATIONS)}, got {self.mutation!r}.")
+        if self.accuracy_floor is not None and not 0.0 <= self.accuracy_floor <= 1.0:
+            raise ValueError(f"--accuracy-floor must lie in [0, 1], got {self.accuracy_floor}.")
+        return task
+
+    def resolved_mode(self) -> str:
+        return self.mode or get_task(self.task).default_mode
+
+    def default_out(self) -> Path:
+        """``results/<task>`` for the GRU, ``results/<task>_<cell>`` for the other cells."""
+        return Path("results") / (self.task if self.cell == "gru" else f"{self.task}_{self.cell}")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run is carried out; none of it changes its results."""
+
+    out: str | None = setting(None, "run directory (default results/<task>, or results/<task>_<cell>)")
+    resume: bool = setting(False, "continue the checkpointed run in --out")
+    quiet: bool = setting(False, "no progress output")
+    data_dir: str | None = setting(None, "folder with the data files (else $JAXGRU_DATA_DIR)")
+    download: bool = setting(False, "let tensorflow-datasets download missing data")
+
+    def out_dir(self, cfg: Config) -> Path:
+        return Path(self.out) if self.out else cfg.default_out()
+
+
+def _optional(f: dataclasses.Field) -> bool:
+    return type(None) in typing.get_args(_hint(f))
+
+
+def _hint(f: dataclasses.Field):
+    return typing.get_type_hints(Config if f.name in {g.name for g in dataclasses.fields(Config)} else RunOptions)[
+        f.name]
+
+
+def _base_type(f: dataclasses.Field) -> type:
+    hint = _hint(f)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _flag(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, *, many: bool = False,
+                  skip: tuple[str, ...] = ()) -> None:
+    """One option per field of ``cls`` (:class:`Config` or :class:`RunOptions`), as the flag's
+    value (a boolean: the flag present). ``many`` (a sweep): each option takes one or more
+    values, a list; a boolean flag alone means present, ``--flag no yes`` runs both."""
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        kind, meta = _base_type(f), f.metadata
+        if kind is bool:
+            if many:
+                parser.add_argument(_flag(f), dest=f.name, type=_yes_no, nargs="*", default=[False],
+                                    help=meta["help"] + " (yes, no or both)")
+            else:
+                parser.add_argument(_flag(f), dest=f.name, action="store_true", help=meta["help"])
+            continue
+        kw = {"dest": f.name, "type": kind, "help": meta["help"], "choices": meta["choices"]}
+        if many:
+            parser.add_argument(_flag(f), nargs="+", default=[f.default], **kw)
+        else:
+            parser.add_argument(_flag(f), default=f.default, **kw)
+
+
+def _yes_no(text: str) -> bool:
+    if text.lower() in ("yes", "true", "1"):
+        return True
+    if text.lower() in ("no", "false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+
+
+def _value(f: dataclasses.Field, flag_value):
+    return (not flag_value) if f.metadata.get("negate") else flag_value
+
+
+def from_args(ns: argparse.Namespace, cls: type):
+    """The ``cls`` instance that the options ``ns`` parsed by :func:`add_arguments` describe."""
+    fields = [f for f in dataclasses.fields(cls) if f.name in vars(ns)]
+    return cls(**{f.name: _value(f, getattr(ns, f.name)) for f in fields})
+
+
+def grid_from_args(ns: argparse.Namespace, cls: type = Config) -> list[tuple[dict, object]]:
+    """Every combination of the option lists parsed with ``many=True``: ``(the fields given
+    several values -> this run's value, the cls instance)`` per run, in a stable order."""
+    fields = [f for f in dataclasses.fields(cls) if f.name in vars(ns)]
+    choices = [[_value(f, True)] if v == [] else [_value(f, x) for x in dict.fromkeys(v)]
+               for f, v in ((f, getattr(ns, f.name)) for f in fields)]
+    varied = [f.name for f, c in zip(fields, choices) if len(c) > 1]
+    runs = []
+    for combo in itertools.product(*choices):
+        values = dict(zip((f.name for f in fields), combo))
+        runs.append(({k: values[k] for k in varied}, cls(**values)))
+    return runs
+
+
+def saved_settings(path: Path) -> dict:
+    """The :class:`Config` fields of a saved ``config.json``; fields it lacks (older runs) take
+    their defaults, keys that are not fields (older run-only options) are dropped."""
+    import json
+
+    saved = json.loads(path.read_text())
+    names = {f.name for f in dataclasses.fields(Config)}
+    return {**dataclasses.asdict(Config()), **{k: v for k, v in saved.items() if k in names}}
