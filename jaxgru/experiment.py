@@ -20,11 +20,11 @@ import orbax.checkpoint as ocp
 
 from jaxgru import nsga2
 from jaxgru.calibrate import Ranges, calibrate
-from jaxgru.evaluate import population_accuracy
-from jaxgru.io import write_csv, write_json
 from jaxgru.cells import get_cell
 from jaxgru.config import Config, RunOptions, saved_settings
+from jaxgru.evaluate import population_accuracy
 from jaxgru.genome import MAX_BITS, MIN_BITS, homogeneous_genomes
+from jaxgru.io import write_csv, write_json
 from jaxgru.model import CellParams, param_shapes
 from jaxgru.plots import plot_history, plot_pareto
 from jaxgru.qat import qat_population
@@ -32,6 +32,7 @@ from jaxgru.search import SearchResult, run_search
 from jaxgru.size import model_size, param_counts
 from jaxgru.tasks import Splits, Task
 from jaxgru.train import float_accuracy, train_float
+
 
 def _check_config_file(cfg: Config, opts: RunOptions, path: Path) -> None:
     """Writes ``config.json``; with ``--resume``, first refuses settings that differ from it."""
@@ -135,9 +136,10 @@ class Prepared:
     log: Callable[[str], None]
 
 
-def prepare(cfg: Config, opts: RunOptions = RunOptions()) -> Prepared:
+def prepare(cfg: Config, opts: RunOptions | None = None) -> Prepared:
     """Step 1: checks the settings, loads the data, trains (or loads) and calibrates the float
     model; writes ``config.json`` and the ``float_model`` checkpoint into the run directory."""
+    opts = opts or RunOptions()
     task = cfg.check()
     out = opts.out_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
@@ -191,11 +193,12 @@ def _title(prep: Prepared) -> str:
             f"P={prep.cfg.population}")
 
 
-def search(prep: Prepared, accuracy: Callable, opts: RunOptions = RunOptions()) -> tuple[SearchResult, float]:
+def search(prep: Prepared, accuracy: Callable, opts: RunOptions | None = None) -> tuple[SearchResult, float]:
     """Step 3: NSGA-II over the cell's genomes, minimizing (validation error, size ratio);
     writes ``evaluated.csv`` and ``history.csv`` after every generation and checkpoints, so that
     ``opts.resume`` continues it. Returns the result and the search's wall time."""
     cfg, cell, out = prep.cfg, prep.params.cell, prep.out
+    opts = opts or RunOptions()
 
     def evaluate(genomes):
         (acc,) = accuracy(genomes, (prep.x_val, prep.y_val))
@@ -285,7 +288,7 @@ def report(prep: Prepared, accuracy: Callable, result: SearchResult, search_seco
     return summary
 
 
-def train_and_evaluate(cfg: Config, opts: RunOptions = RunOptions()) -> dict:
+def train_and_evaluate(cfg: Config, opts: RunOptions | None = None) -> dict:
     """The whole pipeline: :func:`prepare`, :func:`accuracy_fn`, :func:`search`, :func:`report`.
     Writes the run directory; returns the summary."""
     prep = prepare(cfg, opts)

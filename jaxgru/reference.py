@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxgru.cell import Cell
 from jaxgru.cells import get_cell
 
 _I64 = np.int64
@@ -64,11 +65,12 @@ KERNELS = {"linear": _linear, "scale": _scale, "add": _add, "sub1": _sub1, "mul"
 
 
 class Reference:
-    """Integer model from an export dict (or ``np.load`` of its ``.npz``)."""
+    """Integer model from an export dict (or ``np.load`` of its ``.npz``); its cell is the one
+    the export names, or ``cell`` (a declaration not registered in ``jaxgru.cells``)."""
 
-    def __init__(self, arrays):
+    def __init__(self, arrays, cell: Cell | None = None):
         self.a = {k: np.asarray(arrays[k]) for k in arrays}
-        self.cell = get_cell(str(self.a["cell"]))
+        self.cell = cell or get_cell(str(self.a["cell"]))
         self.hidden = self.a["wd"].shape[0]
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:

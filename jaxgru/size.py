@@ -32,20 +32,22 @@ class OpCounts(NamedTuple):
     head_macs: int
 
 
+# Per operator kind: (params, macs, elementwise) of one operator, from its fan-in and H.
+COUNTS = {
+    "linear": lambda fan_in, h: (fan_in * h + h, fan_in * h, 0),
+    "scale": lambda fan_in, h: (h, h, 0),
+    "mul": lambda fan_in, h: (0, h, 0),
+    "add": lambda fan_in, h: (0, 0, h),
+    "sub1": lambda fan_in, h: (0, 0, h),
+    "sigmoid": lambda fan_in, h: (0, 0, h),
+    "tanh": lambda fan_in, h: (0, 0, h),
+    "relu": lambda fan_in, h: (0, 0, h),
+}
+
+
 def op_counts(cell: Cell, n_in: int, hidden: int, n_classes: int) -> OpCounts:
-    params = np.zeros(cell.n_ops, np.int64)
-    macs = np.zeros(cell.n_ops, np.int64)
-    elementwise = np.zeros(cell.n_ops, np.int64)
-    for k, op in enumerate(cell.ops):
-        if op.kind == "linear":
-            fan_in = n_in if op.inputs[0] == INPUT else hidden
-            params[k], macs[k] = fan_in * hidden + hidden, fan_in * hidden
-        elif op.kind == "scale":
-            params[k], macs[k] = hidden, hidden
-        elif op.kind == "mul":
-            macs[k] = hidden
-        else:
-            elementwise[k] = hidden
+    rows = [COUNTS[op.kind](n_in if op.inputs[0] == INPUT else hidden, hidden) for op in cell.ops]
+    params, macs, elementwise = (np.array(col, np.int64) for col in zip(*rows))
     return OpCounts(params, macs, elementwise, hidden * n_classes + n_classes, hidden * n_classes)
 
 

@@ -23,9 +23,9 @@ def test_int8_dot_is_exact_on_gpu():
 def test_population_matches_reference_on_gpu():
     """The whole integer model on the GPU against the NumPy reference."""
     from jaxgru.calibrate import calibrate
+    from jaxgru.cells import get_cell
     from jaxgru.evaluate import population_logits
     from jaxgru.export import export_arrays
-    from jaxgru.cells import get_cell
     from jaxgru.model import CellParams
     from jaxgru.reference import Reference
 

@@ -47,7 +47,8 @@ def test_exported_npz_runs_in_reference(small_model, tmp_path):
     with np.load(path) as f:
         ref = Reference(f)
         assert f["lut_r"].shape == (2 ** genome[6],)  # one entry per input code (r's input is rp, operator 6)
-        assert all(f[f"w_{n}"].dtype == np.int8 for n in ("xr", "hr", "xz", "hz", "xn", "hn")) and f["wd"].dtype == np.int8
+        assert all(f[f"w_{n}"].dtype == np.int8 for n in ("xr", "hr", "xz", "hz", "xn", "hn"))
+        assert f["wd"].dtype == np.int8
         assert np.abs(f["w_hr"]).max() <= 2 ** (genome[1] - 1) - 1  # hr's weights at 4 bits
     x = small_model["x_val"][:16]
     np.testing.assert_array_equal(ref.logits(x), np.asarray(_logits(_quantize(p, r, genome), jnp.asarray(x))))

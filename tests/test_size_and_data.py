@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from jaxgru.data import DataNotFoundError, load_mnist
 from jaxgru.cells import get_cell
+from jaxgru.data import DataNotFoundError, load_mnist
 from jaxgru.size import model_size
+from jaxgru.tasks import get_task
 
 GRU = get_cell("gru")
-from jaxgru.tasks import get_task
 
 
 def test_size_by_hand():
