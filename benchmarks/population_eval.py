@@ -1,8 +1,10 @@
 """Population-evaluation throughput: jaxgru's one-call evaluator against the alternatives.
 
-    python benchmarks/population_eval.py            # H 128 and 256, P in 1 8 40 256 1024
+    python benchmarks/population_eval.py            # GRU, H 128 and 256, P in 1 8 40 256 1024
+    python benchmarks/population_eval.py --cells gru lstm ligru sru --populations 40 256 --variants ad
 
-Variants, all on mnist_row shapes (28 steps x 28 features, 10 classes) and the same data:
+Variants, all on mnist_row shapes (28 steps x 28 features, 10 classes) and the same data, for
+each declared cell of ``--cells``:
   (a) jaxgru: the whole population in one jitted call (``population_logits``: specimens vmapped
       in blocks, ``--block``, default the library's choice for the backend, ``jaxgru.blocks``);
   (b) a Python loop over jaxgru's single-genome jitted call;
@@ -35,29 +37,30 @@ VARIANTS = {"a": "jaxgru one call", "b": "jaxgru loop", "c": "PyTorch fake-quant
 STEPS, FEATURES, CLASSES = 28, 28, 10
 
 
-def _setup(hidden: int, population: int, samples: int, seed: int = 0):
+def _setup(cell_name: str, hidden: int, population: int, samples: int, seed: int = 0):
     import numpy as np
 
     from jaxgru.calibrate import calibrate
-    from jaxgru.model import GRUParams
+    from jaxgru.cells import get_cell
+    from jaxgru.model import CellParams, param_shapes
 
     rng = np.random.default_rng(seed)
-    h3 = 3 * hidden
-    params = GRUParams(
-        wx=rng.normal(0, 0.3, (FEATURES, h3)).astype(np.float32),
-        bx=rng.normal(0, 0.1, h3).astype(np.float32),
-        wh=rng.normal(0, 1 / np.sqrt(hidden), (hidden, h3)).astype(np.float32),
-        bh=rng.normal(0, 0.1, h3).astype(np.float32),
-        wd=rng.normal(0, 0.3, (hidden, CLASSES)).astype(np.float32),
-        bd=np.zeros(CLASSES, np.float32),
-    )
+    cell = get_cell(cell_name)
+    std = {"x": 0.3, "d": 0.3, "v": 0.3}  # recurrent kernels: 1/sqrt(H); biases 0.1
+    arrays = {}
+    for name, shape in param_shapes(cell, FEATURES, hidden, CLASSES).items():
+        scale = 0.1 if name[0] == "b" else std.get(name[1] if name[0] == "w" else name[0], 1 / np.sqrt(hidden))
+        arrays[name] = rng.normal(0, scale, shape).astype(np.float32)
+    arrays["bd"] = np.zeros(CLASSES, np.float32)
+    params = CellParams(arrays=arrays, cell=cell)
     x = rng.random((samples, STEPS, FEATURES), dtype=np.float32)
     ranges = calibrate(params, x)
-    genomes = rng.integers(2, 9, size=(population, 17)).astype(np.int32)
+    genomes = rng.integers(2, 9, size=(population, cell.n_ops)).astype(np.int32)
     return params, ranges, genomes, x
 
 
-def child(variant: str, hidden: int, population: int, samples: int, loop_cap: int, block: str) -> dict:
+def child(variant: str, hidden: int, population: int, samples: int, loop_cap: int, block: str,
+          cell: str = "gru") -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -65,7 +68,7 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
     from jaxgru.blocks import CPU_EVAL_BLOCK, map_blocks, resolve_block
 
     block = resolve_block("auto" if block == "auto" else None if block == "none" else int(block), CPU_EVAL_BLOCK)
-    params, ranges, genomes, x = _setup(hidden, population, samples)
+    params, ranges, genomes, x = _setup(cell, hidden, population, samples)
     xj = jnp.asarray(x)
     xla_bytes = None
     if variant == "a":
@@ -77,35 +80,35 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
         seconds = seconds_per_call(lambda: fn(*args).block_until_ready())
         measured = population
     elif variant == "b":
-        from jaxgru.integer import int_logits, quantize_gru
+        from jaxgru.integer import int_logits, quantize
 
-        one = jax.jit(lambda g, x: int_logits(quantize_gru(params, ranges, g), x))
+        one = jax.jit(lambda g, x: int_logits(quantize(params, ranges, g), x))
         measured = min(population, loop_cap)
         sub = [jnp.asarray(g) for g in genomes[:measured]]
         xla_bytes = _xla_bytes(one, (sub[0], xj))
         seconds = seconds_per_call(lambda: [one(g, xj).block_until_ready() for g in sub])
     elif variant == "c":
         import torch
-        from torch_fakequant import FakeQuantGRU
+        from torch_fakequant import FakeQuantCell
 
         measured = min(population, loop_cap)
         xt = torch.from_numpy(x)
-        seconds = seconds_per_call(lambda: [FakeQuantGRU(params, ranges, g).logits(xt) for g in genomes[:measured]])
+        seconds = seconds_per_call(lambda: [FakeQuantCell(params, ranges, g).logits(xt) for g in genomes[:measured]])
     elif variant == "d":
-        from jaxgru.model import gru_logits
+        from jaxgru.model import float_logits
 
         # Each specimen its own float weights (a perturbed copy), as each quantized one has.
-        noise = np.random.default_rng(1).normal(0, 1e-3, (population,) + params.wh.shape).astype(np.float32)
-        stacked = jax.tree.map(lambda a: jnp.broadcast_to(jnp.asarray(a), (population,) + a.shape), params)
-        stacked = stacked.replace(wh=stacked.wh + noise)
-        fn = jax.jit(lambda s, x: map_blocks(lambda m: gru_logits(m, x), s, block))
+        rng = np.random.default_rng(1)
+        stacked = jax.tree.map(
+            lambda a: jnp.asarray(a)[None] + rng.normal(0, 1e-3, (population,) + a.shape).astype(np.float32), params)
+        fn = jax.jit(lambda s, x: map_blocks(lambda m: float_logits(m, x), s, block))
         xla_bytes = _xla_bytes(fn, (stacked, xj))
         seconds = seconds_per_call(lambda: fn(stacked, xj).block_until_ready())
         measured = population
     else:
         raise ValueError(variant)
     return {
-        "variant": variant, "hidden": hidden, "population": population, "samples": samples,
+        "variant": variant, "cell": cell, "hidden": hidden, "population": population, "samples": samples,
         "block": block if variant in "ad" else None,
         "specimens_timed": measured, "seconds": seconds,
         "specimen_samples_per_s": measured * samples / seconds,
@@ -133,6 +136,7 @@ def _device() -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cells", nargs="+", default=["gru"], help="declared cells (jaxgru.cells)")
     ap.add_argument("--hidden", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--populations", type=int, nargs="+", default=[1, 8, 40, 256, 1024])
     ap.add_argument("--samples", type=int, default=128, help="validation sequences per specimen")
@@ -142,11 +146,12 @@ def main(argv=None) -> int:
                     help='specimens per vmapped block in (a) and (d): "auto", "none" (all at once) or N')
     ap.add_argument("--out", default=str(REPO / "results" / "benchmarks"))
     ap.add_argument("--tag", default="", help="suffix of the output files, e.g. the device")
-    ap.add_argument("--child", nargs=6, metavar=("VARIANT", "H", "P", "N", "CAP", "BLOCK"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs=7, metavar=("VARIANT", "H", "P", "N", "CAP", "BLOCK", "CELL"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        v, h, p, n, cap, block = args.child
-        print(json.dumps(child(v, int(h), int(p), int(n), int(cap), block)))
+        v, h, p, n, cap, block, cell = args.child
+        print(json.dumps(child(v, int(h), int(p), int(n), int(cap), block, cell)))
         return 0
 
     variants = [v for v in args.variants if v in VARIANTS]
@@ -157,19 +162,20 @@ def main(argv=None) -> int:
             print("note: torch is not installed (pip install -e '.[bench]'); skipping variant (c)")
             variants.remove("c")
     rows = []
-    for h in args.hidden:
-        for p in args.populations:
-            for v in variants:
-                cmd = [sys.executable, __file__, "--child", v, str(h), str(p), str(args.samples), str(args.loop_cap),
-                       args.block]
-                out = subprocess.run(cmd, capture_output=True, text=True)
-                if out.returncode != 0:
-                    print(f"{v} H={h} P={p} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
-                    continue
-                row = json.loads(out.stdout.strip().splitlines()[-1])
-                rows.append(row)
-                print(f"H={h:4d} P={p:5d} ({v}) {VARIANTS[v]:24s} {row['specimen_samples_per_s']:12.0f} "
-                      f"specimen-samples/s  peak RSS {row['peak_rss_mib']:7.0f} MiB", flush=True)
+    for cell in args.cells:
+        for h in args.hidden:
+            for p in args.populations:
+                for v in variants:
+                    cmd = [sys.executable, __file__, "--child", v, str(h), str(p), str(args.samples),
+                           str(args.loop_cap), args.block, cell]
+                    out = subprocess.run(cmd, capture_output=True, text=True)
+                    if out.returncode != 0:
+                        print(f"{v} {cell} H={h} P={p} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+                        continue
+                    row = json.loads(out.stdout.strip().splitlines()[-1])
+                    rows.append(row)
+                    print(f"{cell:5s} H={h:4d} P={p:5d} ({v}) {VARIANTS[v]:24s} {row['specimen_samples_per_s']:12.0f} "
+                          f"specimen-samples/s  peak RSS {row['peak_rss_mib']:7.0f} MiB", flush=True)
     report(rows, args, variants)
     return 0
 
@@ -182,20 +188,21 @@ def report(rows: list[dict], args, variants: list[str]) -> None:
 
     from jaxgru.io import save_figure, write_json
 
-    by = {(r["variant"], r["hidden"], r["population"]): r for r in rows}
-    lines = ["| H | P | " + " | ".join(f"({v}) {VARIANTS[v]}" for v in variants) + " | (a)/(b) | (a)/(c) | (a)/(d) |",
-             "|" + " --- |" * (2 + len(variants) + 3)]
+    by = {(r["variant"], r.get("cell", "gru"), r["hidden"], r["population"]): r for r in rows}
+    lines = ["| cell | H | P | " + " | ".join(f"({v}) {VARIANTS[v]}" for v in variants)
+             + " | (a)/(b) | (a)/(c) | (a)/(d) |", "|" + " --- |" * (3 + len(variants) + 3)]
     ratios = []
-    for h in args.hidden:
-        for p in args.populations:
-            tput = {v: by[(v, h, p)]["specimen_samples_per_s"] for v in variants if (v, h, p) in by}
-            cells = [f"{tput[v]:,.0f}" if v in tput else "–" for v in variants]
-            rr = {}
-            for other in "bcd":
-                rr[other] = tput["a"] / tput[other] if "a" in tput and other in tput else None
-            ratios.append({"hidden": h, "population": p, **{f"a_over_{k}": v for k, v in rr.items()}})
-            cells += [f"{rr[o]:.2f}x" if rr[o] else "–" for o in "bcd"]
-            lines.append(f"| {h} | {p} | " + " | ".join(cells) + " |")
+    for cell in args.cells:
+        for h in args.hidden:
+            for p in args.populations:
+                tput = {v: by[(v, cell, h, p)]["specimen_samples_per_s"] for v in variants if (v, cell, h, p) in by}
+                cells = [f"{tput[v]:,.0f}" if v in tput else "–" for v in variants]
+                rr = {}
+                for other in "bcd":
+                    rr[other] = tput["a"] / tput[other] if "a" in tput and other in tput else None
+                ratios.append({"cell": cell, "hidden": h, "population": p, **{f"a_over_{k}": v for k, v in rr.items()}})
+                cells += [f"{rr[o]:.2f}x" if rr[o] else "–" for o in "bcd"]
+                lines.append(f"| {cell} | {h} | {p} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     device = _device()
     print(f"\nThroughput in specimen-samples/s, {args.samples} sequences of 28 x 28, device {device}\n")
@@ -207,14 +214,16 @@ def report(rows: list[dict], args, variants: list[str]) -> None:
                 "ratios": ratios, "table_markdown": table})
     fig, axes = plt.subplots(1, len(args.hidden), figsize=(5.2 * len(args.hidden), 3.8), squeeze=False)
     for ax, h in zip(axes[0], args.hidden):
-        for v in variants:
-            ps = [p for p in args.populations if (v, h, p) in by]
-            ax.plot(ps, [by[(v, h, p)]["specimen_samples_per_s"] for p in ps], "o-", label=f"({v}) {VARIANTS[v]}")
+        for cell in args.cells:
+            for v in variants:
+                ps = [p for p in args.populations if (v, cell, h, p) in by]
+                label = f"{cell} ({v}) {VARIANTS[v]}" if len(args.cells) > 1 else f"({v}) {VARIANTS[v]}"
+                ax.plot(ps, [by[(v, cell, h, p)]["specimen_samples_per_s"] for p in ps], "o-", label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("population P")
         ax.set_ylabel("specimen-samples / s")
-        ax.set_title(f"GRU({h}), mnist_row shapes, {device}", fontsize=8)
+        ax.set_title(f"{'/'.join(c.upper() for c in args.cells)}({h}), mnist_row shapes, {device}", fontsize=8)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
     save_figure(fig, out / f"population_eval{tag}.png")
