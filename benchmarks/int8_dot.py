@@ -3,7 +3,7 @@
     python benchmarks/int8_dot.py
 
 How fast ``int8 x int8 -> int32`` is next to float32 decides how far an integer model can beat
-a float one (DESIGN section 2 quotes 4-7x on an XLA CPU with fast int8 instructions). For the
+a float one (4-7x is often quoted for XLA CPUs with VNNI-class int8 instructions). For the
 recurrent matmul ``[B, H] x [H, 3H]`` (B = 128) this times, in one process, side by side:
 plain (one specimen), plain with every specimen's rows stacked (``[P*B, H]``, the upper bound of
 batching) and batched over ``P`` specimens' own weights (``[P, B, H] x [P, H, 3H]``, what

@@ -5,7 +5,7 @@ Conventions (the same in the JAX model and in ``jaxgru.reference``):
 * Every code is *signed*: a ``b``-bit code lies in ``[-2^(b-1), 2^(b-1) - 1]``. Activations are
   asymmetric (scale ``S``, zero point ``Z`` inside that range), so a code that would be unsigned
   (a sigmoid output, say) is simply shifted by ``-2^(b-1)``; every code therefore fits a signed
-  int8 and every matmul runs ``int8 x int8 -> int32`` (DESIGN section 2).
+  int8 and every matmul runs ``int8 x int8 -> int32`` (``docs/design.md``, section 1).
 * Weights are symmetric (``Z = 0``) over the narrow range ``[-(2^(b-1) - 1), 2^(b-1) - 1]``.
 * Float-to-code rounding (weights, biases, lookup tables, the input) is round-half-to-even, as
   ``jnp.round`` and ``np.round`` do. Integer requantization rounds half up:
