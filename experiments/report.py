@@ -1,6 +1,9 @@
-"""Gathers the committed runs into the reproduction table of the README.
+"""Gathers the committed runs into the README's tables.
 
-    python experiments/report.py            # reads results/<task>/, writes results/reproduction.{md,csv}
+    python experiments/report.py --readme README.md   # results/reproduction.{md,csv}, results/cells.{md,csv}
+
+The reproduction table (GRU-GA) reads ``results/<run>/``; the four-cell table
+(Shrink-and-Eliminate's comparison) reads the sweeps ``results/cells_<task>/cell<name>/``.
 
 Per run: float and homogeneous 8-bit accuracy, the smallest mixed genome within 1 point of 8-bit
 (on validation, the search's fitness) with its test accuracy and its size reduction vs 8-bit, and
@@ -22,6 +25,12 @@ from jaxgru.io import atomic_write_bytes, write_csv
 RUNS = ("mnist_row", "mnist_pixel", "speech4", "speech10", "mnist_row_surrogate", "mnist_row_ptq", "speech10_h256",
         "mnist_row_ptq_h256", "speech10_seeded")
 MARKERS = ("<!-- reproduction:start -->", "<!-- reproduction:end -->")
+CELL_MARKERS = ("<!-- cells:start -->", "<!-- cells:end -->")
+CELL_TASKS = ("mnist_row", "speech10")
+CELL_ORDER = ("lstm", "gru", "ligru", "sru")
+CELL_PAPER = ("Shrink and Eliminate (Rezk et al. 2022, TIMIT, PTQ with a few 16-bit paths): every cell compressed "
+              "by more than 85% against 32-bit float with an error increase of at most about 2 points "
+              "(+0.6 / 0 / +2.1 / +0.2 points for LSTM / GRU / LiGRU / SRU); LSTM the most accurate, SRU the smallest")
 PAPER = "25-55% smaller than 8-bit at comparable accuracy; mixed fronts dominate homogeneous"
 
 
@@ -39,6 +48,7 @@ def row(run_dir: Path) -> dict:
     best = summary["best_within_1pt_of_int8"]
     return {
         "run": run_dir.name,
+        "cell": summary.get("cell", "gru").upper(),
         "data": summary.get("source", "MNIST") + (" — SYNTHETIC" if summary.get("synthetic") else ""),
         # Runs from before exact QAT existed have no "qat_exact": they used the float surrogate.
         "mode": summary.get("mode", "ptq").upper()
@@ -56,11 +66,74 @@ def row(run_dir: Path) -> dict:
 
 
 HEADER = {
-    "run": "run", "data": "data", "mode": "mode", "hidden": "H", "search": "search",
+    "run": "run", "cell": "cell", "data": "data", "mode": "mode", "hidden": "H", "search": "search",
     "float": "float acc. val / test", "int8": "8-bit acc. val / test",
     "mixed": "smallest mixed within 1 pt: val / test", "reduction_vs_int8": "size vs 8-bit",
     "homogeneous_dominated": "3..8-bit points dominated", "minutes": "search min",
 }
+
+
+def cell_row(run_dir: Path) -> dict:
+    """One row of the four-cell table from a run directory."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    front = json.loads((run_dir / "front.json").read_text())
+    baseline = [b for b in json.loads((run_dir / "baseline.json").read_text()) if b["bits"][0] >= 3]
+    best = summary["best_within_1pt_of_int8"]
+    pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
+    return {
+        "task": summary["task"] + (" (synthetic)" if summary.get("synthetic") else ""),
+        "cell": summary["cell"].upper(),
+        "parameters": f"{summary['parameters']:,}",
+        "float": f"{pct(summary['float_val_accuracy'])} / {pct(summary['float_test_accuracy'])}",
+        "int8": f"{pct(summary['int8_val_accuracy'])} / {pct(summary['int8_test_accuracy'])}",
+        "mixed": "none" if best is None else f"{pct(best['accuracy'])} / {pct(best['test_accuracy'])}",
+        "genome": "-" if best is None else " ".join(map(str, best["bits"])),
+        "kbit": "-" if best is None else f"{best['size_bits'] / 1000:.0f}",
+        "vs_fp32": "-" if best is None else f"{100 * summary['size_reduction_vs_float32']:.1f}%",
+        "vs_int8": "-" if best is None else f"{100 * summary['size_reduction_vs_int8']:.1f}%",
+        "error_increase": "-" if best is None else
+        f"{100 * (summary['float_test_accuracy'] - best['test_accuracy']):+.2f}",
+        "dominated": f"{sum(dominated(front, b) for b in baseline)}/{len(baseline)}",
+        "minutes": f"{summary['search_seconds'] / 60:.1f}",
+    }
+
+
+CELL_HEADER = {
+    "task": "task", "cell": "cell", "parameters": "parameters", "float": "float acc. val / test",
+    "int8": "8-bit acc. val / test", "mixed": "smallest mixed within 1 pt: val / test", "genome": "its genome",
+    "kbit": "its size (kbit)", "vs_fp32": "smaller than fp32", "vs_int8": "smaller than 8-bit",
+    "error_increase": "test error vs float (points)", "dominated": "3..8-bit points dominated",
+    "minutes": "search min",
+}
+
+
+def _table(header: dict, rows: list[dict]) -> list[str]:
+    cols = list(header)
+    lines = ["| " + " | ".join(header[c] for c in cols) + " |", "|" + "---|" * len(cols)]
+    return lines + ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+
+
+def _put_between(path: Path, markers: tuple[str, str], lines: list[str]) -> bool:
+    text = path.read_text()
+    start, end = (text.find(m) for m in markers)
+    if start < 0 or end < start:
+        print(f"error: {path} lacks the markers {markers}", file=sys.stderr)
+        return False
+    text = text[: start + len(markers[0])] + "\n" + "\n".join(lines) + "\n" + text[end:]
+    atomic_write_bytes(path, text.encode())
+    return True
+
+
+def cells_report(root: Path) -> list[str] | None:
+    """The four-cell table from ``root/cells_<task>/cell<name>/``, or None if no run finished."""
+    rows = [cell_row(root / f"cells_{t}" / f"cell{c}") for t in CELL_TASKS for c in CELL_ORDER
+            if (root / f"cells_{t}" / f"cell{c}" / "summary.json").is_file()]
+    if not rows:
+        return None
+    lines = _table(CELL_HEADER, rows) + [f"\nPaper: {CELL_PAPER}."]
+    atomic_write_bytes(root / "cells.md", ("\n".join(lines) + "\n").encode())
+    write_csv(root / "cells.csv", list(CELL_HEADER), ([r[c] for c in CELL_HEADER] for r in rows))
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,21 +148,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no finished run (summary.json) under {root} among {args.runs}", file=sys.stderr)
         return 2
     cols = list(HEADER)
-    lines = ["| " + " | ".join(HEADER[c] for c in cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    lines = _table(HEADER, rows)
     lines.append(f"\nPaper (GRU-GA, Miccini et al. 2024): {PAPER}.")
     atomic_write_bytes(root / "reproduction.md", ("\n".join(lines) + "\n").encode())
     write_csv(root / "reproduction.csv", cols, ([r[c] for c in cols] for r in rows))
     print("\n".join(lines))
+    cell_lines = cells_report(root)
+    if cell_lines:
+        print("\n".join(cell_lines))
     if args.readme:
-        path = Path(args.readme)
-        text = path.read_text()
-        start, end = (text.find(m) for m in MARKERS)
-        if start < 0 or end < start:
-            print(f"error: {path} lacks the markers {MARKERS}", file=sys.stderr)
+        if not _put_between(Path(args.readme), MARKERS, lines):
             return 2
-        text = text[: start + len(MARKERS[0])] + "\n" + "\n".join(lines) + "\n" + text[end:]
-        atomic_write_bytes(path, text.encode())
+        if cell_lines and not _put_between(Path(args.readme), CELL_MARKERS, cell_lines):
+            return 2
     return 0
 
 
