@@ -59,7 +59,8 @@ def main(argv=None) -> int:
                     runs[k].append(_child(tree, h, p, args.samples, _takes_cell(tree)))
             med = {k: statistics.median(v) for k, v in runs.items()}
             rows.append({"hidden": h, "population": p, **{f"{k}_runs": v for k, v in runs.items()},
-                         **{f"{k}_median": v for k, v in med.items()}, "after_over_before": med["after"] / med["before"]})
+                         **{f"{k}_median": v for k, v in med.items()},
+                         "after_over_before": med["after"] / med["before"]})
             print(f"H={h} P={p}: before {med['before']:,.0f}, after {med['after']:,.0f} specimen-samples/s, "
                   f"after/before {med['after'] / med['before']:.3f}", flush=True)
     lines = [f"| H | P | before ({commits['before']}) | after ({commits['after']}) | after / before |",

@@ -156,3 +156,42 @@ def test_report_gathers_runs_into_a_table(tmp_path):
     assert "old" not in text and "SYNTHETIC" in text and "| 50.0% | 1/3 |" in text and text.endswith("rest\n")
     assert (tmp_path / "reproduction.csv").is_file()
     assert report.main(["--results", str(tmp_path / "none")]) == 2
+
+
+def test_settings_are_declared_once():
+    """run.py's options are Config's and RunOptions' fields; the sweep takes several values of
+    any setting, QAT settings and seeding included, and runs every combination."""
+    import argparse
+    import dataclasses
+
+    from jaxgru.config import Config, RunOptions, add_arguments, grid_from_args
+
+    cfg, opts = run.parse_args(["--cell", "sru", "--qat-float-surrogate", "--seed-homogeneous", "--out", "x"])
+    assert cfg == Config(cell="sru", qat_exact=False, seed_homogeneous=True) and opts == RunOptions(out="x")
+    p = argparse.ArgumentParser()
+    add_arguments(p, Config, many=True)
+    ns = p.parse_args(["--seed", "0", "1", "--qat-learning-rate", "1e-4", "1e-3", "--seed-homogeneous", "no", "yes",
+                       "--cell", "lstm"])
+    grid = grid_from_args(ns)
+    assert len(grid) == 8
+    assert {tuple(v) for v, _ in grid} == {("seed", "qat_learning_rate", "seed_homogeneous")}
+    assert {(c.seed, c.qat_learning_rate, c.seed_homogeneous) for _, c in grid} == {
+        (s, lr, h) for s in (0, 1) for lr in (1e-4, 1e-3) for h in (False, True)}
+    assert all(c.cell == "lstm" and c.qat_exact for _, c in grid)
+    flags = {a.dest for a in p._actions} - {"help"}
+    assert flags == {f.name for f in dataclasses.fields(Config)}
+
+
+def test_resume_accepts_a_config_written_before_cells(tmp_path):
+    """A config.json from before the cell setting (and with the old run-only keys) reads as the GRU."""
+    import dataclasses
+
+    from jaxgru.config import Config, saved_settings
+
+    old = dataclasses.asdict(Config())
+    old.pop("cell")
+    old.update(resume=False, progress=True, out=None, data_dir=None, download=False)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(old))
+    assert saved_settings(path) == dataclasses.asdict(Config())
+    assert saved_settings(path) != dataclasses.asdict(Config(cell="lstm"))
