@@ -173,6 +173,18 @@ def test_jax_integer_model_equals_numpy_reference(cell_models, mnist_splits, nam
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_integer_model_equals_reference_at_odd_shapes(name):
+    """Input 5 features, hidden 7, 3 classes, random weights: no shape is a power of two."""
+    cell = get_cell(name)
+    p = _random_params(cell, n_in=5, hidden=7, classes=3, seed=11)
+    x = np.random.default_rng(12).normal(0, 1, (9, 6, 5)).astype(np.float32)
+    r = calibrate(p, x)
+    for g in np.random.default_rng(13).integers(2, 9, (6, cell.n_ops)).astype(np.int32):
+        got = np.asarray(int_logits(quantize(p, r, g, 3, 5), jnp.asarray(x)))
+        np.testing.assert_array_equal(got, Reference(export_arrays(p, r, g, input_bits=3, head_bits=5)).logits(x))
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_8bit_ptq_close_to_float(cell_models, mnist_splits, name):
     p, r = cell_models[name]
     x, y = mnist_splits.x_val[:1000], mnist_splits.y_val[:1000]
