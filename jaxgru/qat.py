@@ -126,14 +126,17 @@ def fake_quant_logits(
 
 
 QAT_MEMORY_BUDGET = 2 * 2**30  # bytes of saved activations per vmapped QAT call
-_FLOATS_PER_UNIT = 40  # values kept for the backward pass per (sample, step, hidden unit), with headroom
+# Values kept for the backward pass per (sample, step, hidden unit, operator), with headroom
+# (sized on the GRU: 40 per hidden unit over its 17 operators).
+_FLOATS_PER_OP_UNIT = 40 / 17
 
 
 def memory_block(
-    population: int, steps: int, hidden: int, batch_size: int, budget: int = QAT_MEMORY_BUDGET
+    population: int, steps: int, hidden: int, batch_size: int, budget: int = QAT_MEMORY_BUDGET, n_ops: int = 17
 ) -> int:
-    """Specimens per vmapped QAT block whose saved activations fit ``budget`` bytes."""
-    per_specimen = batch_size * steps * hidden * _FLOATS_PER_UNIT * 4
+    """Specimens per vmapped QAT block whose saved activations fit ``budget`` bytes, for a cell
+    of ``n_ops`` operators."""
+    per_specimen = int(batch_size * steps * hidden * _FLOATS_PER_OP_UNIT * n_ops * 4)
     return int(max(1, min(population, budget // per_specimen)))
 
 
@@ -200,7 +203,7 @@ def qat_population(
         raise ValueError(f"QAT needs epochs >= 0 and learning_rate > 0; got {epochs}, {learning_rate}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
-    fits = memory_block(len(genomes), x.shape[1], p.hidden, batch_size)
+    fits = memory_block(len(genomes), x.shape[1], p.hidden, batch_size, n_ops=p.cell.n_ops)
     block = resolve_block(block, min(CPU_QAT_BLOCK, fits), fits)
     tx, step = _population_step(float(learning_rate), bool(exact), block)
     rng = np.random.default_rng(seed)
