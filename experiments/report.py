@@ -3,7 +3,7 @@
     python experiments/report.py --readme README.md   # results/reproduction.{md,csv}, results/cells.{md,csv}
 
 The reproduction table (GRU-GA) reads ``results/<run>/``; the four-cell table
-(Shrink-and-Eliminate's comparison) reads the sweeps ``results/cells_<task>/cell<name>/``.
+(Shrink-and-Eliminate's comparison) reads every sweep ``results/cells_*/cell<name>/``.
 
 Per run: float and homogeneous 8-bit accuracy, the smallest mixed genome within 1 point of 8-bit
 (on validation, the search's fitness) with its test accuracy and its size reduction vs 8-bit, and
@@ -26,7 +26,6 @@ RUNS = ("mnist_row", "mnist_pixel", "speech4", "speech10", "mnist_row_surrogate"
         "mnist_row_ptq_h256", "speech10_seeded")
 MARKERS = ("<!-- reproduction:start -->", "<!-- reproduction:end -->")
 CELL_MARKERS = ("<!-- cells:start -->", "<!-- cells:end -->")
-CELL_TASKS = ("mnist_row", "speech10")
 CELL_ORDER = ("lstm", "gru", "ligru", "sru")
 CELL_PAPER = ("Shrink and Eliminate (Rezk et al. 2022, TIMIT, PTQ with a few 16-bit paths): every cell compressed "
               "by more than 85% against 32-bit float with an error increase of at most about 2 points "
@@ -81,7 +80,9 @@ def cell_row(run_dir: Path) -> dict:
     best = summary["best_within_1pt_of_int8"]
     pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
     return {
+        "sweep": run_dir.parent.name,
         "task": summary["task"] + (" (synthetic)" if summary.get("synthetic") else ""),
+        "epochs": json.loads((run_dir / "config.json").read_text())["epochs"],
         "cell": summary["cell"].upper(),
         "parameters": f"{summary['parameters']:,}",
         "float": f"{pct(summary['float_val_accuracy'])} / {pct(summary['float_test_accuracy'])}",
@@ -99,7 +100,8 @@ def cell_row(run_dir: Path) -> dict:
 
 
 CELL_HEADER = {
-    "task": "task", "cell": "cell", "parameters": "parameters", "float": "float acc. val / test",
+    "sweep": "sweep", "task": "task", "epochs": "float epochs", "cell": "cell", "parameters": "parameters",
+    "float": "float acc. val / test",
     "int8": "8-bit acc. val / test", "mixed": "smallest mixed within 1 pt: val / test", "genome": "its genome",
     "kbit": "its size (kbit)", "vs_fp32": "smaller than fp32", "vs_int8": "smaller than 8-bit",
     "error_increase": "test error vs float (points)", "dominated": "3..8-bit points dominated",
@@ -125,9 +127,9 @@ def _put_between(path: Path, markers: tuple[str, str], lines: list[str]) -> bool
 
 
 def cells_report(root: Path) -> list[str] | None:
-    """The four-cell table from ``root/cells_<task>/cell<name>/``, or None if no run finished."""
-    rows = [cell_row(root / f"cells_{t}" / f"cell{c}") for t in CELL_TASKS for c in CELL_ORDER
-            if (root / f"cells_{t}" / f"cell{c}" / "summary.json").is_file()]
+    """The four-cell table from ``root/cells_*/cell<name>/``, or None if no run finished."""
+    rows = [cell_row(sweep / f"cell{c}") for sweep in sorted(root.glob("cells_*")) for c in CELL_ORDER
+            if (sweep / f"cell{c}" / "summary.json").is_file()]
     if not rows:
         return None
     lines = _table(CELL_HEADER, rows) + [f"\nPaper: {CELL_PAPER}."]
