@@ -3,7 +3,7 @@
     python experiments/report.py --readme README.md   # results/reproduction.{md,csv}, results/cells.{md,csv}
 
 The reproduction table (GRU-GA) reads ``results/<run>/``; the four-cell table
-(Shrink-and-Eliminate's comparison) reads every sweep ``results/cells_*/cell<name>/``.
+(Shrink-and-Eliminate's comparison) reads every run of the sweeps ``results/cells_*/``.
 
 Per run: float and homogeneous 8-bit accuracy, the smallest mixed genome within 1 point of 8-bit
 (on validation, the search's fitness) with its test accuracy and its size reduction vs 8-bit, and
@@ -127,9 +127,12 @@ def _put_between(path: Path, markers: tuple[str, str], lines: list[str]) -> bool
 
 
 def cells_report(root: Path) -> list[str] | None:
-    """The four-cell table from ``root/cells_*/cell<name>/``, or None if no run finished."""
-    rows = [cell_row(sweep / f"cell{c}") for sweep in sorted(root.glob("cells_*")) for c in CELL_ORDER
-            if (sweep / f"cell{c}" / "summary.json").is_file()]
+    """The four-cell table from every run of the sweeps ``root/cells_*/``, or None if none finished."""
+    rows = []
+    for sweep in sorted(root.glob("cells_*")):
+        runs = [d for d in sweep.iterdir() if (d / "summary.json").is_file()]
+        cell_of = {d: json.loads((d / "summary.json").read_text()).get("cell", "gru") for d in runs}
+        rows += [cell_row(d) for d in sorted(runs, key=lambda d: CELL_ORDER.index(cell_of[d]))]
     if not rows:
         return None
     lines = _table(CELL_HEADER, rows) + [f"\nPaper: {CELL_PAPER}."]
