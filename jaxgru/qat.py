@@ -1,7 +1,7 @@
 """Quantization-aware training of a whole population at once.
 
 :func:`fake_quant_logits` is the float twin of the integer model: every operator output, the
-input, every weight and bias is rounded onto the grid that :func:`jaxgru.integer.quantize_gru`
+input, every weight and bias is rounded onto the grid that :func:`jaxgru.integer.quantize`
 gives it for the same genome and ranges, so the forward pass reproduces the integer model's
 codes (up to its fixed-point multipliers and round-half-up requantization); the backward pass
 is a straight-through estimator (identity inside the code range, zero where it saturates).
