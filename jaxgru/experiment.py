@@ -45,27 +45,33 @@ def _check_config_file(cfg: Config, opts: RunOptions, path: Path) -> None:
     write_json(path, mine)
 
 
+def read_float_model(ckpt: Path, cell) -> tuple[CellParams, Ranges]:
+    """The float weights and calibrated ranges a run saved in ``ckpt`` (its ``float_model``)."""
+    try:
+        tree = ocp.StandardCheckpointer().restore(Path(ckpt).absolute())
+        arrays = {k: np.asarray(v) for k, v in tree["params"].items()}
+        ranges = Ranges(**{k: np.asarray(tree["ranges"][k]) for k in Ranges.__dataclass_fields__})
+    except Exception as err:
+        raise RuntimeError(
+            f"cannot read the float model checkpoint {ckpt}: {type(err).__name__}: {err}. "
+            "Delete that folder to retrain."
+        ) from err
+    return CellParams(arrays=arrays, cell=get_cell(cell)), ranges
+
+
 def _float_model(cfg: Config, task: Task, splits, out: Path, log) -> tuple[CellParams, Ranges]:
     """Loads the float model and its calibration from ``out/float_model``, or trains and saves them."""
     ckpt = (out / "float_model").absolute()
     cell = get_cell(cfg.cell)
     if ckpt.exists():
-        try:
-            tree = ocp.StandardCheckpointer().restore(ckpt)
-            arrays = {k: np.asarray(v) for k, v in tree["params"].items()}
-            ranges = Ranges(**{k: np.asarray(tree["ranges"][k]) for k in Ranges.__dataclass_fields__})
-        except Exception as err:
-            raise RuntimeError(
-                f"cannot read the float model checkpoint {ckpt}: {type(err).__name__}: {err}. "
-                "Delete that folder to retrain."
-            ) from err
+        params, ranges = read_float_model(ckpt, cell)
         want = param_shapes(cell, task.features, cfg.hidden, task.classes)
-        got = {k: tuple(v.shape) for k, v in arrays.items()}
+        got = {k: tuple(v.shape) for k, v in params.arrays.items()}
         if got != want or len(ranges.lo) != cell.n_ops:
             raise ValueError(f"{ckpt} does not hold a {cell.name.upper()}({cfg.hidden}) for {task.name} "
                              f"(weights {got}); this run asks for one. Use another --out.")
         log(f"loaded float model from {ckpt}")
-        return CellParams(arrays=arrays, cell=cell), ranges
+        return params, ranges
     n = len(splits.x_train) if cfg.train_size is None else cfg.train_size
     log(f"training float {cell.name.upper()}({cfg.hidden}) on {n} sequences for {cfg.epochs} epochs")
     model = train_float(
