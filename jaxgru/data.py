@@ -62,6 +62,32 @@ def load_mnist(
     return _mnist_from_tfds(folder, download_allowed(download))
 
 
+def tfds_builder(name: str, what: str, how: str, *, data_dir: str | os.PathLike | None = None,
+                 download: bool = False):
+    """tensorflow-datasets' prepared builder of data set ``name``, or one clear
+    :class:`DataNotFoundError` that says what is missing (``what``: the data set's name in
+    messages; ``how``: what to do). TensorFlow is checked first: without it tfds fails deep
+    inside its own code. Downloads only when ``download`` is true."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as err:
+        raise DataNotFoundError(f"{what} needs tensorflow-datasets, which is not installed. {how}") from err
+    try:
+        import tensorflow  # noqa: F401  (tfds reads its tfrecord files with TensorFlow)
+    except ImportError as err:
+        raise DataNotFoundError(
+            f"{what} through tensorflow-datasets needs TensorFlow, which is not installed: "
+            f"pip install 'jaxgru[tfds]'. {how}") from err
+    builder = tfds.builder(name, data_dir=None if data_dir is None else str(data_dir))
+    if not builder.is_prepared():
+        if not download:
+            raise DataNotFoundError(
+                f"{what} is not prepared in tensorflow-datasets' folder {builder.data_dir} and downloads are off. "
+                f"{how}")
+        builder.download_and_prepare()
+    return tfds, builder
+
+
 def _mnist_from_tfds(folder: Path | None, download: bool) -> dict[str, np.ndarray]:
     where = f"{folder / 'mnist.npz'}" if folder is not None else f"no data directory (${DATA_DIR_ENV})"
     how = (
@@ -69,22 +95,7 @@ def _mnist_from_tfds(folder: Path | None, download: bool) -> dict[str, np.ndarra
         f"${DATA_DIR_ENV}=FOLDER), or install the tfds extra (pip install 'jaxgru[tfds]') and "
         f"allow a download with --download or ${DOWNLOAD_ENV}=1."
     )
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError as err:
-        raise DataNotFoundError(f"MNIST not found ({where}) and tensorflow-datasets is not installed. {how}") from err
-    builder = tfds.builder("mnist")
-    if not builder.is_prepared():
-        if not download:
-            raise DataNotFoundError(
-                f"MNIST not found ({where}) and not prepared in tensorflow-datasets' folder "
-                f"{builder.data_dir}; downloads are off. {how}"
-            )
-        builder.download_and_prepare()
-    try:
-        import tensorflow  # noqa: F401  (tfds needs TensorFlow to read its tfrecord files)
-    except ImportError as err:
-        raise DataNotFoundError(f"reading tensorflow-datasets' MNIST needs TensorFlow. {how}") from err
+    tfds, builder = tfds_builder("mnist", f"MNIST (not found: {where})", how, download=download)
     out = {}
     for split in ("train", "test"):
         arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))

@@ -151,7 +151,7 @@ def prepare(cfg: Config, opts: RunOptions | None = None) -> Prepared:
     out.mkdir(parents=True, exist_ok=True)
     log = (lambda *_: None) if opts.quiet else print
     _check_config_file(cfg, opts, out / "config.json")
-    splits = task.load(opts.data_dir, download=opts.download or None, source=cfg.source)
+    splits = task.load(opts.data_dir, download=opts.download or None, source=cfg.source, quiet=opts.quiet)
     mode = cfg.resolved_mode()
     log(f"{task.name}: {splits.source}{' (SYNTHETIC)' if splits.synthetic else ''}, {len(splits.x_train)} train / "
         f"{len(splits.x_val)} validation / {len(splits.x_test)} test sequences; {cfg.cell.upper()}, {mode.upper()}")
@@ -290,7 +290,7 @@ def report(prep: Prepared, accuracy: Callable, result: SearchResult, search_seco
     else:
         line += (f"smallest genome within 1 point of int8: {best['bits']} at {best['accuracy']:.4f}, "
                  f"{100 * summary['size_reduction_vs_int8']:.1f}% smaller than int8")
-    print(line)
+    prep.log(line)
     return summary
 
 

@@ -260,6 +260,8 @@ class NSGA2:
         self.lower, self.upper = int(lower), int(upper)
         self.crossover = crossover
         self.mutation = mutation
+        if isinstance(dedup_rounds, bool) or not isinstance(dedup_rounds, int) or dedup_rounds < 0:
+            raise ValueError(f"dedup_rounds must be an int >= 0, got {dedup_rounds!r}.")
         self.dedup_rounds = dedup_rounds
 
     @property
@@ -292,8 +294,9 @@ class NSGA2:
 
     @partial(jax.jit, static_argnames=("self",))
     def ask(self, key: Array, state: State, params: Params) -> tuple[Array, State]:
-        offspring = self._offspring(key, state, params)
-        population = jnp.where(state.generation_counter == 0, state.population, offspring)
+        """The initial population before the first ``tell``, offspring after it (built only then)."""
+        population = jax.lax.cond(state.generation_counter == 0, lambda: state.population,
+                                  lambda: self._offspring(key, state, params))
         return population, state
 
     @partial(jax.jit, static_argnames=("self",))
@@ -370,6 +373,7 @@ class NSGA2:
         children = mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self.upper)
         # Duplicates waste an evaluation: mutate them harder, and finally replace them at random.
         parent_keys = self._keys(state.population)
+        k_r = k_dedup  # the final re-draw's key when there are no rounds (else the last round's)
         for k in jax.random.split(k_dedup, self.dedup_rounds):
             k_m, k_r = jax.random.split(k)
             dup = duplicate_mask(self._keys(children), parent_keys)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxgru.audio import CLIP_SAMPLES, SAMPLE_RATE
-from jaxgru.data import DataNotFoundError, resolve_data_dir
+from jaxgru.data import DataNotFoundError, resolve_data_dir, tfds_builder
 from jaxgru.io import atomic_write_bytes
 
 KEYWORDS10 = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -230,21 +230,8 @@ def tfds_clips(
     default); it downloads only when ``download`` is true."""
     how = ("Install the tfds extra (pip install 'jaxgru[tfds]') and pass --download once, or use "
            "--source synthetic (needs espeak-ng).")
-    try:
-        import tensorflow_datasets as tfds
-    except ImportError as err:
-        raise DataNotFoundError(f"Speech Commands needs tensorflow-datasets, which is not installed. {how}") from err
-    builder = _builder(tfds, data_dir)
-    if not builder.is_prepared():
-        if not download:
-            raise DataNotFoundError(
-                f"Speech Commands is not prepared in tensorflow-datasets' folder {builder.data_dir} and "
-                f"downloads are off. {how}")
-        builder.download_and_prepare()
-    try:
-        import tensorflow  # noqa: F401  (tfds reads its tfrecord files with TensorFlow)
-    except ImportError as err:
-        raise DataNotFoundError(f"reading tensorflow-datasets' Speech Commands needs TensorFlow. {how}") from err
+    folder = resolve_data_dir(data_dir)
+    tfds, builder = tfds_builder("speech_commands", "Speech Commands", how, data_dir=folder, download=download)
     names = builder.info.features["label"].names
     return {split: clips_from_examples(tfds.as_numpy(builder.as_dataset(split=split)), names, keywords)
             for split in SPLITS}

@@ -40,7 +40,7 @@ class Task:
     steps: int
     features: int
     classes: int
-    load: Callable[..., Splits]  # load(data_dir=None, download=None, source="auto") -> Splits
+    load: Callable[..., Splits]  # load(data_dir=None, download=None, source="auto", quiet=False) -> Splits
     labels: tuple[str, ...] = ()
     default_mode: str = "ptq"  # the paper's choice: QAT on the MNIST tasks, PTQ on speech
 
@@ -49,7 +49,8 @@ MNIST_VAL = 5000  # the last 5000 training images are the validation split
 
 
 def _mnist_splits(images_to_seq: Callable[[np.ndarray], np.ndarray]):
-    def load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto") -> Splits:
+    def load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto",
+             quiet: bool = False) -> Splits:
         if source not in ("auto", "tfds"):
             raise ValueError(f"MNIST has no {source!r} source; use --source auto (data dir, else tfds).")
         raw = load_mnist(data_dir, download=download)
@@ -100,7 +101,8 @@ def standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
 
 
 def _speech_splits(keywords: tuple[str, ...]):
-    def load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto") -> Splits:
+    def load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto",
+             quiet: bool = False) -> Splits:
         if source not in SPEECH_SOURCES:
             raise ValueError(f"--source must be one of {SPEECH_SOURCES}, got {source!r}.")
         download = download_allowed(download)
@@ -110,7 +112,7 @@ def _speech_splits(keywords: tuple[str, ...]):
             parts = speech.tfds_clips(keywords, data_dir, download=download)
             described, synthetic = "Google Speech Commands v0.02 (tensorflow-datasets)", False
         else:
-            clips = speech.synthetic_clips(speech.KEYWORDS10, SYNTHETIC_PER_WORD, seed=0, progress=True)
+            clips = speech.synthetic_clips(speech.KEYWORDS10, SYNTHETIC_PER_WORD, seed=0, progress=not quiet)
             keep = np.isin(clips["label"], [speech.KEYWORDS10.index(k) for k in keywords])
             remap = np.array([keywords.index(k) if k in keywords else -1 for k in speech.KEYWORDS10], np.int32)
             parts = {}

@@ -45,6 +45,13 @@ def test_run_writes_every_output(tmp_path):
                                  "--out", str(out)]) == 2
 
 
+def test_quiet_run_prints_nothing(tmp_path, capfd):
+    assert run.main(TINY + ["--data-dir", str(data_dir()), "--out", str(tmp_path / "q")]) == 0  # TINY has --quiet
+    out, err = capfd.readouterr()
+    assert out == "" and err == "", (out, err)
+    assert (tmp_path / "q" / "summary.json").is_file()
+
+
 def test_qat_run_fine_tunes_every_specimen(tmp_path):
     out = tmp_path / "qat"
     args = TINY[: TINY.index("--mode")] + ["--mode", "qat", "--qat-fraction", "0.005", "--qat-learning-rate", "1e-3",

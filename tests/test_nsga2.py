@@ -122,6 +122,18 @@ def test_bad_population_size(size, match):
         NSGA2(size, 17)
 
 
+def test_dedup_rounds_zero_works_and_negative_is_refused():
+    strategy = NSGA2(8, 5, 2, 0, 3, dedup_rounds=0)
+    params = strategy.default_params
+    state = strategy.init(jax.random.key(0), params)
+    pop, state = strategy.ask(jax.random.key(1), state, params)
+    state, _ = strategy.tell(jax.random.key(2), pop, _toy(pop), state, params)
+    children, _ = strategy.ask(jax.random.key(3), state, params)
+    assert children.shape == (8, 5) and int(children.min()) >= 0 and int(children.max()) <= 3
+    with pytest.raises(ValueError, match="dedup_rounds"):
+        NSGA2(8, 5, dedup_rounds=-1)
+
+
 def test_bad_generations():
     strategy = NSGA2(4, 3)
     with pytest.raises(ValueError, match="generations"):

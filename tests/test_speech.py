@@ -127,6 +127,30 @@ def test_tfds_path_on_a_fixture(monkeypatch):
         speech.tfds_clips(speech.KEYWORDS4)
 
 
+def test_missing_tensorflow_is_one_clear_line(monkeypatch, capsys, tmp_path):
+    """tfds installed but TensorFlow not: the loader says what to install before tfds is touched,
+    and run.py prints that one line (exit 2), not a traceback from inside tensorflow-datasets."""
+    import importlib.util
+
+    from conftest import REPO
+
+    touched = []
+    fake = types.ModuleType("tensorflow_datasets")
+    fake.builder = lambda *a, **k: touched.append(a)
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake)
+    monkeypatch.setitem(sys.modules, "tensorflow", None)  # import fails
+    wanted = r"needs TensorFlow, which is not installed: pip install 'jaxgru\[tfds\]'"
+    with pytest.raises(DataNotFoundError, match=wanted):
+        speech.tfds_clips(speech.KEYWORDS4)
+    assert not touched
+    spec = importlib.util.spec_from_file_location("run", REPO / "experiments" / "run.py")
+    run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run)
+    assert run.main(["--task", "speech10", "--source", "tfds", "--quiet", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs TensorFlow" in err[0] and "pip install 'jaxgru[tfds]'" in err[0]
+
+
 def test_missing_tfds_and_missing_espeak_say_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # import fails
     with pytest.raises(DataNotFoundError, match=r"pip install 'jaxgru\[tfds\]'"):
