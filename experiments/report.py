@@ -23,7 +23,7 @@ from jaxgru.experiment import dominated_by
 from jaxgru.io import atomic_write_bytes, write_csv
 
 RUNS = ("mnist_row", "mnist_pixel", "speech4", "speech10", "mnist_row_surrogate", "mnist_row_ptq", "speech10_h256",
-        "mnist_row_ptq_h256", "speech10_seeded")
+        "mnist_row_ptq_h256", "speech10_seeded", "digits")
 MARKERS = ("<!-- reproduction:start -->", "<!-- reproduction:end -->")
 CELL_MARKERS = ("<!-- cells:start -->", "<!-- cells:end -->")
 CELL_ORDER = ("lstm", "gru", "ligru", "sru")

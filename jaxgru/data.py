@@ -76,7 +76,7 @@ def tfds_builder(name: str, what: str, how: str, *, data_dir: str | os.PathLike 
         import tensorflow  # noqa: F401  (tfds reads its tfrecord files with TensorFlow)
     except ImportError as err:
         raise DataNotFoundError(
-            f"{what} through tensorflow-datasets needs TensorFlow, which is not installed: "
+            f"reading {what} with tensorflow-datasets needs TensorFlow, which is not installed: "
             f"pip install 'jaxgru[tfds]'. {how}") from err
     builder = tfds.builder(name, data_dir=None if data_dir is None else str(data_dir))
     if not builder.is_prepared():
@@ -95,7 +95,10 @@ def _mnist_from_tfds(folder: Path | None, download: bool) -> dict[str, np.ndarra
         f"${DATA_DIR_ENV}=FOLDER), or install the tfds extra (pip install 'jaxgru[tfds]') and "
         f"allow a download with --download or ${DOWNLOAD_ENV}=1."
     )
-    tfds, builder = tfds_builder("mnist", f"MNIST (not found: {where})", how, download=download)
+    try:
+        tfds, builder = tfds_builder("mnist", "MNIST", how, download=download)
+    except DataNotFoundError as err:
+        raise DataNotFoundError(f"MNIST not found ({where}), and {err}") from err
     out = {}
     for split in ("train", "test"):
         arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))

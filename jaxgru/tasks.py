@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaxgru import speech
+from jaxgru import digits, speech
 from jaxgru.audio import log_mel
 from jaxgru.data import download_allowed, load_mnist
 from jaxgru.speech import KEYWORDS4, KEYWORDS10
@@ -132,6 +132,19 @@ def _speech_splits(keywords: tuple[str, ...]):
     return load
 
 
+def _digits_load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto",
+                 quiet: bool = False) -> Splits:
+    """The Free Spoken Digit Dataset (``jaxgru.digits``: splits, 8 kHz front end)."""
+    parts, described = digits.clips(data_dir, download=download_allowed(download), source=source)
+    # A fixed shuffle of each split, so that any prefix (--train-size, --val-size) mixes speakers and digits.
+    orders = [np.random.default_rng([1, i]).permutation(len(parts[n][1])) for i, n in enumerate(digits.SPLITS)]
+    mel = lambda a: log_mel(a, n_fft=digits.N_FFT, hop=digits.HOP, sample_rate=digits.SAMPLE_RATE)  # noqa: E731
+    feats = standardize(*(mel(parts[name][0][o]) for name, o in zip(digits.SPLITS, orders)))
+    labels = [parts[name][1][o] for name, o in zip(digits.SPLITS, orders)]
+    return Splits(x_train=feats[0], y_train=labels[0], x_val=feats[1], y_val=labels[1], x_test=feats[2],
+                  y_test=labels[2], source=described)
+
+
 DIGITS = tuple("0123456789")
 TASKS: dict[str, Task] = {
     "mnist_row": Task("mnist_row", steps=28, features=28, classes=10, load=_mnist_splits(mnist_rows), labels=DIGITS,
@@ -141,6 +154,7 @@ TASKS: dict[str, Task] = {
     "speech4": Task("speech4", steps=63, features=40, classes=4, load=_speech_splits(KEYWORDS4), labels=KEYWORDS4),
     "speech10": Task("speech10", steps=63, features=40, classes=10, load=_speech_splits(KEYWORDS10),
                      labels=KEYWORDS10),
+    "digits": Task("digits", steps=63, features=40, classes=10, load=_digits_load, labels=DIGITS),
 }
 
 
