@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgru.experiment import dominated_by
+from jaxgru.experiment import dominated_by, objectives_of
 from jaxgru.io import atomic_write_bytes, write_csv
 
 RUNS = ("mnist_row", "mnist_pixel", "speech4", "speech10", "mnist_row_surrogate", "mnist_row_ptq", "speech10_h256",
@@ -35,8 +35,7 @@ PAPER = "25-55% smaller than 8-bit at comparable accuracy; mixed fronts dominate
 
 def dominated(front: list[dict], point: dict) -> bool:
     """Whether some front genome is at least as accurate and as small as ``point``, and better in one."""
-    objectives = lambda rows: np.array([[-r["accuracy"], r["size_bits"]] for r in rows], np.float64)  # noqa: E731
-    return bool(dominated_by(objectives([point]), objectives(front))[0])
+    return bool(dominated_by(objectives_of([point]), objectives_of(front))[0])
 
 
 def row(run_dir: Path) -> dict:
@@ -141,6 +140,52 @@ def cells_report(root: Path) -> list[str] | None:
     return lines
 
 
+SEED_MARKERS = ("<!-- seeds:start -->", "<!-- seeds:end -->")
+
+
+def _mean_spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    """``mean ± sample standard deviation (min-max)`` of the values."""
+    v = np.asarray(values, np.float64)
+    if len(v) == 0:
+        return "-"
+    spread = f" ± {fmt.format(v.std(ddof=1))}" if len(v) > 1 else ""
+    return f"{fmt.format(v.mean())}{spread} ({fmt.format(v.min())}-{fmt.format(v.max())})"
+
+
+def seeds_report(root: Path) -> list[str] | None:
+    """Mean and spread over the seeds of every sweep ``root/seeds_*/`` (one row per sweep)."""
+    rows = []
+    for sweep in sorted(root.glob("seeds_*")):
+        runs = sorted(d for d in sweep.iterdir() if (d / "summary.json").is_file())
+        if not runs:
+            continue
+        summaries = [json.loads((d / "summary.json").read_text()) for d in runs]
+        found = [s["size_reduction_vs_int8"] for s in summaries if s["size_reduction_vs_int8"] is not None]
+        dominated_counts = [int(cell_row(d)["dominated"].split("/")[0]) for d in runs]
+        s0 = summaries[0]
+        rows.append({
+            "sweep": sweep.name, "task": s0["task"] + (" (synthetic)" if s0.get("synthetic") else ""),
+            "cell": s0.get("cell", "gru").upper(), "mode": s0["mode"].upper(), "seeds": str(len(runs)),
+            "float": _mean_spread([100 * s["float_val_accuracy"] for s in summaries], "{:.2f}"),
+            "int8": _mean_spread([100 * s["int8_val_accuracy"] for s in summaries], "{:.2f}"),
+            "reduction": _mean_spread([100 * v for v in found]) + ("" if len(found) == len(runs) else
+                                                                   f"; none in {len(runs) - len(found)}"),
+            "hypervolume": _mean_spread([s["final_hypervolume"] for s in summaries], "{:.4f}"),
+            "dominated": f"{np.mean(dominated_counts):.1f} of 6 ({', '.join(map(str, dominated_counts))})",
+        })
+    if not rows:
+        return None
+    header = {"sweep": "sweep", "task": "task", "cell": "cell", "mode": "mode", "seeds": "seeds",
+              "float": "float val. acc. %", "int8": "8-bit val. acc. %",
+              "reduction": "smallest mixed within 1 pt: % smaller than 8-bit", "hypervolume": "final hypervolume",
+              "dominated": "3..8-bit points dominated (per seed)"}
+    lines = _table(header, rows) + ["\nMean ± standard deviation over the seeds (min-max); the seed drives the float "
+                                    "model's initialization and batches, the search and the QAT subset."]
+    atomic_write_bytes(root / "seeds.md", ("\n".join(lines) + "\n").encode())
+    write_csv(root / "seeds.csv", list(header), ([r[c] for c in header] for r in rows))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default="results")
@@ -161,10 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     cell_lines = cells_report(root)
     if cell_lines:
         print("\n".join(cell_lines))
+    seed_lines = seeds_report(root)
+    if seed_lines:
+        print("\n".join(seed_lines))
     if args.readme:
         if not _put_between(Path(args.readme), MARKERS, lines):
             return 2
         if cell_lines and not _put_between(Path(args.readme), CELL_MARKERS, cell_lines):
+            return 2
+        if seed_lines and not _put_between(Path(args.readme), SEED_MARKERS, seed_lines):
             return 2
     return 0
 

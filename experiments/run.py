@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jaxgru.config import Config, RunOptions, add_arguments, from_args
+from jaxgru.config import PRESETS, Config, RunOptions, add_arguments, apply_preset, from_args
 from jaxgru.experiment import train_and_evaluate
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Config, RunOptions]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a named set of settings (quick: the first run, about a minute); flags override it")
     add_arguments(p.add_argument_group("what defines the run (saved in config.json)"), Config)
     add_arguments(p.add_argument_group("how it is carried out"), RunOptions)
+    apply_preset(p, argv)
     ns = p.parse_args(argv)
     return from_args(ns, Config), from_args(ns, RunOptions)
 

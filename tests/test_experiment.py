@@ -202,3 +202,15 @@ def test_resume_accepts_a_config_written_before_cells(tmp_path):
     path.write_text(json.dumps(old))
     assert saved_settings(path) == dataclasses.asdict(Config())
     assert saved_settings(path) != dataclasses.asdict(Config(cell="lstm"))
+
+
+def test_quick_preset_and_flags_over_it():
+    from jaxgru.config import PRESETS
+
+    cfg, opts = run.parse_args(["--preset", "quick"])
+    assert cfg.hidden == PRESETS["quick"]["hidden"] and cfg.mode == "ptq" and cfg.seed_homogeneous
+    assert opts.out == "runs/quick"
+    cfg, opts = run.parse_args(["--preset", "quick", "--hidden", "16", "--out", "elsewhere"])
+    assert cfg.hidden == 16 and cfg.train_size == PRESETS["quick"]["train_size"] and opts.out == "elsewhere"
+    cfg, _ = run.parse_args([])
+    assert cfg.hidden == 128 and not cfg.seed_homogeneous  # no preset: the paper's settings
