@@ -152,6 +152,13 @@ def _mean_spread(values: list[float], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(v.mean())}{spread} ({fmt.format(v.min())}-{fmt.format(v.max())})"
 
 
+def _dominated_count(run_dir: Path) -> int:
+    """How many homogeneous 3..8-bit genomes the run's front dominates (validation)."""
+    front = json.loads((run_dir / "front.json").read_text())
+    baseline = [b for b in json.loads((run_dir / "baseline.json").read_text()) if b["bits"][0] >= 3]
+    return sum(dominated(front, b) for b in baseline)
+
+
 def seeds_report(root: Path) -> list[str] | None:
     """Mean and spread over the seeds of every sweep ``root/seeds_*/`` (one row per sweep)."""
     rows = []
@@ -161,7 +168,7 @@ def seeds_report(root: Path) -> list[str] | None:
             continue
         summaries = [json.loads((d / "summary.json").read_text()) for d in runs]
         found = [s["size_reduction_vs_int8"] for s in summaries if s["size_reduction_vs_int8"] is not None]
-        dominated_counts = [int(cell_row(d)["dominated"].split("/")[0]) for d in runs]
+        dominated_counts = [_dominated_count(d) for d in runs]
         s0 = summaries[0]
         rows.append({
             "sweep": sweep.name, "task": s0["task"] + (" (synthetic)" if s0.get("synthetic") else ""),

@@ -163,6 +163,18 @@ def test_report_gathers_runs_into_a_table(tmp_path):
     assert "old" not in text and "SYNTHETIC" in text and "| 50.0% | 1/3 |" in text and text.endswith("rest\n")
     assert (tmp_path / "reproduction.csv").is_file()
     assert report.main(["--results", str(tmp_path / "none")]) == 2
+    # Seeds: a sweep folder results/seeds_*/ gathered into mean and spread.
+    for seed, (reduction, hv) in enumerate([(0.5, 0.80), (0.3, 0.78), (None, 0.70)]):
+        d = tmp_path / "seeds_x" / f"seed{seed}"
+        d.mkdir(parents=True)
+        for name in ("front.json", "baseline.json", "config.json"):
+            (d / name).write_text((run_dir / name).read_text())
+        summary = json.loads((run_dir / "summary.json").read_text())
+        summary.update(size_reduction_vs_int8=reduction, final_hypervolume=hv, task="speech4")
+        (d / "summary.json").write_text(json.dumps(summary))
+    lines = report.seeds_report(tmp_path)
+    assert "| 3 |" in lines[2] and "40.0 ± 14.1 (30.0-50.0); none in 1" in lines[2]
+    assert "0.7600 ± 0.0529 (0.7000-0.8000)" in lines[2] and "1.0 of 6 (1, 1, 1)" in lines[2]
 
 
 def test_settings_are_declared_once():
