@@ -38,11 +38,16 @@ def dominated(front: list[dict], point: dict) -> bool:
     return bool(dominated_by(objectives_of([point]), objectives_of(front))[0])
 
 
+def dominated_count(run_dir: Path) -> tuple[int, int]:
+    """``(how many, of how many)`` homogeneous 3..8-bit genomes the run's front dominates (validation)."""
+    front = json.loads((run_dir / "front.json").read_text())
+    baseline = [b for b in json.loads((run_dir / "baseline.json").read_text()) if b["bits"][0] >= 3]
+    return sum(dominated(front, b) for b in baseline), len(baseline)
+
+
 def row(run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     config = json.loads((run_dir / "config.json").read_text())
-    front = json.loads((run_dir / "front.json").read_text())
-    baseline = [b for b in json.loads((run_dir / "baseline.json").read_text()) if b["bits"][0] >= 3]
     best = summary["best_within_1pt_of_int8"]
     return {
         "run": run_dir.name,
@@ -58,7 +63,7 @@ def row(run_dir: Path) -> dict:
         "int8": f"{100 * summary['int8_val_accuracy']:.2f} / {100 * summary['int8_test_accuracy']:.2f}",
         "mixed": "none" if best is None else f"{100 * best['accuracy']:.2f} / {100 * best['test_accuracy']:.2f}",
         "reduction_vs_int8": "-" if best is None else f"{100 * summary['size_reduction_vs_int8']:.1f}%",
-        "homogeneous_dominated": f"{sum(dominated(front, b) for b in baseline)}/{len(baseline)}",
+        "homogeneous_dominated": "{}/{}".format(*dominated_count(run_dir)),
         "minutes": f"{summary['search_seconds'] / 60:.1f}",
     }
 
@@ -74,8 +79,6 @@ HEADER = {
 def cell_row(run_dir: Path) -> dict:
     """One row of the four-cell table from a run directory."""
     summary = json.loads((run_dir / "summary.json").read_text())
-    front = json.loads((run_dir / "front.json").read_text())
-    baseline = [b for b in json.loads((run_dir / "baseline.json").read_text()) if b["bits"][0] >= 3]
     best = summary["best_within_1pt_of_int8"]
     pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
     return {
@@ -93,7 +96,7 @@ def cell_row(run_dir: Path) -> dict:
         "vs_int8": "-" if best is None else f"{100 * summary['size_reduction_vs_int8']:.1f}%",
         "error_increase": "-" if best is None else
         f"{100 * (summary['float_test_accuracy'] - best['test_accuracy']):+.2f}",
-        "dominated": f"{sum(dominated(front, b) for b in baseline)}/{len(baseline)}",
+        "dominated": "{}/{}".format(*dominated_count(run_dir)),
         "minutes": f"{summary['search_seconds'] / 60:.1f}",
     }
 
@@ -152,13 +155,6 @@ def _mean_spread(values: list[float], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(v.mean())}{spread} ({fmt.format(v.min())}-{fmt.format(v.max())})"
 
 
-def _dominated_count(run_dir: Path) -> int:
-    """How many homogeneous 3..8-bit genomes the run's front dominates (validation)."""
-    front = json.loads((run_dir / "front.json").read_text())
-    baseline = [b for b in json.loads((run_dir / "baseline.json").read_text()) if b["bits"][0] >= 3]
-    return sum(dominated(front, b) for b in baseline)
-
-
 def seeds_report(root: Path) -> list[str] | None:
     """Mean and spread over the seeds of every sweep ``root/seeds_*/`` (one row per sweep)."""
     rows = []
@@ -168,7 +164,7 @@ def seeds_report(root: Path) -> list[str] | None:
             continue
         summaries = [json.loads((d / "summary.json").read_text()) for d in runs]
         found = [s["size_reduction_vs_int8"] for s in summaries if s["size_reduction_vs_int8"] is not None]
-        dominated_counts = [_dominated_count(d) for d in runs]
+        dominated_counts = [dominated_count(d)[0] for d in runs]
         s0 = summaries[0]
         rows.append({
             "sweep": sweep.name, "task": s0["task"] + (" (synthetic)" if s0.get("synthetic") else ""),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,27 +137,25 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def apply_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -> str | None:
+def apply_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -> None:
     """Reads ``--preset`` from ``argv`` and makes its settings the parser's defaults."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", choices=sorted(PRESETS))
     known, _ = pre.parse_known_args(argv)
     if known.preset is not None:
         parser.set_defaults(**PRESETS[known.preset])
-    return known.preset
+
+
+# Field name -> type hint, of both classes (their field names are distinct).
+_HINTS = {**typing.get_type_hints(Config), **typing.get_type_hints(RunOptions)}
 
 
 def _optional(f: dataclasses.Field) -> bool:
-    return type(None) in typing.get_args(_hint(f))
-
-
-def _hint(f: dataclasses.Field):
-    return typing.get_type_hints(Config if f.name in {g.name for g in dataclasses.fields(Config)} else RunOptions)[
-        f.name]
+    return type(None) in typing.get_args(_HINTS[f.name])
 
 
 def _base_type(f: dataclasses.Field) -> type:
-    hint = _hint(f)
+    hint = _HINTS[f.name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     return args[0] if args else hint
 
@@ -165,14 +164,11 @@ def _flag(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, *, many: bool = False,
-                  skip: tuple[str, ...] = ()) -> None:
+def add_arguments(parser: argparse.ArgumentParser, cls: type, *, many: bool = False) -> None:
     """One option per field of ``cls`` (:class:`Config` or :class:`RunOptions`), as the flag's
     value (a boolean: the flag present). ``many`` (a sweep): each option takes one or more
     values, a list; a boolean flag alone means present, ``--flag no yes`` runs both."""
     for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
         kind, meta = _base_type(f), f.metadata
         if kind is bool:
             if many:
@@ -223,8 +219,6 @@ def grid_from_args(ns: argparse.Namespace, cls: type = Config) -> list[tuple[dic
 def saved_settings(path: Path) -> dict:
     """The :class:`Config` fields of a saved ``config.json``; fields it lacks (older runs) take
     their defaults, keys that are not fields (older run-only options) are dropped."""
-    import json
-
     saved = json.loads(path.read_text())
     names = {f.name for f in dataclasses.fields(Config)}
     return {**dataclasses.asdict(Config()), **{k: v for k, v in saved.items() if k in names}}

@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from jaxgru.data import DataNotFoundError, resolve_data_dir, tfds_builder
+from jaxgru.speech import SPLITS
 
 SAMPLE_RATE = 8000
 CLIP_SAMPLES = SAMPLE_RATE  # one second
 N_FFT, HOP = 256, 128
 TEST_INDICES = range(0, 5)
 VAL_INDICES = range(5, 10)
-SPLITS = ("train", "validation", "test")
 NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 
 

@@ -203,11 +203,11 @@ def _title(prep: Prepared) -> str:
             f"P={prep.cfg.population}")
 
 
-def search(prep: Prepared, accuracy: Callable, opts: RunOptions | None = None) -> tuple[SearchResult, float]:
+def search(prep: Prepared, accuracy: Callable, opts: RunOptions | None = None) -> SearchResult:
     """Step 3: NSGA-II over the cell's genomes, minimizing (validation error, size ratio);
     writes ``evaluated.csv`` and ``history.csv`` after every generation and checkpoints, so that
-    ``opts.resume`` continues it. Returns the result and the search's wall time (asking, scoring
-    and telling, summed over every generation, those of an interrupted run's earlier part too)."""
+    ``opts.resume`` continues it. Its history's ``wall_seconds`` is the search's own time (asking,
+    scoring and telling, summed over every generation, an interrupted run's earlier part too)."""
     cfg, cell, out = prep.cfg, prep.params.cell, prep.out
     opts = opts or RunOptions()
 
@@ -240,10 +240,10 @@ def search(prep: Prepared, accuracy: Callable, opts: RunOptions | None = None) -
         checkpoint_dir=out / "checkpoints", resume=opts.resume, on_generation=write_progress,
         progress=not opts.quiet, seeds=homogeneous_genomes(cell) if cfg.seed_homogeneous else None,
     )
-    return result, result.history[-1]["wall_seconds"]
+    return result
 
 
-def report(prep: Prepared, accuracy: Callable, result: SearchResult, search_seconds: float) -> dict:
+def report(prep: Prepared, accuracy: Callable, result: SearchResult) -> dict:
     """Step 4: the final front and the homogeneous baselines, both also scored on the test
     split; writes ``front.json``, ``baseline.json``, ``summary.json`` and the plots; returns the
     summary."""
@@ -272,8 +272,8 @@ def report(prep: Prepared, accuracy: Callable, result: SearchResult, search_seco
     # (290/300 = 0.96666664 in float32, against 293/300 - 0.01).
     close = [f for f in front if f["accuracy"] >= acc8 - 0.01 - 1e-6]
     best = min(close, key=lambda f: f["size_bits"]) if close else None
-    n_params = int(sum(param_counts(cell, prep.task.features, prep.cfg.hidden, prep.task.classes)[0]))
-    n_params += param_counts(cell, prep.task.features, prep.cfg.hidden, prep.task.classes)[1]
+    op_params, head_params = param_counts(cell, prep.task.features, prep.cfg.hidden, prep.task.classes)
+    n_params = int(op_params.sum()) + head_params
     summary = {
         "task": prep.task.name, "cell": cell.name, "source": prep.splits.source, "synthetic": prep.splits.synthetic,
         "mode": prep.mode, "hidden": prep.cfg.hidden, "parameters": n_params,
@@ -283,7 +283,8 @@ def report(prep: Prepared, accuracy: Callable, result: SearchResult, search_seco
         "size_reduction_vs_int8": None if best is None else 1.0 - best["size_bits"] / size8,
         "size_reduction_vs_float32": None if best is None else 1.0 - best["size_bits"] / (32 * n_params),
         "final_hypervolume": result.history[-1]["hypervolume"],
-        "evaluations": int(len(result.genomes)), "search_seconds": search_seconds,
+        "evaluations": int(len(result.genomes)),
+        "search_seconds": result.history[-1]["wall_seconds"],
     }
     write_json(out / "summary.json", summary)
     evaluated = {"size_ratio": sizes(prep, result.genomes)[1], "accuracy": acc, "generation": result.generation}
@@ -309,5 +310,4 @@ def train_and_evaluate(cfg: Config, opts: RunOptions | None = None) -> dict:
     Writes the run directory; returns the summary."""
     prep = prepare(cfg, opts)
     accuracy = accuracy_fn(prep)
-    result, seconds = search(prep, accuracy, opts)
-    return report(prep, accuracy, result, seconds)
+    return report(prep, accuracy, search(prep, accuracy, opts))

@@ -128,7 +128,7 @@ def _prep_rescale(c, k, srcs, p):  # ReLU: the operand's scale to the output's
 
 
 def _prep_scale(c, k, srcs, p):  # v * a: v quantized symmetric at the operator's width
-    codes, v_scale = quantize_weights(p[f"v_{c['cell'].ops[k].name}"], c["bits"][k])
+    codes, v_scale = quantize_weights(p[f"v_{p.cell.ops[k].name}"], c["bits"][k])
     m, s = fixed_point(c["scale"][srcs[0]] * v_scale / c["scale"][k], **_ELEM)
     return {"mult": m, "shift": s, "vector": codes}
 
@@ -169,7 +169,7 @@ def quantize(p: CellParams, ranges: Ranges, bits: Array, input_bits: Array = 8, 
             p[f"w{src}"], p[f"b{src}"], bits[idx], in_scale, in_zero, scale[idx])
         fields["mult"], fields["shift"] = fields["mult"].at[idx].set(m), fields["shift"].at[idx].set(s)
 
-    consts = {"scale": scale, "zero": zero, "bits": bits, "cell": cell}
+    consts = {"scale": scale, "zero": zero, "bits": bits}
     for k in cell.step_ops:
         op = cell.ops[k]
         for name, value in PREPARE[op.kind](consts, k, cell.operand_ops[k], p).items():

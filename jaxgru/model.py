@@ -136,24 +136,25 @@ class CellClassifier(nnx.Module):
 
     def __init__(self, cell: Cell | str, n_in: int, hidden: int, n_classes: int, *, rngs: nnx.Rngs):
         self.cell = get_cell(cell)
-        self.sources = self.cell.sources
         for src, group in self.cell.linear_groups.items():
             if src == INPUT:
                 layer = nnx.Linear(n_in, len(group) * hidden, rngs=rngs)
             else:
                 layer = nnx.Linear(hidden, len(group) * hidden, kernel_init=nnx.initializers.orthogonal(), rngs=rngs)
             setattr(self, f"proj_{src}", layer)
-        self.vector_names = tuple(self.cell.ops[k].name for k in self.cell.ops_of_kind("scale"))
-        for name in self.vector_names:
+        for name in self._vector_names():
             setattr(self, f"v_{name}", nnx.Param(0.1 * jax.random.normal(rngs.params(), (hidden,))))
         self.head = nnx.Linear(hidden, n_classes, rngs=rngs)
 
+    def _vector_names(self) -> tuple[str, ...]:
+        return tuple(self.cell.ops[k].name for k in self.cell.ops_of_kind("scale"))
+
     def params(self) -> CellParams:
         arrays = {}
-        for src in self.sources:
+        for src in self.cell.sources:
             layer = getattr(self, f"proj_{src}")
             arrays[f"w{src}"], arrays[f"b{src}"] = layer.kernel[...], layer.bias[...]
-        for name in self.vector_names:
+        for name in self._vector_names():
             arrays[f"v_{name}"] = getattr(self, f"v_{name}")[...]
         arrays["wd"], arrays["bd"] = self.head.kernel[...], self.head.bias[...]
         return CellParams(arrays=arrays, cell=self.cell)

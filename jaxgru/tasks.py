@@ -14,7 +14,7 @@ import numpy as np
 from jaxgru import digits, speech
 from jaxgru.audio import log_mel
 from jaxgru.data import download_allowed, load_mnist
-from jaxgru.speech import KEYWORDS4, KEYWORDS10
+from jaxgru.speech import KEYWORDS4, KEYWORDS10, SPLITS
 
 
 @dataclass(frozen=True)
@@ -116,33 +116,32 @@ def _speech_splits(keywords: tuple[str, ...]):
             keep = np.isin(clips["label"], [speech.KEYWORDS10.index(k) for k in keywords])
             remap = np.array([keywords.index(k) if k in keywords else -1 for k in speech.KEYWORDS10], np.int32)
             parts = {}
-            for i, name in enumerate(speech.SPLITS):
+            for i, name in enumerate(SPLITS):
                 mine = keep & (clips["split"] == i)
                 parts[name] = (clips["audio"][mine], remap[clips["label"][mine]])
             described, synthetic = "synthetic keywords (espeak-ng)", True
-        # A fixed shuffle of each split, so that any prefix (--train-size, --val-size) mixes all keywords.
-        orders = [np.random.default_rng([0, i]).permutation(len(parts[n][1])) for i, n in enumerate(speech.SPLITS)]
-        feats = standardize(*(log_mel(parts[name][0][o]) for name, o in zip(speech.SPLITS, orders)))
-        labels = [parts[name][1][o] for name, o in zip(speech.SPLITS, orders)]
-        return Splits(
-            x_train=feats[0], y_train=labels[0], x_val=feats[1], y_val=labels[1], x_test=feats[2], y_test=labels[2],
-            source=described, synthetic=synthetic,
-        )
+        return _audio_splits(parts, described, synthetic, shuffle_seed=0)
 
     return load
+
+
+def _audio_splits(parts: dict, described: str, synthetic: bool, *, shuffle_seed: int, **mel) -> Splits:
+    """``{split: (int16 clips, labels)}`` to standardized log-mel :class:`Splits` (``mel``: the
+    front end's settings, :func:`jaxgru.audio.log_mel`). Each split gets a fixed shuffle, so
+    that any prefix (--train-size, --val-size) mixes every class."""
+    orders = [np.random.default_rng([shuffle_seed, i]).permutation(len(parts[n][1])) for i, n in enumerate(SPLITS)]
+    feats = standardize(*(log_mel(parts[name][0][o], **mel) for name, o in zip(SPLITS, orders)))
+    labels = [parts[name][1][o] for name, o in zip(SPLITS, orders)]
+    return Splits(x_train=feats[0], y_train=labels[0], x_val=feats[1], y_val=labels[1], x_test=feats[2],
+                  y_test=labels[2], source=described, synthetic=synthetic)
 
 
 def _digits_load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto",
                  quiet: bool = False) -> Splits:
     """The Free Spoken Digit Dataset (``jaxgru.digits``: splits, 8 kHz front end)."""
     parts, described = digits.clips(data_dir, download=download_allowed(download), source=source)
-    # A fixed shuffle of each split, so that any prefix (--train-size, --val-size) mixes speakers and digits.
-    orders = [np.random.default_rng([1, i]).permutation(len(parts[n][1])) for i, n in enumerate(digits.SPLITS)]
-    mel = lambda a: log_mel(a, n_fft=digits.N_FFT, hop=digits.HOP, sample_rate=digits.SAMPLE_RATE)  # noqa: E731
-    feats = standardize(*(mel(parts[name][0][o]) for name, o in zip(digits.SPLITS, orders)))
-    labels = [parts[name][1][o] for name, o in zip(digits.SPLITS, orders)]
-    return Splits(x_train=feats[0], y_train=labels[0], x_val=feats[1], y_val=labels[1], x_test=feats[2],
-                  y_test=labels[2], source=described)
+    return _audio_splits(parts, described, False, shuffle_seed=1, n_fft=digits.N_FFT, hop=digits.HOP,
+                         sample_rate=digits.SAMPLE_RATE)
 
 
 DIGITS = tuple("0123456789")
