@@ -13,7 +13,7 @@ from jax.sharding import Mesh, PartitionSpec
 
 from jaxgru.blocks import CPU_EVAL_BLOCK, Block, map_blocks, resolve_block
 from jaxgru.calibrate import Ranges
-from jaxgru.genome import DEFAULT_IO_BITS, check_genomes, check_io_bits, homogeneous_genomes
+from jaxgru.genome import DEFAULT_IO_BITS, DEFAULT_WIDTHS, Widths, check_genomes, check_io_bits
 from jaxgru.integer import IntModel, int_logits, int_scan, quantize, select_x_gates, x_gate_codes
 from jaxgru.model import CellParams, check_params
 
@@ -25,38 +25,42 @@ DEFAULT_MEMORY_BUDGET = 2 * 2**30  # bytes of activations per chunk
 
 
 def quantize_population(
-    p: CellParams, ranges: Ranges, genomes: Array, input_bits: Array, head_bits: Array
+    p: CellParams, ranges: Ranges, genomes: Array, input_bits: Array, head_bits: Array,
+    widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
 ) -> tuple[IntModel, IntModel | None]:
-    """The integer models of ``genomes: int32[P, n_ops]`` and of the 7 homogeneous widths 2..8
-    (whose input projections the population shares), both with a leading model axis.
+    """The integer models of ``genomes: int32[P, n_ops]`` and of the homogeneous genomes of
+    ``widths`` (static; whose input projections the population shares), both with a leading
+    model axis. Widths above 8 bits in ``widths`` select the wide datapath (``jax.enable_x64``).
 
     ``p`` is one set of float weights, or one per specimen (every leaf with a leading ``[P]``,
     as quantization-aware training gives them); then nothing is shared and the second model is
     ``None``."""
+    wide = Widths(widths).wide
+    one = lambda p_, g: quantize(p_, ranges, g, input_bits, head_bits, wide)  # noqa: E731
     if p.stacked:
-        return jax.vmap(quantize, (0, None, 0, None, None))(p, ranges, genomes, input_bits, head_bits), None
-    quantize_all = jax.vmap(quantize, (None, None, 0, None, None))
-    homogeneous = jnp.asarray(homogeneous_genomes(p.cell))
-    return (quantize_all(p, ranges, genomes, input_bits, head_bits),
-            quantize_all(p, ranges, homogeneous, input_bits, head_bits))
+        return jax.vmap(one)(p, genomes), None
+    homogeneous = jnp.asarray(Widths(widths).homogeneous(p.cell))
+    return jax.vmap(one, (None, 0))(p, genomes), jax.vmap(one, (None, 0))(p, homogeneous)
 
 
 def quantized_population_logits(
-    models: IntModel, per_width: IntModel | None, x: Array, block: int | None = None
+    models: IntModel, per_width: IntModel | None, x: Array, block: int | None = None,
+    widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
 ) -> Array:
-    """Integer logits ``int32[P, B, C]`` of the models of :func:`quantize_population` on
+    """Integer logits ``int[P, B, C]`` of the models of :func:`quantize_population` on
     ``x: float32[B, T, I]``. The input projections (``cell.input_ops``) are computed once per
-    width and shared, since a specimen's own depend only on its widths (below 7 specimens each
-    computes its own, as does every specimen with its own weights, ``per_width=None``).
+    width of ``widths`` and shared, since a specimen's own depend only on its widths (with fewer
+    specimens than widths each computes its own, as does every specimen with its own weights,
+    ``per_width=None``).
 
     ``block`` (static): specimens run vmapped in blocks of ``block``, one block after another
     (:func:`jaxgru.blocks.map_blocks`; ``None``: all at once). Activations scale with the block."""
-    if per_width is None or models.bits.shape[0] < per_width.bits.shape[0]:  # sharing pays only when P > 7
+    if per_width is None or models.bits.shape[0] < per_width.bits.shape[0]:  # sharing pays only when P > |widths|
         run = lambda m: int_logits(m, x)  # noqa: E731
     else:
-        # [T, 7, B, 3H]: scanned over T; each specimen picks its widths inside the step.
+        # [T, len(widths), B, 3H]: scanned over T; each specimen picks its widths inside the step.
         shared = jax.vmap(x_gate_codes, (0, None), 1)(per_width, jnp.swapaxes(x, 0, 1))
-        run = lambda m: int_scan(m, shared, lambda q, s: select_x_gates(s, q.bits, q.cell))  # noqa: E731
+        run = lambda m: int_scan(m, shared, lambda q, s: select_x_gates(s, q.bits, q.cell, widths))  # noqa: E731
     return map_blocks(run, models, block)
 
 
@@ -68,17 +72,20 @@ def population_logits(
     input_bits: Array,
     head_bits: Array,
     block: Block = "auto",
+    widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
 ) -> Array:
-    """Integer logits ``int32[P, B, C]`` of ``genomes: int32[P, n_ops]`` on ``x: float32[B, T, I]``.
+    """Integer logits ``int[P, B, C]`` of ``genomes: int32[P, n_ops]`` on ``x: float32[B, T, I]``.
 
-    Pure and traceable in every argument but ``block`` (static; see :func:`population_accuracy`):
-    the genomes are data, so a new population never recompiles.
+    Pure and traceable in every argument but ``block`` and ``widths`` (static; see
+    :func:`population_accuracy`): the genomes are data, so a new population never recompiles.
+    Every gene must be one of ``widths``; with a width above 8 trace it under ``jax.enable_x64``.
     """
-    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits)
-    return quantized_population_logits(models, per_width, x, resolve_block(block, CPU_EVAL_BLOCK))
+    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits, widths)
+    return quantized_population_logits(models, per_width, x, resolve_block(block, CPU_EVAL_BLOCK), widths)
 
 
-def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_size: int, block: int | None) -> Array:
+def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_size: int, block: int | None,
+                    widths: tuple[int, ...]) -> Array:
     """Correct predictions ``int32[P]``; the data is scanned in chunks of ``batch_size``."""
     n = x.shape[0]
     n_batches = -(-n // batch_size)
@@ -86,11 +93,11 @@ def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_si
     x = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape((n_batches, batch_size) + x.shape[1:])
     y = jnp.pad(y, (0, pad), constant_values=-1).reshape(n_batches, batch_size)  # -1 never matches
 
-    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits)  # once, not per chunk
+    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits, widths)  # once, not per chunk
 
     def body(correct, batch):
         xb, yb = batch
-        logits = quantized_population_logits(models, per_width, xb, block)
+        logits = quantized_population_logits(models, per_width, xb, block, widths)
         return correct + jnp.sum(jnp.argmax(logits, axis=-1) == yb, axis=-1, dtype=jnp.int32), None
 
     correct, _ = jax.lax.scan(body, jnp.zeros_like(genomes[:, 0]), (x, y))  # zeros_like: sharded like genomes
@@ -98,14 +105,14 @@ def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_si
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_counts(devices: tuple, batch_size: int, block: int | None, stacked: bool):
+def _compiled_counts(devices: tuple, batch_size: int, block: int | None, stacked: bool, widths: tuple[int, ...]):
     """``_correct_counts`` jitted; over several devices, sharded along the population axis.
 
     Each device scores its own slice of the population against the whole (replicated) data
     set: specimens never communicate, so ``shard_map`` needs no collective at all. Weights
     are replicated, or split with the population when ``stacked`` (one set per specimen).
     """
-    fn = functools.partial(_correct_counts, batch_size=batch_size, block=block)
+    fn = functools.partial(_correct_counts, batch_size=batch_size, block=block, widths=widths)
     if len(devices) == 1:
         return jax.jit(fn)
     mesh = Mesh(np.array(devices), ("population",))
@@ -140,6 +147,7 @@ def population_accuracy(
     block: Block = "auto",
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     devices: Sequence[jax.Device] | None = None,
+    widths: Widths | None = None,
 ) -> np.ndarray:
     """Accuracy ``float64[P]`` of every genome of ``genomes: int[P, n_ops]`` on ``x: [N, T, I]``, ``y: [N]``.
 
@@ -152,6 +160,10 @@ def population_accuracy(
     With ``jax.distributed.initialize()`` run first, ``jax.devices()`` spans every host.
     ``p`` may hold one set of weights per genome (leading axis ``[P]``, from
     :func:`jaxgru.qat.qat_population`).
+
+    ``widths``: the set every gene belongs to (its input-side codes are computed once per width
+    and shared); default 2..8, or 2..16 when a gene or I/O width exceeds 8. A set with a width
+    above 8 runs the wide datapath (int64 accumulators, ``jax.enable_x64`` around the call).
     """
     genomes = check_genomes(genomes, p.cell, name="genomes")
     if genomes.ndim == 1:
@@ -167,6 +179,7 @@ def population_accuracy(
         raise ValueError(f"x has {x.shape[-1]} features per step but the model expects {p.n_in}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
+    widths = datapath_widths(genomes, widths, input_bits, head_bits)
     block = resolve_block(block, CPU_EVAL_BLOCK)
     devices = tuple(jax.devices() if devices is None else devices)
     n_pop = len(genomes)
@@ -178,7 +191,24 @@ def population_accuracy(
     side_by_side = padded // len(devices) if block is None else min(block, padded // len(devices))
     if batch_size is None:
         batch_size = auto_batch_size(side_by_side, p.hidden, len(x), p.cell.n_ops, memory_budget)
-    correct = _compiled_counts(devices, int(batch_size), block, stacked)(
-        p, ranges, jnp.asarray(genomes), jnp.asarray(x), jnp.asarray(y), jnp.int32(input_bits), jnp.int32(head_bits)
-    )
-    return np.asarray(correct, np.float64)[:n_pop] / len(x)
+    with jax.enable_x64(widths.wide):
+        correct = _compiled_counts(devices, int(batch_size), block, stacked, widths.values)(
+            p, ranges, jnp.asarray(genomes), jnp.asarray(x), jnp.asarray(y), jnp.int32(input_bits),
+            jnp.int32(head_bits))
+        correct = np.asarray(correct)
+    return correct.astype(np.float64)[:n_pop] / len(x)
+
+
+def datapath_widths(genomes: np.ndarray, widths: Widths | None, input_bits: int, head_bits: int) -> Widths:
+    """The width set a population is scored with: ``widths`` (checked to hold every gene, and
+    made wide when an I/O width is), or by default 2..8, or 2..16 when anything is wider."""
+    used = set(np.unique(genomes).tolist())
+    if widths is None:
+        widths = DEFAULT_WIDTHS if max(used | {input_bits, head_bits}) <= DEFAULT_WIDTHS.values[-1] else Widths(
+            tuple(range(2, 17)))
+    missing = used - set(widths.values)
+    if missing:
+        raise ValueError(f"genomes hold widths {sorted(missing)} outside the width set {widths}.")
+    if max(input_bits, head_bits) > 8 and not widths.wide:
+        widths = Widths(widths.values + (16,))  # the I/O quantizers need the wide datapath
+    return widths

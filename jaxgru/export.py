@@ -16,22 +16,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgru.calibrate import Ranges
-from jaxgru.genome import DEFAULT_IO_BITS, check_genomes, check_io_bits
+from jaxgru.genome import DEFAULT_IO_BITS, check_genomes, check_io_bits, is_wide
 from jaxgru.integer import LUT_FUNCTIONS, lut_value, quantize
 from jaxgru.io import atomic_write_bytes
 from jaxgru.model import CellParams, check_params
 
-_quantize_one = jax.jit(quantize)
-_INT8_CODES = np.arange(-128, 128, dtype=np.int32)
+_quantize_one = jax.jit(quantize, static_argnames="wide")
 # Per-operator fields of the integer model, stored as int32[n_ops] (scale as float32).
 PER_OP = ("zero", "qmin", "qmax", "mult", "shift", "mult_a", "mult_b", "offset", "scale")
 SCALARS = ("x_inv_scale", "x_zero", "x_qmin", "x_qmax", "x_scale", "logit_scale")
 
 
-@functools.partial(jax.jit, static_argnums=1)
-def _tables(q, ks: tuple[int, ...]) -> jax.Array:
-    """``int32[len(ks), 256]``: each lookup table over every int8 input code."""
-    return jnp.stack([lut_value(q, k, _INT8_CODES) for k in ks])
+@functools.partial(jax.jit, static_argnums=(1, 2))
+def _table(q, k: int, n_codes: int) -> jax.Array:
+    """``int32[n_codes]``: operator ``k``'s lookup table over its input's codes, from ``qmin`` up."""
+    (src,) = q.cell.operand_ops[k]
+    return lut_value(q, k, q.qmin[src] + jnp.arange(n_codes, dtype=jnp.int32))
 
 
 def export_arrays(
@@ -49,7 +49,8 @@ def export_arrays(
     ``scale`` for reporting); per linear operator ``w_<op> int8[in, H]`` and ``b_<op> int32[H]``
     (input zero point folded in); per ``scale`` operator ``v_<op> int8[H]``; per table operator
     ``lut_<op>``, the ``2^b`` entries of its input's code range, ``lut_<op>[q - qmin_in]``; the
-    head ``wd int8[H, C]``, ``bd int32[C]``.
+    head ``wd int8[H, C]``, ``bd int32[C]``. A genome with a width above 8 bits exports the wide
+    datapath's types: weights ``int16``, biases and ``offset`` ``int64``.
     """
     cell = check_params(p).cell
     genome = check_genomes(genome, cell)
@@ -58,8 +59,15 @@ def export_arrays(
                          f"got shape {genome.shape}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
-    q = _quantize_one(p, ranges, genome, input_bits, head_bits)
-    out = {name: np.asarray(getattr(q, name)) for name in PER_OP + SCALARS}
+    wide = is_wide(np.concatenate([genome, [input_bits, head_bits]]))
+    with jax.enable_x64(wide):
+        q = _quantize_one(p, ranges, genome, input_bits, head_bits, wide=wide)
+        out = {name: np.asarray(getattr(q, name)) for name in PER_OP + SCALARS}
+        luts = cell.ops_of_kind(*LUT_FUNCTIONS)
+        for k in luts:
+            (src,) = cell.operand_ops[k]
+            n_codes = int(out["qmax"][src]) - int(out["qmin"][src]) + 1
+            out[f"lut_{cell.ops[k].name}"] = np.asarray(_table(q, k, n_codes))
     for src, group in cell.linear_groups.items():
         w, b = np.asarray(q.arrays[f"w{src}"]), np.asarray(q.arrays[f"b{src}"])
         hidden = w.shape[1] // len(group)
@@ -68,11 +76,6 @@ def export_arrays(
             out[f"b_{cell.ops[k].name}"] = b[g * hidden : (g + 1) * hidden]
     for k in cell.ops_of_kind("scale"):
         out[f"v_{cell.ops[k].name}"] = np.asarray(q.arrays[f"v_{cell.ops[k].name}"])
-    luts = cell.ops_of_kind(*LUT_FUNCTIONS)
-    for table, k in zip(np.asarray(_tables(q, luts)), luts):
-        (src,) = cell.operand_ops[k]
-        lo, hi = int(out["qmin"][src]), int(out["qmax"][src])
-        out[f"lut_{cell.ops[k].name}"] = table[lo - _INT8_CODES[0] : hi - _INT8_CODES[0] + 1]
     out["wd"], out["bd"] = np.asarray(q.arrays["wd"]), np.asarray(q.arrays["bd"])
     out["cell"] = np.array(cell.name)
     out["genome"] = genome

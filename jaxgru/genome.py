@@ -1,27 +1,103 @@
-"""Genomes: one bit width per operator of a cell, in the cell's declaration order.
+"""Genomes: one bit width per operator of a cell, in the cell's declaration order, drawn from a
+set of widths (a platform's, ``docs/design.md``, "Width sets").
 
 ``cell.op_names`` names the genes (``jaxgru.cells``); ``docs/design.md`` lists every cell's.
+The search works on *indices* into a :class:`Widths` set, so crossover and mutation can only
+ever produce widths of the set; everything stored or scored is the widths themselves.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from jaxgru.cell import Cell
 
-MIN_BITS, MAX_BITS = 2, 8
+MIN_BITS, MAX_BITS = 2, 16  # any width the integer datapath computes exactly
+NARROW_BITS = 8  # up to here every matmul is int8 x int8 -> int32; wider codes take the wide path
 DEFAULT_IO_BITS = 8  # width of the input quantizer and of the dense head
 
 
-def homogeneous_genomes(cell: Cell) -> np.ndarray:
-    """The homogeneous genomes ``int32[7, n_ops]``: every operator at 2, 3, ..., 8 bits."""
-    return np.repeat(np.arange(MIN_BITS, MAX_BITS + 1, dtype=np.int32)[:, None], cell.n_ops, axis=1)
+@dataclass(frozen=True)
+class Widths:
+    """An ordered set of bit widths within ``MIN_BITS..MAX_BITS`` that genes draw from."""
+
+    values: tuple[int, ...]
+
+    def __post_init__(self):
+        vals = tuple(self.values)
+        if not vals or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in vals):
+            raise ValueError(f"a width set needs one or more integer widths, got {self.values!r}.")
+        bad = [int(v) for v in vals if not MIN_BITS <= v <= MAX_BITS]
+        if bad:
+            raise ValueError(f"widths must lie in {MIN_BITS}..{MAX_BITS}; got {bad} in {list(vals)}.")
+        object.__setattr__(self, "values", tuple(sorted({int(v) for v in vals})))
+
+    @classmethod
+    def parse(cls, text: str) -> Widths:
+        """``"2-8"``, ``"4,8,16"`` or a platform name (:data:`PLATFORM_WIDTHS`)."""
+        text = text.strip().lower()
+        if text in PLATFORM_WIDTHS:
+            return PLATFORM_WIDTHS[text]
+        try:
+            if "-" in text and "," not in text:
+                lo, hi = (int(t) for t in text.split("-"))
+                return cls(tuple(range(lo, hi + 1)))
+            return cls(tuple(int(t) for t in text.split(",")))
+        except ValueError as err:
+            if "widths must lie" in str(err) or "width set" in str(err):
+                raise
+            raise ValueError(f"cannot read the width set {text!r}: give a range such as 2-8, a list such as "
+                             f"4,8,16, or one of {sorted(PLATFORM_WIDTHS)}.") from None
+
+    def __str__(self) -> str:
+        v = self.values
+        contiguous = len(v) > 2 and v == tuple(range(v[0], v[-1] + 1))
+        return f"{v[0]}-{v[-1]}" if contiguous else ",".join(map(str, v))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def wide(self) -> bool:
+        """Whether some width needs the wide (int64-accumulating) datapath."""
+        return self.values[-1] > NARROW_BITS
+
+    def decode(self, genes) -> np.ndarray:
+        """Widths of gene indices ``int[..., D]`` (what the search evolves)."""
+        return np.asarray(self.values, np.int32)[np.asarray(genes)]
+
+    def encode(self, widths) -> np.ndarray:
+        """Gene indices of ``widths``; every width must belong to the set."""
+        widths = np.asarray(widths)
+        table = np.full(MAX_BITS + 1, -1, np.int32)
+        table[list(self.values)] = np.arange(len(self.values), dtype=np.int32)
+        idx = table[np.clip(widths, 0, MAX_BITS)]
+        if (idx < 0).any() or (widths > MAX_BITS).any():
+            raise ValueError(f"widths {sorted(set(np.asarray(widths).ravel().tolist()))} are not all in the set "
+                             f"{self}.")
+        return idx
+
+    def homogeneous(self, cell: Cell) -> np.ndarray:
+        """The homogeneous genomes ``int32[len(set), n_ops]``: every operator at each width, narrowest first."""
+        return np.repeat(np.asarray(self.values, np.int32)[:, None], cell.n_ops, axis=1)
+
+
+DEFAULT_WIDTHS = Widths(tuple(range(2, 9)))
+# The width sets of MOHAQ's platforms: SiLago computes at 4, 8 or 16 bits, Bitfusion fuses 2-bit bricks.
+PLATFORM_WIDTHS = {"default": DEFAULT_WIDTHS, "silago": Widths((4, 8, 16)), "bitfusion": Widths((2, 4, 8, 16))}
+
+
+def homogeneous_genomes(cell: Cell, widths: Widths = DEFAULT_WIDTHS) -> np.ndarray:
+    """The homogeneous genomes of ``widths`` (default 2..8): ``int32[len(widths), n_ops]``."""
+    return widths.homogeneous(cell)
 
 
 def check_genomes(genomes, cell: Cell, *, name: str = "genome") -> np.ndarray:
     """Validates bit-width vectors on the host and returns them as ``int32[..., n_ops]``.
 
-    Accepts one genome ``[n_ops]`` or a population ``[P, n_ops]`` of integers in 2..8. Raises
+    Accepts one genome ``[n_ops]`` or a population ``[P, n_ops]`` of integers in 2..16. Raises
     ``TypeError`` for a non-integer dtype and ``ValueError`` for a wrong shape or width; the
     message names the cell and the length it expects.
     """
@@ -47,8 +123,13 @@ def check_genomes(genomes, cell: Cell, *, name: str = "genome") -> np.ndarray:
     return arr.astype(np.int32)
 
 
+def is_wide(genomes) -> bool:
+    """Whether any width of ``genomes`` needs the wide datapath (host-side, static)."""
+    return bool(np.asarray(genomes).size) and int(np.max(genomes)) > NARROW_BITS
+
+
 def check_io_bits(bits: int, *, name: str) -> int:
-    """Validates the width of the input or head quantizer (a plain int in 2..8)."""
+    """Validates the width of the input or head quantizer (a plain int in 2..16)."""
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
         raise TypeError(f"{name} must be an int in {MIN_BITS}..{MAX_BITS}, got {bits!r}.")
     if not MIN_BITS <= bits <= MAX_BITS:

@@ -5,6 +5,9 @@
 the sigmoid/tanh lookup tables, :func:`lut_value`), all computed in-graph, so ``jax.vmap`` over
 genomes quantizes a whole population without recompiling. :func:`int_logits` runs it: every
 matmul is ``int8 x int8 -> int32``, every other operator int32 arithmetic (``jaxgru.quant``).
+Widths above 8 bits take the *wide* datapath (static ``wide=True``, traced under
+``jax.enable_x64``): codes up to 16 bits, int64 accumulators, and every matmul still on int8 dots,
+four per product, on the 8-bit limbs of both operands (:func:`wide_dot`).
 Both walk the cell's declaration with one function per operator kind (:data:`PREPARE` sets an
 operator's constants, :data:`INT_KERNELS` evaluates it). ``jaxgru.reference`` is the plain
 NumPy twin that must agree bit for bit; ``docs/design.md`` gives every operator's formula.
@@ -21,7 +24,7 @@ from jax import Array
 
 from jaxgru.calibrate import Ranges
 from jaxgru.cell import INPUT, Cell
-from jaxgru.genome import MIN_BITS
+from jaxgru.genome import DEFAULT_WIDTHS
 from jaxgru.model import CellParams
 from jaxgru.quant import (
     affine_params,
@@ -30,10 +33,14 @@ from jaxgru.quant import (
     quantize_to_range,
     quantize_weights,
     requantize,
+    requantize_wide,
     rounding_shift,
 )
 
 BIAS_LIMIT = 2**29  # integer biases and offsets are clipped here so that accumulators never wrap
+# The wide datapath's int64 accumulators hold |acc| < 2^39 from a 16 x 16-bit product over 2^9
+# terms; biases and offsets up to 2^46 keep acc * m (m < 2^15) inside int64.
+WIDE_BIAS_LIMIT = 2**46
 # Elementwise operators rescale with 14-bit multipliers and shifts <= 31: their accumulators
 # (|code - zero| <= 255, so a product is < 2^16 and a sum term < 2^22) then stay inside int32
 # through `rounding_shift`, the three-instruction form of requantization.
@@ -45,7 +52,9 @@ LUT_FUNCTIONS = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}
 class IntModel:
     """One quantized model of ``cell`` (add a leading axis ``[P]`` for a population).
 
-    ``bits``: the genome ``int32[n_ops]`` it was made from.
+    ``bits``: the genome ``int32[n_ops]`` it was made from. ``wide`` (static): codes up to 16
+    bits, weights ``int16``, biases and accumulators ``int64`` (see the module docstring); the
+    matmul operands are then also stored as limbs, ``<w>_limbs int8[in, 2N]`` and ``<w>_c int64[N]``.
     Input quantizer: ``x_inv_scale`` (float32), ``x_zero``, ``x_qmin``, ``x_qmax``.
     ``arrays``: ``w<s> int8[in, k*H]`` and ``b<s> int32[k*H]`` per linear source (the source's
     zero point folded into the bias, so ``acc = codes @ w + b``), ``v_<op> int8[H]`` per
@@ -75,23 +84,73 @@ class IntModel:
     x_scale: Array
     logit_scale: Array
     cell: Cell = struct.field(pytree_node=False)
+    wide: bool = struct.field(pytree_node=False, default=False)
 
 
-def _round_int(x: Array, limit: int = BIAS_LIMIT) -> Array:
-    return jnp.clip(jnp.round(x), -limit, limit).astype(jnp.int32)
+def acc_dtype(wide: bool):
+    """Accumulators and biases: int32, or int64 on the wide datapath."""
+    return jnp.int64 if wide else jnp.int32
 
 
-def quantize_linear(w: Array, b: Array, bits: Array, in_scale: Array, in_zero: Array, out_scale: Array):
+def code_dtype(wide: bool):
+    """Stored codes (weights, shared input-side codes): int8, or int16 on the wide datapath."""
+    return jnp.int16 if wide else jnp.int8
+
+
+def _round_int(x: Array, wide: bool = False) -> Array:
+    limit = WIDE_BIAS_LIMIT if wide else BIAS_LIMIT
+    return jnp.clip(jnp.round(x), -limit, limit).astype(acc_dtype(wide))
+
+
+def weight_limbs(codes: Array) -> tuple[Array, Array]:
+    """The wide datapath's form of a weight matrix ``codes int[K, N]`` (|codes| < 2^15):
+    ``limbs int8[K, 2N]``, its high bytes then its low bytes less 128, and ``c int64[N]``,
+    128 times its column sums; :func:`wide_dot` combines them."""
+    codes = codes.astype(jnp.int32)
+    hi = jnp.right_shift(codes, 8)
+    lo = jnp.bitwise_and(codes, 255) - 128
+    limbs = jnp.concatenate([hi, lo], axis=-1).astype(jnp.int8)
+    return limbs, 128 * jnp.sum(codes.astype(jnp.int64), axis=0)
+
+
+def wide_dot(a: Array, limbs: Array, c: Array) -> Array:
+    """Exact ``a @ w`` as ``int64[..., N]`` for codes ``a: int[..., K]`` and a weight matrix in the
+    form of :func:`weight_limbs`, from int8 dots only (``docs/design.md``, "The wide datapath").
+
+    With ``a = 256 a_h + u' + 128`` and ``w = 256 w_h + v' + 128`` (``a_h, u', w_h, v'`` int8),
+    ``sum a w = 65536 a_h.w_h + 256 (a_h.v' + u'.w_h) + u'.v' + 128 sum(a - 128) + 128 sum w``.
+    Each int8 dot stays below ``2^14 K`` in int32, so this is exact for ``K < 2^17``.
+    """
+    a = a.astype(jnp.int32)
+    n = limbs.shape[-1] // 2
+    a_h = jnp.right_shift(a, 8)
+    u = jnp.bitwise_and(a, 255) - 128
+    d_h = int_dot(a_h, limbs).astype(jnp.int64)  # [..., 2N]: a_h.w_h, a_h.v'
+    d_l = int_dot(u, limbs).astype(jnp.int64)  # u'.w_h, u'.v'
+    rows = 128 * jnp.sum((a - 128).astype(jnp.int64), axis=-1, keepdims=True)
+    return (65536 * d_h[..., :n] + 256 * (d_h[..., n:] + d_l[..., :n]) + d_l[..., n:]) + rows + c
+
+
+def _store_weights(arrays: dict, name: str, codes: Array, wide: bool) -> None:
+    arrays[name] = codes.astype(code_dtype(wide))
+    if wide:
+        arrays[f"{name}_limbs"], arrays[f"{name}_c"] = weight_limbs(codes)
+
+
+def quantize_linear(w: Array, b: Array, bits: Array, in_scale: Array, in_zero: Array, out_scale: Array,
+                    wide: bool = False):
     """Quantizes a stacked kernel ``w [in, k*H]`` and bias ``[k*H]`` operator by operator (each
-    its own width, ``bits [k]``); returns ``(codes int8[in, k*H], bias int32[k*H], mult[k], shift[k])``."""
+    its own width, ``bits [k]``); returns ``(codes int32[in, k*H], bias int32[k*H], mult[k],
+    shift[k])`` (bias int64 when ``wide``)."""
     n_in, kh = w.shape
     k = bits.shape[0]
     hidden = kh // k
     wk = jnp.moveaxis(w.reshape(n_in, k, hidden), 1, 0)  # [k, in, H]
     codes, w_scale = jax.vmap(quantize_weights)(wk, bits)  # [k, in, H], [k]
     acc_scale = w_scale * in_scale  # real value of one accumulator unit, per operator
-    bias = _round_int(b.reshape(k, hidden) / acc_scale[:, None])
-    bias = bias - in_zero * codes.astype(jnp.int32).sum(axis=1)  # fold the input zero point
+    bias = _round_int(b.reshape(k, hidden) / acc_scale[:, None], wide)
+    # fold the input zero point
+    bias = bias - in_zero.astype(bias.dtype) * codes.astype(bias.dtype).sum(axis=1)
     mult, shift = fixed_point(acc_scale / out_scale)
     codes = jnp.moveaxis(codes, 0, 1).reshape(n_in, kh)
     return codes, bias.reshape(kh), mult, shift
@@ -106,14 +165,18 @@ def _prep_add(c, k, srcs, p):
     _, s = fixed_point(jnp.maximum(ratio_a, ratio_b), **_ELEM)  # one shift for both terms
     ma, _ = fixed_point(ratio_a, s, bits=ELEM_MULT_BITS)
     mb, _ = fixed_point(ratio_b, s, bits=ELEM_MULT_BITS)
-    return {"mult_a": ma, "mult_b": mb, "offset": -(ma * c["zero"][a] + mb * c["zero"][b]), "shift": s, "mult": 1}
+    dt = acc_dtype(c["wide"])
+    offset = -(ma.astype(dt) * c["zero"][a] + mb.astype(dt) * c["zero"][b])
+    return {"mult_a": ma, "mult_b": mb, "offset": offset, "shift": s, "mult": 1}
 
 
 def _prep_sub1(c, k, srcs, p):  # 1 - a: a sum of the constant 1 and -a
     (a,) = srcs
     m, s = fixed_point(c["scale"][a] / c["scale"][k], **_ELEM)
-    one = _round_int(jnp.ldexp(1.0 / c["scale"][k], s))
-    return {"mult_a": -m, "offset": jnp.clip(one + m * c["zero"][a], -BIAS_LIMIT, BIAS_LIMIT), "shift": s, "mult": 1}
+    one = _round_int(jnp.ldexp(1.0 / c["scale"][k], s), c["wide"])
+    limit = WIDE_BIAS_LIMIT if c["wide"] else BIAS_LIMIT
+    return {"mult_a": -m, "offset": jnp.clip(one + m.astype(one.dtype) * c["zero"][a], -limit, limit), "shift": s,
+            "mult": 1}
 
 
 def _prep_mul(c, k, srcs, p):
@@ -130,7 +193,7 @@ def _prep_rescale(c, k, srcs, p):  # ReLU: the operand's scale to the output's
 def _prep_scale(c, k, srcs, p):  # v * a: v quantized symmetric at the operator's width
     codes, v_scale = quantize_weights(p[f"v_{p.cell.ops[k].name}"], c["bits"][k])
     m, s = fixed_point(c["scale"][srcs[0]] * v_scale / c["scale"][k], **_ELEM)
-    return {"mult": m, "shift": s, "vector": codes}
+    return {"mult": m, "shift": s, "vector": codes.astype(code_dtype(c["wide"]))}
 
 
 def _prep_none(c, k, srcs, p):  # lookup tables are defined by the scales and zero points
@@ -145,8 +208,13 @@ PREPARE: dict[str, Callable] = {
 }
 
 
-def quantize(p: CellParams, ranges: Ranges, bits: Array, input_bits: Array = 8, head_bits: Array = 8) -> IntModel:
-    """Integer model for one genome ``bits: int32[n_ops]`` (traced; vmap it over a population)."""
+def quantize(
+    p: CellParams, ranges: Ranges, bits: Array, input_bits: Array = 8, head_bits: Array = 8, wide: bool = False
+) -> IntModel:
+    """Integer model for one genome ``bits: int32[n_ops]`` (traced; vmap it over a population).
+
+    ``wide`` (static) must be set when a width may exceed 8 bits, and the call traced under
+    ``jax.enable_x64(True)``; for widths up to 8 both datapaths give the same codes."""
     cell = p.cell
     n = cell.n_ops
     bits = jnp.asarray(bits, jnp.int32)
@@ -156,7 +224,7 @@ def quantize(p: CellParams, ranges: Ranges, bits: Array, input_bits: Array = 8, 
     x_qmin, x_qmax = code_range(input_bits)
     out_op = cell.index(cell.output)
     fields = {"mult": jnp.zeros(n, jnp.int32), "shift": jnp.ones(n, jnp.int32), "mult_a": jnp.zeros(n, jnp.int32),
-              "mult_b": jnp.zeros(n, jnp.int32), "offset": jnp.zeros(n, jnp.int32)}
+              "mult_b": jnp.zeros(n, jnp.int32), "offset": jnp.zeros(n, acc_dtype(wide))}
     arrays = {}
 
     for src, group in cell.linear_groups.items():
@@ -165,11 +233,12 @@ def quantize(p: CellParams, ranges: Ranges, bits: Array, input_bits: Array = 8, 
             in_scale, in_zero = x_scale, x_zero
         else:
             in_scale, in_zero = scale[cell.index(src)], zero[cell.index(src)]
-        arrays[f"w{src}"], arrays[f"b{src}"], m, s = PREPARE["linear"](
-            p[f"w{src}"], p[f"b{src}"], bits[idx], in_scale, in_zero, scale[idx])
+        codes, arrays[f"b{src}"], m, s = PREPARE["linear"](
+            p[f"w{src}"], p[f"b{src}"], bits[idx], in_scale, in_zero, scale[idx], wide)
+        _store_weights(arrays, f"w{src}", codes, wide)
         fields["mult"], fields["shift"] = fields["mult"].at[idx].set(m), fields["shift"].at[idx].set(s)
 
-    consts = {"scale": scale, "zero": zero, "bits": bits}
+    consts = {"scale": scale, "zero": zero, "bits": bits, "wide": wide}
     for k in cell.step_ops:
         op = cell.ops[k]
         for name, value in PREPARE[op.kind](consts, k, cell.operand_ops[k], p).items():
@@ -180,13 +249,14 @@ def quantize(p: CellParams, ranges: Ranges, bits: Array, input_bits: Array = 8, 
 
     h_scale, h_zero = scale[out_op], zero[out_op]
     wd, d_scale = quantize_weights(p["wd"], head_bits)
-    arrays["wd"] = wd
-    arrays["bd"] = _round_int(p["bd"] / (d_scale * h_scale)) - h_zero * wd.astype(jnp.int32).sum(axis=0)
+    _store_weights(arrays, "wd", wd, wide)
+    bd = _round_int(p["bd"] / (d_scale * h_scale), wide)
+    arrays["bd"] = bd - h_zero.astype(bd.dtype) * wd.astype(bd.dtype).sum(axis=0)
 
     return IntModel(
         bits=bits, x_inv_scale=1.0 / x_scale, x_zero=x_zero, x_qmin=x_qmin, x_qmax=x_qmax, arrays=arrays,
         zero=zero, qmin=qmin, qmax=qmax, scale=scale, x_scale=x_scale, logit_scale=d_scale * h_scale, cell=cell,
-        **fields,
+        wide=wide, **fields,
     )
 
 
@@ -195,6 +265,13 @@ def int_dot(a: Array, b: Array) -> Array:
     return jax.lax.dot_general(
         a.astype(jnp.int8), b, (((a.ndim - 1,), (0,)), ((), ())), preferred_element_type=jnp.int32
     )
+
+
+def matmul(q: IntModel, name: str, codes: Array) -> Array:
+    """``codes @ q.arrays[name]``: int32 on the narrow datapath, int64 (:func:`wide_dot`) on the wide."""
+    if q.wide:
+        return wide_dot(codes, q.arrays[f"{name}_limbs"], q.arrays[f"{name}_c"])
+    return int_dot(codes, q.arrays[name])
 
 
 def quantize_input(q: IntModel, x: Array) -> Array:
@@ -212,42 +289,48 @@ def lut_value(q: IntModel, k: int, code: Array) -> Array:
 
 
 def _saturate(q: IntModel, k: int, value: Array) -> Array:
-    return jnp.clip(q.zero[k] + value, q.qmin[k], q.qmax[k])
+    return jnp.clip(q.zero[k] + value, q.qmin[k], q.qmax[k]).astype(jnp.int32)
+
+
+def _acc(q: IntModel, v: Array) -> Array:
+    """An operand in the accumulator type (elementwise products of 16-bit codes need int64)."""
+    return v.astype(acc_dtype(q.wide))
 
 
 def _int_linear(q: IntModel, src: str, codes: Array) -> Array:
     """The linear operators on ``src`` (codes ``[..., in]``) as one matmul, each operator's
     slice requantized to its own width: ``int32[..., k*H]``."""
     group = jnp.array(q.cell.linear_groups[src])
-    acc = int_dot(codes, q.arrays[f"w{src}"]) + q.arrays[f"b{src}"]
+    acc = matmul(q, f"w{src}", codes) + q.arrays[f"b{src}"]
     hidden = acc.shape[-1] // len(q.cell.linear_groups[src])
     per_unit = lambda v: jnp.repeat(v[group], hidden)  # noqa: E731
-    return jnp.clip(per_unit(q.zero) + requantize(acc, per_unit(q.mult), per_unit(q.shift)),
-                    per_unit(q.qmin), per_unit(q.qmax))
+    rq = requantize_wide if q.wide else requantize
+    out = jnp.clip(per_unit(q.zero) + rq(acc, per_unit(q.mult), per_unit(q.shift)), per_unit(q.qmin), per_unit(q.qmax))
+    return out.astype(jnp.int32)
 
 
 def _int_add(q, k, srcs, qa, qb):
-    acc = q.offset[k] + q.mult_a[k] * qa + q.mult_b[k] * qb
+    acc = q.offset[k] + _acc(q, q.mult_a[k]) * qa + _acc(q, q.mult_b[k]) * qb
     return _saturate(q, k, rounding_shift(acc, q.shift[k]))
 
 
 def _int_sub1(q, k, srcs, qa):  # the constant 1 lives in the offset
-    return _saturate(q, k, rounding_shift(q.offset[k] + q.mult_a[k] * qa, q.shift[k]))
+    return _saturate(q, k, rounding_shift(q.offset[k] + _acc(q, q.mult_a[k]) * qa, q.shift[k]))
 
 
 def _int_mul(q, k, srcs, qa, qb):
     a, b = srcs
-    acc = (qa - q.zero[a]) * (qb - q.zero[b]) * q.mult[k]
+    acc = _acc(q, qa - q.zero[a]) * _acc(q, qb - q.zero[b]) * q.mult[k]
     return _saturate(q, k, rounding_shift(acc, q.shift[k]))
 
 
 def _int_scale(q, k, srcs, qa):
-    acc = (qa - q.zero[srcs[0]]) * q.arrays[f"v_{q.cell.ops[k].name}"].astype(jnp.int32) * q.mult[k]
+    acc = _acc(q, qa - q.zero[srcs[0]]) * _acc(q, q.arrays[f"v_{q.cell.ops[k].name}"]) * q.mult[k]
     return _saturate(q, k, rounding_shift(acc, q.shift[k]))
 
 
 def _int_relu(q, k, srcs, qa):
-    acc = jnp.maximum(qa - q.zero[srcs[0]], 0) * q.mult[k]
+    acc = _acc(q, jnp.maximum(qa - q.zero[srcs[0]], 0)) * q.mult[k]
     return _saturate(q, k, rounding_shift(acc, q.shift[k]))
 
 
@@ -267,17 +350,19 @@ INT_KERNELS: dict[str, Callable] = {
 
 def x_gate_codes(q: IntModel, x: Array) -> Array:
     """Output codes of the linear operators on the input, for float inputs ``x: [..., I]``, as
-    ``int8[..., k*H]``. They depend on the genome only through those operators' genes and the
-    input width, which is what lets a population share them (:func:`select_x_gates`)."""
-    return INT_KERNELS["linear"](q, INPUT, quantize_input(q, x)).astype(jnp.int8)
+    ``int8[..., k*H]`` (int16 when wide). They depend on the genome only through those
+    operators' genes and the input width, which is what lets a population share them
+    (:func:`select_x_gates`)."""
+    return INT_KERNELS["linear"](q, INPUT, quantize_input(q, x)).astype(code_dtype(q.wide))
 
 
-def select_x_gates(shared: Array, bits: Array, cell: Cell) -> Array:
-    """Picks one specimen's input-side codes out of ``shared: int8[7, ..., k*H]``, the codes of
-    :func:`x_gate_codes` computed once per width 2..8: operator ``g`` of the input group comes
-    from width ``bits[cell.input_ops[g]]``. Returns ``int8[..., k*H]``."""
+def select_x_gates(shared: Array, bits: Array, cell: Cell, widths: tuple[int, ...] = DEFAULT_WIDTHS.values) -> Array:
+    """Picks one specimen's input-side codes out of ``shared: [len(widths), ..., k*H]``, the codes
+    of :func:`x_gate_codes` computed once per width of ``widths`` (static): operator ``g`` of the
+    input group comes from width ``bits[cell.input_ops[g]]``, which must be one of them."""
     hidden = shared.shape[-1] // len(cell.input_ops)
-    rows = [shared[bits[k] - MIN_BITS, ..., g * hidden : (g + 1) * hidden] for g, k in enumerate(cell.input_ops)]
+    position = jnp.zeros(max(widths) + 1, jnp.int32).at[jnp.array(widths)].set(jnp.arange(len(widths), dtype=jnp.int32))
+    rows = [shared[position[bits[k]], ..., g * hidden : (g + 1) * hidden] for g, k in enumerate(cell.input_ops)]
     return jnp.concatenate(rows, axis=-1)
 
 
@@ -310,7 +395,7 @@ def int_scan(q: IntModel, xs: Array, select: Callable[[IntModel, Array], Array] 
         return int_step(q, xs_t if select is None else select(q, xs_t), carry)[0], None
 
     carry, _ = jax.lax.scan(step, initial_carry(q, xs.shape[-2]), xs)
-    return int_dot(carry[q.cell.carry.index(q.cell.output)], q.arrays["wd"]) + q.arrays["bd"]
+    return matmul(q, "wd", carry[q.cell.carry.index(q.cell.output)]) + q.arrays["bd"]
 
 
 def int_logits(q: IntModel, x: Array) -> Array:

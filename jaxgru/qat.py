@@ -27,7 +27,7 @@ from jax import Array
 from jaxgru.blocks import CPU_QAT_BLOCK, Block, map_blocks, resolve_block
 from jaxgru.calibrate import Ranges
 from jaxgru.cell import INPUT
-from jaxgru.genome import check_genomes, check_io_bits
+from jaxgru.genome import check_genomes, check_io_bits, is_wide
 from jaxgru.integer import initial_carry, int_step, quantize, x_gate_codes
 from jaxgru.model import CellParams, check_params, float_step, input_linears
 from jaxgru.quant import affine_params, code_range, quantize_weights
@@ -82,7 +82,7 @@ def fake_quant_weights(p: CellParams, scale: Array, bits: Array, x_scale: Array,
 
 def fake_quant_logits(
     p: CellParams, ranges: Ranges, bits: Array, x: Array, input_bits: Array = 8, head_bits: Array = 8,
-    *, exact: bool = True,
+    *, exact: bool = True, wide: bool = False,
 ) -> Array:
     """Float logits ``[B, C]`` of the fake-quantized model of genome ``bits: int32[n_ops]`` on
     ``x: float32[B, T, I]``; differentiable in ``p`` (straight-through).
@@ -92,7 +92,8 @@ def fake_quant_logits(
     value is snapped to the real value of its integer code, so the forward pass *is* the integer
     model (its logits up to float summation order) and only the gradient comes from the float
     surrogate. Without it the surrogate rounds in float, which tips a few codes the other way
-    (its fixed-point multipliers and round-half-up differ from float rounding) and costs less."""
+    (its fixed-point multipliers and round-half-up differ from float rounding) and costs less.
+    ``wide`` (static): the integer model runs the wide datapath (widths above 8 bits)."""
     cell = p.cell
     bits = jnp.asarray(bits, jnp.int32)
     qmin, qmax = code_range(bits)
@@ -104,7 +105,7 @@ def fake_quant_logits(
     xs = {k: jnp.swapaxes(v, 0, 1) for k, v in input_linears(cell, w, xq).items()}  # {name: [T, B, H]}
     carry0 = tuple(jnp.zeros((x.shape[0], p.hidden), x.dtype) for _ in cell.carry)
     if exact:
-        q = quantize(sg(p), ranges, bits, input_bits, head_bits)  # the same integer model, no gradient
+        q = quantize(sg(p), ranges, bits, input_bits, head_bits, wide)  # the same integer model, no gradient
         xs = (xs, x_gate_codes(q, jnp.swapaxes(x, 0, 1)))
         init = (carry0, initial_carry(q, x.shape[0]))
     else:
@@ -142,7 +143,7 @@ def memory_block(
 
 @functools.lru_cache(maxsize=8)
 def _population_step(
-    learning_rate: float, exact: bool, block: int | None
+    learning_rate: float, exact: bool, block: int | None, wide: bool = False
 ) -> tuple[optax.GradientTransformation, Callable]:
     """Adam and the QAT step, jitted and mapped over the population (weights, optimizer state,
     genome) in vmapped blocks of ``block`` (:func:`jaxgru.blocks.map_blocks`); ranges, the
@@ -151,7 +152,7 @@ def _population_step(
 
     def step(p, opt_state, bits, ranges, x, y, input_bits, head_bits):
         loss_fn = lambda q: cross_entropy(  # noqa: E731
-            fake_quant_logits(q, ranges, bits, x, input_bits, head_bits, exact=exact), y)
+            fake_quant_logits(q, ranges, bits, x, input_bits, head_bits, exact=exact, wide=wide), y)
         loss, grads = jax.value_and_grad(loss_fn)(p)
         updates, opt_state = tx.update(grads, opt_state, p)
         return optax.apply_updates(p, updates), opt_state, loss
@@ -205,14 +206,16 @@ def qat_population(
     head_bits = check_io_bits(head_bits, name="head_bits")
     fits = memory_block(len(genomes), x.shape[1], p.hidden, batch_size, n_ops=p.cell.n_ops)
     block = resolve_block(block, min(CPU_QAT_BLOCK, fits), fits)
-    tx, step = _population_step(float(learning_rate), bool(exact), block)
+    wide = bool(exact) and is_wide(np.concatenate([genomes.ravel(), [input_bits, head_bits]]))
+    tx, step = _population_step(float(learning_rate), bool(exact), block, wide)
     rng = np.random.default_rng(seed)
     steps = len(x) // batch_size
     batches = [rng.permutation(len(x))[: steps * batch_size].reshape(steps, batch_size) for _ in range(epochs)]
     g = jnp.asarray(genomes)
     params = _replicate(p, len(g))
     opt_state = jax.vmap(tx.init)(params)
-    for idx in (i for epoch in batches for i in epoch):
-        params, opt_state, _ = step(params, opt_state, g, ranges, jnp.asarray(x[idx]), jnp.asarray(y[idx]),
-                                    jnp.int32(input_bits), jnp.int32(head_bits))
+    with jax.enable_x64(wide):  # only the wide integer model needs int64; floats stay float32
+        for idx in (i for epoch in batches for i in epoch):
+            params, opt_state, _ = step(params, opt_state, g, ranges, jnp.asarray(x[idx]), jnp.asarray(y[idx]),
+                                        jnp.int32(input_bits), jnp.int32(head_bits))
     return params

@@ -56,11 +56,12 @@ def quantize_to_range(x: Array, scale: Array, zero: Array, qmin: Array, qmax: Ar
 
 
 def quantize_weights(w: Array, bits: Array) -> tuple[Array, Array]:
-    """Symmetric per-tensor weight quantization; returns ``(codes int8, scale float32)``."""
+    """Symmetric per-tensor weight quantization; returns ``(codes int32, scale float32)`` (the
+    caller stores the codes as narrowly as its widths allow)."""
     qmax = (jnp.left_shift(1, jnp.asarray(bits, jnp.int32) - 1) - 1).astype(jnp.float32)
     scale = jnp.maximum(jnp.max(jnp.abs(w)), EPS) / qmax
     codes = jnp.clip(jnp.round(w / scale), -qmax, qmax)
-    return codes.astype(jnp.int8), scale
+    return codes.astype(jnp.int32), scale
 
 
 def fixed_point(
@@ -93,6 +94,14 @@ def rounding_shift(acc: Array, s: Array) -> Array:
     caller has bounded: elementwise sums and products of codes.
     """
     return jnp.right_shift(acc + jnp.left_shift(1, s - 1), s)
+
+
+def requantize_wide(acc: Array, m: Array, s: Array) -> Array:
+    """:func:`requantize` for int64 accumulators (the wide datapath, under ``jax.enable_x64``):
+    ``|acc| < 2^47`` and ``m < 2^15`` keep ``acc * m`` inside int64, so it is formed directly."""
+    acc = jnp.asarray(acc, jnp.int64)
+    s = jnp.asarray(s, jnp.int64)
+    return jnp.right_shift(acc * jnp.asarray(m, jnp.int64) + jnp.left_shift(jnp.int64(1), s - 1), s)
 
 
 def requantize(acc: Array, m: Array, s: Array) -> Array:

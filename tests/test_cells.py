@@ -72,7 +72,7 @@ def test_unknown_cell_and_wrong_genome_length_say_what_fits():
     with pytest.raises(ValueError, match=r"shape \[21\] or \[P, 21\] for the lstm cell"):
         check_genomes(np.full(17, 8), get_cell("lstm"))
     with pytest.raises(ValueError, match="operator 'vfc' of the sru cell"):
-        check_genomes(np.array([8] * 4 + [9] + [8] * 14), get_cell("sru"))
+        check_genomes(np.array([8] * 4 + [17] + [8] * 14), get_cell("sru"))
 
 
 # --- the float models against implementations that do not read the declaration ------------

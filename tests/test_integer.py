@@ -103,8 +103,8 @@ def test_large_population_in_bounded_chunks(small_model, rng):
 @pytest.mark.parametrize(
     "genome, exc, match",
     [
-        (np.full(17, 9, np.int32), ValueError, "2..8"),
-        (np.full(17, 1, np.int32), ValueError, "2..8"),
+        (np.full(17, 17, np.int32), ValueError, "2..16"),
+        (np.full(17, 1, np.int32), ValueError, "2..16"),
         (np.full(16, 8, np.int32), ValueError, r"shape \[17\]"),
         (np.full(17, 8.0), TypeError, "integer"),
         (np.full((2, 3, 17), 8), ValueError, "shape"),
@@ -122,7 +122,7 @@ def test_bad_io_bits_and_data_are_refused(small_model):
     p, r = small_model["params"], small_model["ranges"]
     g = np.full((1, 17), 8, np.int32)
     with pytest.raises(ValueError, match="input_bits"):
-        population_accuracy(p, r, g, small_model["x_val"][:4], small_model["y_val"][:4], input_bits=9)
+        population_accuracy(p, r, g, small_model["x_val"][:4], small_model["y_val"][:4], input_bits=17)
     with pytest.raises(ValueError, match="features"):
         population_accuracy(p, r, g, np.zeros((4, 28, 5)), np.zeros(4))
     with pytest.raises(ValueError, match="block"):

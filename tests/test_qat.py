@@ -104,7 +104,7 @@ def test_qat_refuses_bad_input(small_model):
     with pytest.raises(ValueError, match="population"):
         qat_population(p, r, np.full(17, 4), x, y, batch_size=32)
     with pytest.raises(ValueError):
-        qat_population(p, r, np.full((2, 17), 9), x, y, batch_size=32)
+        qat_population(p, r, np.full((2, 17), 17), x, y, batch_size=32)
     with pytest.raises(ValueError, match="block"):
         qat_population(p, r, np.full((2, 17), 4), x, y, batch_size=32, block=0)
     assert memory_block(40, 361, 128, 128) < memory_block(40, 28, 128, 128) <= 40
