@@ -19,8 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jaxgru.cells import CELLS, get_cell
+from jaxgru.costs import COSTS, check_objectives
+from jaxgru.genome import PLATFORM_WIDTHS, Widths
 from jaxgru.nsga2 import CROSSOVERS, MUTATIONS
 from jaxgru.tasks import SPEECH_SOURCES, TASKS, Task, get_task
+
+MODES = ("ptq", "qat", "beacon")
+# MOHAQ's platforms: their objectives (their width sets are genome.PLATFORM_WIDTHS).
+PLATFORMS = {"silago": ("error", "silago_speedup", "silago_energy"), "bitfusion": ("error", "bitfusion_speedup")}
 
 
 def setting(default, help: str, *, choices=None, flag: str | None = None, negate: bool = False):
@@ -51,8 +57,9 @@ class Config:
     source: str = setting("auto", "speech data: tfds (Speech Commands), synthetic (espeak-ng), auto (tfds when "
                           "prepared)", choices=list(SPEECH_SOURCES))
     # quantization-aware training of every specimen before it is scored
-    mode: str | None = setting(None, "ptq, or qat: fine-tune every specimen before scoring (default: the paper's "
-                               "choice per task, qat on MNIST, ptq on speech)", choices=["ptq", "qat"])
+    mode: str | None = setting(None, "ptq; qat: fine-tune every specimen before scoring; beacon: fine-tune a few "
+                               "(beacons) and score the rest with their nearest beacon's weights (default: the "
+                               "paper's choice per task, qat on MNIST, ptq on speech)", choices=list(MODES))
     qat_fraction: float = setting(0.1, "QAT subset of the train split (drawn once from the seed)")
     qat_epochs: int = setting(1, "QAT epochs")
     qat_learning_rate: float = setting(1e-5, "Adam's step size in QAT")
@@ -63,9 +70,22 @@ class Config:
     crossover: str = setting("uniform", "NSGA-II crossover", choices=sorted(CROSSOVERS))
     mutation: str = setting("reset", "NSGA-II mutation", choices=sorted(MUTATIONS))
     mutation_rate: float | None = setting(None, "mutation probability per gene (default 1 / genome length)")
-    accuracy_floor: float | None = setting(None, "specimens below this validation accuracy are infeasible "
-                                           "(constrained dominance)")
-    seed_homogeneous: bool = setting(False, "put the homogeneous genomes 2..8 bits into the initial population")
+    seed_homogeneous: bool = setting(False, "put the homogeneous genomes of the width set into the initial population")
+    # hardware-aware search (MOHAQ)
+    objectives: str | None = setting(None, f"comma-separated, error first, then any of {', '.join(COSTS)} "
+                                     "(default: the platform's, else error,size)")
+    widths: str | None = setting(None, "the widths genes draw from: a range (2-8), a list (4,8,16) or a platform "
+                                 "name (default: the platform's, else 2-8)")
+    platform: str | None = setting(None, "silago (widths 4,8,16; error, speed-up, energy) or bitfusion (widths "
+                                   "2,4,8,16; error, speed-up): sets the width set and the objectives together",
+                                   choices=sorted(PLATFORMS))
+    max_error: float | None = setting(None, "constraint: validation error at most this (e.g. 0.05); violators are "
+                                      "infeasible (constrained dominance)")
+    max_memory: float | None = setting(None, "constraint: parameter memory at most this many kB (1000 bytes)")
+    # beacon-based search (--mode beacon)
+    beacon_distance: int | None = setting(None, "a candidate farther than this from every beacon (L1 distance over "
+                                          "gene indices) may become a beacon (default: the number of genes)")
+    beacons_per_generation: int = setting(2, "at most this many new beacons (QAT runs) per generation")
 
     def check(self) -> Task:
         """Validates the settings; returns the task. Raises ``ValueError`` with what to change."""
@@ -87,8 +107,8 @@ class Config:
             raise ValueError(f"--generations must be >= 1, got {self.generations}.")
         if self.hidden < 1 or self.epochs < 0 or self.batch_size < 1:
             raise ValueError("--hidden and --batch-size must be >= 1 and --epochs >= 0.")
-        if self.mode not in (None, "ptq", "qat"):
-            raise ValueError(f"--mode must be ptq or qat, got {self.mode!r}.")
+        if self.mode not in (None, *MODES):
+            raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}.")
         if not 0.0 < self.qat_fraction <= 1.0 or self.qat_learning_rate <= 0:
             raise ValueError(f"--qat-fraction must lie in (0, 1] and --qat-learning-rate be > 0; got "
                              f"{self.qat_fraction}, {self.qat_learning_rate}.")
@@ -98,9 +118,37 @@ class Config:
             raise ValueError(f"--crossover must be one of {sorted(CROSSOVERS)}, got {self.crossover!r}.")
         if self.mutation not in MUTATIONS:
             raise ValueError(f"--mutation must be one of {sorted(MUTATIONS)}, got {self.mutation!r}.")
-        if self.accuracy_floor is not None and not 0.0 <= self.accuracy_floor <= 1.0:
-            raise ValueError(f"--accuracy-floor must lie in [0, 1], got {self.accuracy_floor}.")
+        if self.platform is not None and self.platform not in PLATFORMS:
+            raise ValueError(f"unknown --platform {self.platform!r}; choose from {', '.join(sorted(PLATFORMS))}.")
+        self.resolved_widths()
+        self.resolved_objectives()
+        if self.max_error is not None and not 0.0 < self.max_error <= 1.0:
+            raise ValueError(f"--max-error must lie in (0, 1], got {self.max_error}.")
+        if self.max_memory is not None and self.max_memory <= 0:
+            raise ValueError(f"--max-memory must be a positive number of kB, got {self.max_memory}.")
+        if self.beacon_distance is not None and self.beacon_distance < 0:
+            raise ValueError(f"--beacon-distance must be >= 0, got {self.beacon_distance}.")
+        if self.beacons_per_generation < 1:
+            raise ValueError(f"--beacons-per-generation must be >= 1, got {self.beacons_per_generation}.")
         return task
+
+    def resolved_widths(self) -> Widths:
+        """The width set: ``--widths``, else the platform's, else 2..8."""
+        if self.widths is not None:
+            try:
+                return Widths.parse(self.widths)
+            except ValueError as err:
+                raise ValueError(f"--widths {self.widths}: {err}") from None
+        return PLATFORM_WIDTHS[self.platform or "default"]
+
+    def resolved_objectives(self) -> tuple[str, ...]:
+        """The objectives: ``--objectives``, else the platform's, else (error, size)."""
+        if self.objectives is not None:
+            return check_objectives(self.objectives)
+        return PLATFORMS[self.platform] if self.platform else ("error", "size")
+
+    def resolved_beacon_distance(self) -> int:
+        return get_cell(self.cell).n_ops if self.beacon_distance is None else self.beacon_distance
 
     def resolved_mode(self) -> str:
         return self.mode or get_task(self.task).default_mode
@@ -220,5 +268,7 @@ def saved_settings(path: Path) -> dict:
     """The :class:`Config` fields of a saved ``config.json``; fields it lacks (older runs) take
     their defaults, keys that are not fields (older run-only options) are dropped."""
     saved = json.loads(path.read_text())
+    if saved.get("accuracy_floor") is not None:  # before --max-error, the same constraint
+        saved.setdefault("max_error", round(1.0 - saved["accuracy_floor"], 12))
     names = {f.name for f in dataclasses.fields(Config)}
     return {**dataclasses.asdict(Config()), **{k: v for k, v in saved.items() if k in names}}

@@ -30,7 +30,7 @@ def plot_pareto(path: str | os.PathLike, *, evaluated: dict, front: list[dict], 
     bs = [b["size_ratio"] for b in baseline]
     ba = [b["accuracy"] for b in baseline]
     _staircase(ax, bs, ba, color="k", lw=1, ls="--")
-    ax.scatter(bs, ba, color="k", marker="s", s=24, zorder=3, label="homogeneous 2..8 bits")
+    ax.scatter(bs, ba, color="k", marker="s", s=24, zorder=3, label="homogeneous")
     for b in baseline:
         ax.annotate(f"{b['bits'][0]}b", (b["size_ratio"], b["accuracy"]), textcoords="offset points",
                     xytext=(4, -10), fontsize=7)
@@ -55,5 +55,38 @@ def plot_history(path: str | os.PathLike, history: list[dict], title: str):
     ax2.set_ylabel("best validation accuracy", color="C1")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+LABELS = {"size_ratio": "model size / 16-bit model size", "memory": "parameter memory (bytes)",
+          "bitops": "bit-operations per sequence", "silago_speedup": "SiLago speed-up over 16 bits",
+          "silago_energy": "SiLago energy per sequence (uJ)", "bitfusion_speedup": "Bitfusion speed-up over 16 bits"}
+
+
+def plot_projections(path: str | os.PathLike, costs: list[str], *, evaluated: dict, front: list[dict],
+                     baseline: list[dict], title: str):
+    """A front of several objectives as its pairwise projections: accuracy against each cost,
+    then each pair of costs; every evaluated genome, the front, the homogeneous models."""
+    axes_pairs = [(c, "accuracy") for c in costs] + [(a, b) for i, a in enumerate(costs) for b in costs[i + 1:]]
+    n = len(axes_pairs)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axs = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.6 * rows), squeeze=False)
+    for ax, (xk, yk) in zip(axs.ravel(), axes_pairs):
+        ax.scatter(evaluated[xk], evaluated[yk], s=6, c=evaluated["generation"], cmap="viridis", alpha=0.4)
+        ax.scatter([f[xk] for f in front], [f[yk] for f in front], color="C3", s=18, zorder=3, label="front")
+        ax.scatter([b[xk] for b in baseline], [b[yk] for b in baseline], color="k", marker="s", s=20, zorder=3,
+                   label="homogeneous")
+        for b in baseline:
+            ax.annotate(f"{b['bits'][0]}b", (b[xk], b[yk]), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        ax.set_xlabel(LABELS.get(xk, xk), fontsize=8)
+        ax.set_ylabel("validation accuracy" if yk == "accuracy" else LABELS.get(yk, yk), fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axs.ravel()[n:]:
+        ax.axis("off")
+    axs.ravel()[0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)

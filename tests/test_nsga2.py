@@ -12,7 +12,7 @@ from pymoo.operators.survival.rank_and_crowding.metrics import get_crowding_func
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from jaxgru import nsga2
-from jaxgru.nsga2 import NSGA2, crowding_distance, hypervolume_2d, non_dominated_rank
+from jaxgru.nsga2 import NSGA2, crowding_distance, hypervolume_2d, hypervolume_3d, non_dominated_rank
 from jaxgru.search import CheckpointError, run_search
 
 # Small integer objective values force ties and exact duplicates.
@@ -47,6 +47,38 @@ def test_hypervolume_matches_pymoo(f):
     ref = np.array([1.1, 1.2], np.float32)
     got = float(hypervolume_2d(jnp.asarray(f), jnp.asarray(ref)))
     assert got == pytest.approx(HV(ref_point=ref)(f.astype(np.float64)), abs=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 40), st.just(3)),
+              elements=st.one_of(st.floats(0, 1.25, width=32), st.integers(0, 5).map(lambda v: v / 4))))
+def test_hypervolume_3d_matches_pymoo(f):
+    """Points beyond the reference, ties and duplicates (quarter steps) included."""
+    ref = np.array([1.1, 1.2, 1.0], np.float32)
+    got = float(hypervolume_3d(jnp.asarray(f), jnp.asarray(ref)))
+    inside = f[np.all(f < ref, axis=1)].astype(np.float64)
+    want = HV(ref_point=ref.astype(np.float64))(inside) if len(inside) else 0.0
+    assert got == pytest.approx(want, abs=1e-5)
+    mask = np.arange(len(f)) % 2 == 0
+    got_masked = float(hypervolume_3d(jnp.asarray(f), jnp.asarray(ref), jnp.asarray(mask)))
+    kept = f[mask & np.all(f < ref, axis=1)].astype(np.float64)
+    assert got_masked == pytest.approx(HV(ref_point=ref.astype(np.float64))(kept) if len(kept) else 0.0, abs=1e-5)
+
+
+def test_three_objective_search_reports_its_hypervolume():
+    """NSGA-II with M = 3 on a problem whose front is known: minimize (x0, x1, 6 - x0 - x1 + x2)."""
+    strategy = NSGA2(population_size=24, num_dims=3, num_objectives=3, lower=0, upper=3)
+    params = strategy.default_params.replace(hv_ref=jnp.full(3, 10.0))
+
+    def evaluate(x):
+        f = np.stack([x[:, 0], x[:, 1], 6 - x[:, 0] - x[:, 1] + x[:, 2]], 1).astype(np.float32)
+        return f, None
+
+    result = run_search(strategy, params, evaluate, generations=15, seed=0, progress=False)
+    front = result.state.population[np.asarray(result.state.rank) == 0]
+    assert np.all(np.asarray(front)[:, 2] == 0)  # x2 > 0 is always dominated
+    hv = [h["hypervolume"] for h in result.history]
+    assert all(b >= a - 1e-4 for a, b in zip(hv, hv[1:])) and hv[-1] > 0
 
 
 def test_n_stop_ranks_only_what_survival_needs():

@@ -1,0 +1,196 @@
+"""What a genome costs on hardware: MOHAQ's cost models, read off the cell's declaration.
+
+Every cost is a pure function of one genome (``int32[n_ops]``), vmapped over the population.
+From the declaration come, per operator, its parameters and multiply-accumulates per time step
+(:func:`jaxgru.size.op_counts`) and the widths of the two operands of each multiplication: a
+linear operator multiplies its weights (its own width) by its source's codes (the source
+operator's width, or the input quantizer's); a ``scale`` operator its vector (its own width) by
+its operand's codes; a ``mul`` operator its two operands; the dense head its weights (``head_bits``)
+by the output state's codes. Sums, ``1 - x``, tables and ReLU do no multiplication, so they cost
+nothing here, as in MOHAQ. ``docs/design.md`` ("Hardware costs") gives every formula and constant.
+
+Costs are of one classified sequence of ``steps`` time steps: the cell's MACs and weight reads
+``steps`` times, the head's once.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jax import Array
+
+from jaxgru.cell import INPUT, Cell
+from jaxgru.genome import DEFAULT_IO_BITS, check_genomes
+from jaxgru.size import op_counts
+
+# SiLago (MOHAQ): an operation runs in the narrowest of its modes that holds both operands; at
+# mode b it is 16 / b times faster than at 16 bits and costs E(b) pJ per MAC; a bit read from
+# memory costs 0.08 pJ.
+SILAGO_MODES = (4, 8, 16)
+SILAGO_MAC_PJ = {4: 0.613 / 4, 8: 1.084 / 2, 16: 1.666}
+SILAGO_READ_PJ_PER_BIT = 0.08
+# Bitfusion (MOHAQ): speed-up over a 16 x 16-bit product by the product of the operand widths
+# (each rounded up to a power of two, the width of its 2-bit bricks): 256 -> 1, ..., 8 -> 32, <= 4 -> 64.
+BITFUSION_WIDTHS = (2, 4, 8, 16)
+BITFUSION_MAX_SPEEDUP = 64
+
+
+@struct.dataclass
+class CostModel:
+    """Per multiplication site (every operator, then the head; ``[n_ops + 1]``): ``macs`` per
+    sequence, ``a``/``b`` the operands' indices into ``[genome..., input_bits, head_bits]``;
+    per parameter owner (same order): ``params`` and ``reads`` (parameters read per sequence)."""
+
+    macs: Array
+    a: Array
+    b: Array
+    params: Array
+    reads: Array
+    input_bits: int = struct.field(pytree_node=False, default=DEFAULT_IO_BITS)
+    head_bits: int = struct.field(pytree_node=False, default=DEFAULT_IO_BITS)
+
+
+def cost_model(cell: Cell, n_in: int, hidden: int, n_classes: int, steps: int,
+               input_bits: int = DEFAULT_IO_BITS, head_bits: int = DEFAULT_IO_BITS) -> CostModel:
+    """The cost model of ``cell`` with these shapes, read off its declaration."""
+    counts = op_counts(cell, n_in, hidden, n_classes)
+    n = cell.n_ops
+    input_idx, head_idx = n, n + 1
+    pairs = []
+    for k, op in enumerate(cell.ops):
+        srcs = [input_idx if name == INPUT else cell.index(name) for name in op.inputs]
+        if op.kind in ("linear", "scale"):
+            pairs.append((k, srcs[0]))  # own weights x operand codes
+        elif op.kind == "mul":
+            pairs.append((srcs[0], srcs[1]))
+        else:  # no multiplication: 0 MACs, the operands do not matter
+            pairs.append((k, k))
+    pairs.append((head_idx, cell.index(cell.output)))
+    a, b = np.asarray(pairs, np.int32).T
+    f = functools.partial(np.asarray, dtype=np.float64)
+    return CostModel(
+        macs=f(np.append(counts.macs * steps, counts.head_macs)), a=a, b=b,
+        params=f(np.append(counts.params, counts.head_params)),
+        reads=f(np.append(counts.params * steps, counts.head_params)), input_bits=input_bits, head_bits=head_bits)
+
+
+def _round_up(bits: Array, modes: tuple[int, ...]) -> Array:
+    """The narrowest of ``modes`` that holds ``bits`` (the widest when none does)."""
+    out = jnp.full_like(bits, modes[-1])
+    for m in reversed(modes):
+        out = jnp.where(bits <= m, m, out)
+    return out
+
+
+def _operands(model: CostModel, genome: Array) -> tuple[Array, Array, Array]:
+    """Operand widths ``(wa, wb)`` of every multiplication site and every parameter owner's width."""
+    dt = model.macs.dtype
+    ext = jnp.concatenate([genome.astype(dt), jnp.array([model.input_bits, model.head_bits], dt)])
+    owner = jnp.concatenate([genome.astype(dt), jnp.array([model.head_bits], dt)])
+    return ext[model.a], ext[model.b], owner
+
+
+def memory_bits(model: CostModel, genome: Array) -> Array:
+    """Bits of parameters: each at the width of the operator that owns it (the head at ``head_bits``)."""
+    return jnp.sum(model.params * _operands(model, genome)[2])
+
+
+def bitops(model: CostModel, genome: Array) -> Array:
+    """Sum over multiplications of MACs x operand width x operand width, per sequence."""
+    wa, wb, _ = _operands(model, genome)
+    return jnp.sum(model.macs * wa * wb)
+
+
+def silago_mode(wa: Array, wb: Array) -> Array:
+    """The SiLago mode (4, 8 or 16 bits) a multiplication runs in: the narrowest that holds both operands."""
+    return _round_up(jnp.maximum(wa, wb), SILAGO_MODES)
+
+
+def silago_speedup(model: CostModel, genome: Array) -> Array:
+    """MAC-weighted mean speed-up over 16 bits: ``sum macs * 16 / mode / sum macs``."""
+    wa, wb, _ = _operands(model, genome)
+    return jnp.sum(model.macs * 16.0 / silago_mode(wa, wb)) / jnp.sum(model.macs)
+
+
+def silago_energy(model: CostModel, genome: Array) -> Array:
+    """Energy per sequence in microjoules: every parameter bit read (0.08 pJ each) plus every
+    MAC at its mode's energy ``E(4) = 0.613/4, E(8) = 1.084/2, E(16) = 1.666`` pJ."""
+    wa, wb, owner = _operands(model, genome)
+    mode = silago_mode(wa, wb)
+    e_mac = jnp.where(mode <= 4, SILAGO_MAC_PJ[4], jnp.where(mode <= 8, SILAGO_MAC_PJ[8], SILAGO_MAC_PJ[16]))
+    pj = SILAGO_READ_PJ_PER_BIT * jnp.sum(model.reads * owner) + jnp.sum(model.macs * e_mac)
+    return pj * 1e-6
+
+
+def bitfusion_speedup(model: CostModel, genome: Array) -> Array:
+    """MAC-weighted mean speed-up over 16 x 16 bits: ``min(64, 256 / (pa * pb))`` per
+    multiplication, ``pa, pb`` the operand widths rounded up to 2, 4, 8 or 16."""
+    wa, wb, _ = _operands(model, genome)
+    prod = _round_up(wa, BITFUSION_WIDTHS) * _round_up(wb, BITFUSION_WIDTHS)
+    per_mac = jnp.minimum(BITFUSION_MAX_SPEEDUP, 256.0 / prod)
+    return jnp.sum(model.macs * per_mac) / jnp.sum(model.macs)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A minimized objective: ``value(model, genome)`` (its natural units, ``unit``) and whether
+    larger is better; the search minimizes ``value / value(all 16 bits)`` (or its inverse), so
+    the 16-bit model scores 1 on every cost and the hypervolume's reference point is all ones."""
+
+    name: str
+    value: object
+    unit: str
+    maximize: bool = False
+
+
+# `error` is scored by the evaluator, not here; every other objective is a cost.
+COSTS = {
+    "size": Objective("size", memory_bits, "bits"),  # GRU-GA's: M_Q / M_FP16 once normalized
+    "memory": Objective("memory", lambda m, g: memory_bits(m, g) / 8, "bytes"),
+    "bitops": Objective("bitops", bitops, "bit-ops"),
+    "silago_speedup": Objective("silago_speedup", silago_speedup, "x", maximize=True),
+    "silago_energy": Objective("silago_energy", silago_energy, "uJ"),
+    "bitfusion_speedup": Objective("bitfusion_speedup", bitfusion_speedup, "x", maximize=True),
+}
+OBJECTIVES = ("error", *COSTS)
+
+
+@functools.partial(jax.jit, static_argnames="names")
+def _population_costs(model: CostModel, genomes: Array, names: tuple[str, ...]) -> dict[str, Array]:
+    return {n: jax.vmap(lambda g, n=n: COSTS[n].value(model, g))(genomes) for n in names}
+
+
+def population_costs(model: CostModel, genomes, cell: Cell, names=tuple(COSTS)) -> dict[str, np.ndarray]:
+    """Every cost in ``names`` of ``genomes: int[P, n_ops]``, in its natural units, ``float64[P]``
+    (computed in float64, so counts and sizes are exact)."""
+    genomes = check_genomes(genomes, cell, name="genomes").reshape(-1, cell.n_ops)
+    with jax.enable_x64(True):
+        model64 = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64 if v.dtype.kind == "f" else jnp.int32), model)
+        out = _population_costs(model64, jnp.asarray(genomes), tuple(names))
+        return {k: np.asarray(v, np.float64) for k, v in out.items()}
+
+
+def normalized(model: CostModel, values: dict[str, np.ndarray], cell: Cell) -> dict[str, np.ndarray]:
+    """Each cost as the search minimizes it: relative to the all-16-bit model, its input and
+    head included (the inverse for a speed-up), so 1 is the 16-bit model and smaller is better.
+    ``size`` is then GRU-GA's ``M_Q / M_FP16``."""
+    ref_model = model.replace(input_bits=16, head_bits=16)
+    ref = population_costs(ref_model, np.full((1, cell.n_ops), 16, np.int32), cell, tuple(values))
+    return {k: (ref[k][0] / v if COSTS[k].maximize else v / ref[k][0]) for k, v in values.items()}
+
+
+def check_objectives(names) -> tuple[str, ...]:
+    """Validates ``--objectives``: ``error`` first, then one or more known costs, no repeats."""
+    names = tuple(n.strip() for n in (names.split(",") if isinstance(names, str) else names))
+    unknown = [n for n in names if n not in OBJECTIVES]
+    if unknown:
+        raise ValueError(f"unknown objective(s) {unknown}; choose from {', '.join(OBJECTIVES)} (e.g. error,size).")
+    if len(names) < 2 or names[0] != "error" or len(set(names)) != len(names):
+        raise ValueError(f"--objectives must start with error and add one or more distinct costs "
+                         f"({', '.join(COSTS)}); got {','.join(names)}.")
+    return names
