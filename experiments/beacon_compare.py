@@ -1,0 +1,172 @@
+"""Beacon-based search against the PTQ and the full QAT search (MOHAQ's step 2), measured.
+
+    python experiments/beacon_compare.py --out results/beacons_mnist_row --qat-learning-rate 1e-3
+
+Three searches with the same float model, seed and settings (``mnist_row``, GRU(128), P=40,
+G=20 unless given): ``ptq``, ``beacon`` and ``qat`` (every specimen fine-tuned), in
+``<out>/<mode>/``. The first run trains the float model; the others start from a copy of it.
+Then every final front is *re-scored with full QAT of each of its genomes* (the same QAT
+settings), so that all three are judged by what their genomes reach after retraining, and the
+hypervolume of each re-scored front (error, size ratio; reference (1, 1)) and each search's own
+wall time are compared side by side. Before the searches, ``probe.json`` records homogeneous
+widths after QAT against PTQ, to show that the QAT settings make retraining matter.
+
+Every step is skipped when its output exists and resumed when interrupted, so the script can be
+killed and run again. Writes ``<out>/compare.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from jaxgru.config import Config, RunOptions
+from jaxgru.evaluate import population_accuracy
+from jaxgru.experiment import accuracy_fn, prepare, train_and_evaluate
+from jaxgru.io import atomic_write_bytes, write_json
+from jaxgru.nsga2 import hypervolume_2d
+
+MODES = ("ptq", "beacon", "qat")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="results/beacons_mnist_row")
+    p.add_argument("--task", default="mnist_row")
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--population", type=int, default=40)
+    p.add_argument("--generations", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--calib-size", type=int, default=5000)
+    p.add_argument("--qat-learning-rate", type=float, default=1e-3)
+    p.add_argument("--qat-fraction", type=float, default=0.1)
+    p.add_argument("--beacon-distance", type=int, default=None)
+    p.add_argument("--beacons-per-generation", type=int, default=2)
+    p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    p.add_argument("--data-dir", default=None)
+    return p.parse_args(argv)
+
+
+def configs(args) -> dict[str, Config]:
+    base = Config(task=args.task, hidden=args.hidden, population=args.population, generations=args.generations,
+                  seed=args.seed, calib_size=args.calib_size, mode="ptq")
+    qat = dict(qat_learning_rate=args.qat_learning_rate, qat_fraction=args.qat_fraction)
+    return {
+        "ptq": base,  # QAT settings unused
+        "beacon": dataclasses.replace(base, mode="beacon", beacon_distance=args.beacon_distance,
+                                      beacons_per_generation=args.beacons_per_generation, **qat),
+        "qat": dataclasses.replace(base, mode="qat", **qat),
+    }
+
+
+def run_one(out: Path, cfg: Config, data_dir) -> dict:
+    summary = out / "summary.json"
+    if summary.exists():
+        return json.loads(summary.read_text())
+    first = Path(out).parent / "ptq" / "float_model"
+    if not (out / "float_model").exists() and first.exists():
+        shutil.copytree(first, out / "float_model")  # the same float model for every search
+    opts = RunOptions(out=str(out), resume=(out / "checkpoints").exists(), data_dir=data_dir)
+    return train_and_evaluate(cfg, opts)
+
+
+def probe(out: Path, cfg: Config, data_dir) -> dict:
+    """Homogeneous 2..5 bits on validation: PTQ, and after QAT with the comparison's settings."""
+    path = out / "probe.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    prep = prepare(cfg, RunOptions(out=str(out / "beacon"), resume=True, data_dir=data_dir, quiet=True))
+    scorer = accuracy_fn(prep)
+    genomes = np.repeat(np.arange(2, 6, dtype=np.int32)[:, None], prep.params.cell.n_ops, 1)
+    ptq = population_accuracy(prep.params, prep.ranges, genomes, prep.x_val, prep.y_val)
+    qat = population_accuracy(scorer.qat(genomes), prep.ranges, genomes, prep.x_val, prep.y_val)
+    result = {"bits": [2, 3, 4, 5], "ptq": ptq.tolist(), "qat": qat.tolist(),
+              "qat_learning_rate": cfg.qat_learning_rate, "qat_fraction": cfg.qat_fraction,
+              "qat_epochs": cfg.qat_epochs}
+    write_json(path, result)
+    return result
+
+
+def rescore(out: Path, mode: str, cfg: Config, data_dir) -> dict:
+    """Every front genome of run ``mode`` fine-tuned by QAT (the beacon run's QAT settings) and
+    scored on validation; the re-scored front's hypervolume."""
+    path = out / mode / "rescored.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    front = json.loads((out / mode / "front.json").read_text())
+    prep = prepare(cfg, RunOptions(out=str(out / "beacon"), resume=True, data_dir=data_dir, quiet=True))
+    genomes = np.array([f["bits"] for f in front], np.int32)
+    acc = population_accuracy(accuracy_fn(prep).qat(genomes), prep.ranges, genomes, prep.x_val, prep.y_val)
+    f = np.array([[1 - a, r["size_ratio"]] for a, r in zip(acc, front)], np.float32)
+    f_search = np.array([[1 - r["accuracy"], r["size_ratio"]] for r in front], np.float32)
+    result = {"accuracy_after_qat": acc.tolist(), "bits": genomes.tolist(),
+              "hypervolume_after_qat": float(hypervolume_2d(f, np.ones(2, np.float32))),
+              "hypervolume_as_searched": float(hypervolume_2d(f_search, np.ones(2, np.float32)))}
+    write_json(path, result)
+    return result
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    cfgs = configs(args)
+    try:
+        summaries = {}
+        for mode in [m for m in MODES if m in args.modes]:
+            print(f"== {mode} search", flush=True)
+            summaries[mode] = run_one(out / mode, cfgs[mode], args.data_dir)
+            if mode == "ptq":
+                print(f"== probe: homogeneous widths after QAT (lr {args.qat_learning_rate:g})", flush=True)
+                probe(out, cfgs["beacon"], args.data_dir)
+        rescored = {m: rescore(out, m, cfgs["beacon"], args.data_dir) for m in summaries}
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    table(out, summaries, rescored)
+    return 0
+
+
+def table(out: Path, summaries: dict, rescored: dict) -> None:
+    qat_hv = rescored.get("qat", {}).get("hypervolume_after_qat")
+    qat_s = summaries.get("qat", {}).get("search_seconds")
+    rows = []
+    for mode, s in summaries.items():
+        r = rescored[mode]
+        rows.append({
+            "mode": mode, "search_minutes": s["search_seconds"] / 60, "evaluations": s["evaluations"],
+            "beacons": s.get("beacons"), "front_size": len(r["bits"]),
+            "hypervolume_as_searched": r["hypervolume_as_searched"],
+            "hypervolume_after_qat": r["hypervolume_after_qat"],
+            "hv_share_of_qat": None if qat_hv is None else r["hypervolume_after_qat"] / qat_hv,
+            "time_share_of_qat": None if qat_s is None else s["search_seconds"] / qat_s,
+        })
+    probe_path = out / "probe.json"
+    result = {"runs": rows, "probe": json.loads(probe_path.read_text()) if probe_path.exists() else None}
+    write_json(out / "compare.json", result)
+    fmt = lambda v, f: "-" if v is None else f.format(v)  # noqa: E731
+    lines = ["| search | minutes | evaluations | QAT runs | front | HV as searched | HV after QAT of the front | "
+             "HV / QAT search's | time / QAT search's |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        qat_runs = {"ptq": 0, "qat": r["evaluations"], "beacon": r["beacons"]}[r["mode"]]
+        lines.append(f"| {r['mode']} | {r['search_minutes']:.1f} | {r['evaluations']} | {qat_runs} | "
+                     f"{r['front_size']} | "
+                     f"{r['hypervolume_as_searched']:.4f} | {r['hypervolume_after_qat']:.4f} | "
+                     f"{fmt(r['hv_share_of_qat'], '{:.3f}')} | {fmt(r['time_share_of_qat'], '{:.3f}')} |")
+    if result["probe"]:
+        p = result["probe"]
+        lines += ["", f"Homogeneous models on validation, PTQ -> after QAT (lr {p['qat_learning_rate']:g}, "
+                  f"{p['qat_epochs']} epoch on {100 * p['qat_fraction']:.0f}% of train): " + ", ".join(
+                      f"{b} bits {100 * a:.1f}% -> {100 * q:.1f}%" for b, a, q in zip(p["bits"], p["ptq"], p["qat"]))]
+    atomic_write_bytes(out / "compare.md", ("\n".join(lines) + "\n").encode())
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
