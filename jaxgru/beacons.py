@@ -57,16 +57,19 @@ def pick_new_beacons(genes: np.ndarray, ptq_error: np.ndarray, beacons: np.ndarr
 @dataclass
 class Beacons:
     """The beacons so far: ``genes int32[B, D]`` (indices into the width set), the generation
-    that made each, and their fine-tuned weights (every leaf ``[B, ...]``; ``None`` when B = 0)."""
+    that made each, their validation accuracy before (PTQ) and after QAT, and their fine-tuned
+    weights (every leaf ``[B, ...]``; ``None`` when B = 0)."""
 
     genes: np.ndarray
     generation: np.ndarray
+    ptq_accuracy: np.ndarray
+    qat_accuracy: np.ndarray
     weights: CellParams | None = None
     path: Path | None = field(default=None, repr=False)
 
     @classmethod
     def empty(cls, num_dims: int, path: Path | None = None) -> Beacons:
-        return cls(np.zeros((0, num_dims), np.int32), np.zeros(0, np.int32), None, path)
+        return cls(np.zeros((0, num_dims), np.int32), np.zeros(0, np.int32), np.zeros(0), np.zeros(0), None, path)
 
     @classmethod
     def load(cls, path: Path, like: CellParams, num_dims: int) -> Beacons:
@@ -76,12 +79,13 @@ class Beacons:
         try:
             with np.load(path) as f:
                 genes, generation = f["genes"].astype(np.int32), f["generation"].astype(np.int32)
+                ptq, qat = f["ptq_accuracy"], f["qat_accuracy"]
                 arrays = {k[2:]: f[k] for k in f.files if k.startswith("w/")}
         except Exception as err:
             raise RuntimeError(f"cannot read the beacons file {path}: {type(err).__name__}: {err}. Delete it and "
                                "the run's checkpoints to restart the search.") from err
         weights = CellParams(arrays=arrays, cell=like.cell) if len(genes) else None
-        return cls(genes, generation, weights, path)
+        return cls(genes, generation, ptq, qat, weights, path)
 
     def __len__(self) -> int:
         return len(self.genes)
@@ -90,19 +94,23 @@ class Beacons:
         """The beacons made before ``generation`` (what a resumed generation starts from)."""
         keep = self.generation < generation
         weights = None if not keep.any() else jax.tree.map(lambda a: np.asarray(a)[keep], self.weights)
-        return Beacons(self.genes[keep], self.generation[keep], weights, self.path)
+        return Beacons(self.genes[keep], self.generation[keep], self.ptq_accuracy[keep], self.qat_accuracy[keep],
+                       weights, self.path)
 
-    def add(self, genes: np.ndarray, weights: CellParams, generation: int) -> Beacons:
+    def add(self, genes: np.ndarray, weights: CellParams, generation: int, ptq_accuracy: np.ndarray,
+            qat_accuracy: np.ndarray) -> Beacons:
         """These beacons and the new ones; saved atomically to ``path`` when it is set."""
         new_w = jax.tree.map(np.asarray, weights)
         merged = new_w if self.weights is None else jax.tree.map(lambda a, b: np.concatenate([a, b]),
                                                                  self.weights, new_w)
         out = Beacons(np.concatenate([self.genes, genes.astype(np.int32)]),
-                      np.concatenate([self.generation, np.full(len(genes), generation, np.int32)]), merged, self.path)
+                      np.concatenate([self.generation, np.full(len(genes), generation, np.int32)]),
+                      np.concatenate([self.ptq_accuracy, ptq_accuracy]),
+                      np.concatenate([self.qat_accuracy, qat_accuracy]), merged, self.path)
         if self.path is not None:
             buf = io.BytesIO()
-            np.savez(buf, genes=out.genes, generation=out.generation,
-                     **{f"w/{k}": v for k, v in out.weights.arrays.items()})
+            np.savez(buf, genes=out.genes, generation=out.generation, ptq_accuracy=out.ptq_accuracy,
+                     qat_accuracy=out.qat_accuracy, **{f"w/{k}": v for k, v in out.weights.arrays.items()})
             atomic_write_bytes(self.path, buf.getvalue())
         return out
 

@@ -262,21 +262,20 @@ class Scorer:
         new = pick_new_beacons(genes, 1.0 - ptq, self.beacons.genes, prep.cfg.resolved_beacon_distance(),
                                prep.cfg.beacons_per_generation)
         if new:
-            self.beacons = self.beacons.add(genes[new], self.qat(genomes[new]), generation)
+            weights = self.qat(genomes[new])
+            qat = self.score(weights, genomes[new], prep.x_val, prep.y_val)
+            self.beacons = self.beacons.add(genes[new], weights, generation, ptq[new], qat)
             self.write_beacons()
         return self.beacon_choice(genomes, prep.x_val, prep.y_val, ptq)[0]
 
     def write_beacons(self) -> None:
         """``beacons.csv``: every beacon, the generation that made it, its PTQ and QAT validation accuracy."""
-        prep = self.prep
-        genomes = prep.widths.decode(self.beacons.genes)
-        ptq = self.score(prep.params, genomes, prep.x_val, prep.y_val)
-        qat = self.score(self.beacons.weights, genomes, prep.x_val, prep.y_val)
+        prep, b = self.prep, self.beacons
         header = ["generation"] + [f"b{k}_{op.name}" for k, op in enumerate(prep.params.cell.ops)] + [
             "ptq_accuracy", "qat_accuracy"]
         write_csv(prep.out / "beacons.csv", header, (
-            [int(g), *map(int, genome), f"{a:.6f}", f"{b:.6f}"]
-            for g, genome, a, b in zip(self.beacons.generation, genomes, ptq, qat)))
+            [int(g), *map(int, genome), f"{p:.6f}", f"{q:.6f}"]
+            for g, genome, p, q in zip(b.generation, prep.widths.decode(b.genes), b.ptq_accuracy, b.qat_accuracy)))
 
 
 def accuracy_fn(prep: Prepared) -> Scorer:

@@ -133,8 +133,8 @@ def test_beacon_run_resumed_after_a_kill_equals_the_uninterrupted_one(tmp_path, 
     assert run.main(BEACON + ["--data-dir", str(data_dir()), "--out", str(whole)]) == 0
     add = Beacons.add
 
-    def add_then_die(self, genes, weights, generation):  # killed after saving generation 2's beacons
-        out = add(self, genes, weights, generation)
+    def add_then_die(self, genes, weights, generation, *accuracies):  # killed after saving generation 2's beacons
+        out = add(self, genes, weights, generation, *accuracies)
         if generation == 2:
             raise KeyboardInterrupt
         return out
