@@ -4,9 +4,10 @@ searched with NSGA-II in JAX."""
 from jaxgru.calibrate import Ranges, calibrate
 from jaxgru.cell import KINDS, Cell, Op
 from jaxgru.cells import CELLS, get_cell
+from jaxgru.costs import COSTS, cost_model, population_costs
 from jaxgru.evaluate import population_accuracy, population_logits
 from jaxgru.export import export_arrays, export_npz
-from jaxgru.genome import check_genomes, homogeneous_genomes
+from jaxgru.genome import PLATFORM_WIDTHS, Widths, check_genomes, homogeneous_genomes
 from jaxgru.integer import IntModel, int_logits, quantize
 from jaxgru.model import CellClassifier, CellParams, float_logits
 from jaxgru.reference import Reference
@@ -14,9 +15,9 @@ from jaxgru.size import model_size, op_counts
 from jaxgru.tasks import TASKS, get_task
 
 __all__ = [
-    "CELLS", "KINDS", "TASKS", "Cell", "CellClassifier", "CellParams", "IntModel", "Op", "Ranges", "Reference",
-    "calibrate", "check_genomes", "export_arrays", "export_npz", "float_logits", "get_cell", "get_task",
-    "homogeneous_genomes", "int_logits", "model_size", "op_counts", "population_accuracy", "population_logits",
-    "quantize",
+    "CELLS", "COSTS", "KINDS", "PLATFORM_WIDTHS", "TASKS", "Cell", "CellClassifier", "CellParams", "IntModel", "Op",
+    "Ranges", "Reference", "Widths", "calibrate", "check_genomes", "cost_model", "export_arrays", "export_npz",
+    "float_logits", "get_cell", "get_task", "homogeneous_genomes", "int_logits", "model_size", "op_counts",
+    "population_accuracy", "population_costs", "population_logits", "quantize",
 ]
-__version__ = "0.2.0"
+__version__ = "0.3.0"
