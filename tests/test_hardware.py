@@ -147,3 +147,16 @@ def test_beacon_run_resumed_after_a_kill_equals_the_uninterrupted_one(tmp_path, 
     for name in ("evaluated.csv", "beacons.csv", "front.json", "baseline.json"):
         assert (whole / name).read_text() == (cut / name).read_text(), name
     assert PLATFORM_WIDTHS["default"].values == tuple(range(2, 9))
+
+
+def test_mohaq_error_gain_reduction_by_hand():
+    spec = importlib.util.spec_from_file_location("mohaq", REPO / "experiments" / "mohaq.py")
+    mohaq = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mohaq)
+    ptq = [{"accuracy": 0.9, "bitfusion_speedup": 10.0}, {"accuracy": 0.8, "bitfusion_speedup": 20.0}]
+    beacon = [{"accuracy": 0.95, "bitfusion_speedup": 12.0}, {"accuracy": 0.88, "bitfusion_speedup": 25.0}]
+    got = mohaq.error_gain_reduction(ptq, beacon, widest_error=0.02)
+    # At 10x: PTQ gains 8 points, the beacon front 3 (its 12x genome); at 20x: 18 against 10.
+    assert [round(c["ptq_gain"], 6) for c in got["points"]] == [8.0, 18.0]
+    assert [round(c["beacon_gain"], 6) for c in got["points"]] == [3.0, 10.0]
+    assert got["max_reduction"] == pytest.approx(8.0) and got["mean_reduction"] == pytest.approx(6.5)
