@@ -400,4 +400,8 @@ def int_scan(q: IntModel, xs: Array, select: Callable[[IntModel, Array], Array] 
 
 def int_logits(q: IntModel, x: Array) -> Array:
     """Integer logits ``int32[B, C]`` (units of ``q.logit_scale``) of float inputs ``x: [B, T, I]``."""
-    return int_scan(q, x_gate_codes(q, jnp.swapaxes(x, 0, 1)))
+    # The input-side codes are made inside each step: precomputed for every step they would be a
+    # scanned input with the population's block axis on it, which made unshared scoring (P < 7, or
+    # one set of weights per specimen: QAT, beacons) 3.7x slower on the CPU
+    # (benchmarks/per_specimen_weights.py).
+    return int_scan(q, jnp.swapaxes(x, 0, 1), x_gate_codes)

@@ -106,14 +106,14 @@ def fake_quant_logits(
     carry0 = tuple(jnp.zeros((x.shape[0], p.hidden), x.dtype) for _ in cell.carry)
     if exact:
         q = quantize(sg(p), ranges, bits, input_bits, head_bits, wide)  # the same integer model, no gradient
-        xs = (xs, x_gate_codes(q, jnp.swapaxes(x, 0, 1)))
+        xs = (xs, jnp.swapaxes(x, 0, 1))  # integer input codes made per step (see jaxgru.integer.int_logits)
         init = (carry0, initial_carry(q, x.shape[0]))
     else:
         init = (carry0, None)
 
     def step(state, xs_t):
         carry, codes_carry = state
-        pre, codes = (xs_t[0], int_step(q, xs_t[1], codes_carry)) if exact else (xs_t, None)
+        pre, codes = (xs_t[0], int_step(q, x_gate_codes(q, xs_t[1]), codes_carry)) if exact else (xs_t, None)
 
         def out(k, v):  # operator k's value: on its grid, and on its integer code when exact
             v = fake_quant(v, scale[k], zero[k], qmin[k], qmax[k])
