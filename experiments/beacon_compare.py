@@ -49,6 +49,7 @@ def parse_args(argv=None):
     p.add_argument("--beacon-distance", type=int, default=None)
     p.add_argument("--beacons-per-generation", type=int, default=2)
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    p.add_argument("--beacon-name", default="beacon", help="the beacon run's folder (to compare beacon settings)")
     p.add_argument("--data-dir", default=None)
     return p.parse_args(argv)
 
@@ -81,7 +82,7 @@ def probe(out: Path, cfg: Config, data_dir) -> dict:
     path = out / "probe.json"
     if path.exists():
         return json.loads(path.read_text())
-    prep = prepare(cfg, RunOptions(out=str(out / "beacon"), resume=True, data_dir=data_dir, quiet=True))
+    prep = _scratch(out, cfg, data_dir)
     scorer = accuracy_fn(prep)
     genomes = np.repeat(np.arange(2, 6, dtype=np.int32)[:, None], prep.params.cell.n_ops, 1)
     ptq = population_accuracy(prep.params, prep.ranges, genomes, prep.x_val, prep.y_val)
@@ -93,6 +94,15 @@ def probe(out: Path, cfg: Config, data_dir) -> dict:
     return result
 
 
+def _scratch(out: Path, cfg: Config, data_dir):
+    """Data, float model and QAT subset of the comparison, prepared in ``<out>/qat_settings``
+    (a copy of the shared float model, ``cfg``'s QAT settings) for the probe and the re-scoring."""
+    scratch = out / "qat_settings"
+    if not (scratch / "float_model").exists():
+        shutil.copytree(out / "ptq" / "float_model", scratch / "float_model")
+    return prepare(cfg, RunOptions(out=str(scratch), resume=True, data_dir=data_dir, quiet=True))
+
+
 def rescore(out: Path, mode: str, cfg: Config, data_dir) -> dict:
     """Every front genome of run ``mode`` fine-tuned by QAT (the beacon run's QAT settings) and
     scored on validation; the re-scored front's hypervolume."""
@@ -100,7 +110,7 @@ def rescore(out: Path, mode: str, cfg: Config, data_dir) -> dict:
     if path.exists():
         return json.loads(path.read_text())
     front = json.loads((out / mode / "front.json").read_text())
-    prep = prepare(cfg, RunOptions(out=str(out / "beacon"), resume=True, data_dir=data_dir, quiet=True))
+    prep = _scratch(out, cfg, data_dir)
     genomes = np.array([f["bits"] for f in front], np.int32)
     acc = population_accuracy(accuracy_fn(prep).qat(genomes), prep.ranges, genomes, prep.x_val, prep.y_val)
     f = np.array([[1 - a, r["size_ratio"]] for a, r in zip(acc, front)], np.float32)
@@ -119,11 +129,16 @@ def main(argv=None) -> int:
     try:
         summaries = {}
         for mode in [m for m in MODES if m in args.modes]:
-            print(f"== {mode} search", flush=True)
-            summaries[mode] = run_one(out / mode, cfgs[mode], args.data_dir)
+            name = args.beacon_name if mode == "beacon" else mode
+            print(f"== {name} search", flush=True)
+            summaries[name] = run_one(out / name, cfgs[mode], args.data_dir)
             if mode == "ptq":
                 print(f"== probe: homogeneous widths after QAT (lr {args.qat_learning_rate:g})", flush=True)
                 probe(out, cfgs["beacon"], args.data_dir)
+        # every run in <out> so far, so that several beacon settings share one table
+        for d in sorted(out.iterdir()):
+            if d.is_dir() and (d / "summary.json").exists() and d.name not in summaries:
+                summaries[d.name] = json.loads((d / "summary.json").read_text())
         rescored = {m: rescore(out, m, cfgs["beacon"], args.data_dir) for m in summaries}
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -138,8 +153,10 @@ def table(out: Path, summaries: dict, rescored: dict) -> None:
     rows = []
     for mode, s in summaries.items():
         r = rescored[mode]
+        cfg = json.loads((out / mode / "config.json").read_text())
         rows.append({
             "mode": mode, "search_minutes": s["search_seconds"] / 60, "evaluations": s["evaluations"],
+            "beacon_distance": cfg.get("beacon_distance"), "beacons_per_generation": cfg.get("beacons_per_generation"),
             "beacons": s.get("beacons"), "front_size": len(r["bits"]),
             "hypervolume_as_searched": r["hypervolume_as_searched"],
             "hypervolume_after_qat": r["hypervolume_after_qat"],
@@ -154,8 +171,11 @@ def table(out: Path, summaries: dict, rescored: dict) -> None:
              "HV / QAT search's | time / QAT search's |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
-        qat_runs = {"ptq": 0, "qat": r["evaluations"], "beacon": r["beacons"]}[r["mode"]]
-        lines.append(f"| {r['mode']} | {r['search_minutes']:.1f} | {r['evaluations']} | {qat_runs} | "
+        qat_runs = {"ptq": 0, "qat": r["evaluations"]}.get(r["mode"], r["beacons"])
+        label = r["mode"]
+        if r["beacons"] is not None:
+            label += f" (distance {r['beacon_distance'] or 'genes'}, {r['beacons_per_generation']} per generation)"
+        lines.append(f"| {label} | {r['search_minutes']:.1f} | {r['evaluations']} | {qat_runs} | "
                      f"{r['front_size']} | "
                      f"{r['hypervolume_as_searched']:.4f} | {r['hypervolume_after_qat']:.4f} | "
                      f"{fmt(r['hv_share_of_qat'], '{:.3f}')} | {fmt(r['time_share_of_qat'], '{:.3f}')} |")
