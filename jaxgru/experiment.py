@@ -312,12 +312,19 @@ def search(prep: Prepared, accuracy: Scorer, opts: RunOptions | None = None) -> 
                      "the search goes on, preferring the least violation (constrained dominance)")
         return objective_values(prep, acc, costs), violation
 
+    cost_log = {c: np.zeros(0) for c in COST_COLUMNS}  # costs of the rows written so far
+
     def write_progress(result: SearchResult):
         next_generation[0] = int(result.generation.max()) + 1
         genomes = widths.decode(result.genomes)
         acc = 1.0 - result.objectives[:, 0]
         bits, ratio = sizes(prep, genomes)
-        costs = genome_costs(prep, genomes)
+        # Only the new rows: a growing shape would recompile the jitted costs every generation.
+        if len(genomes) > len(cost_log["memory"]):
+            new = genome_costs(prep, genomes[len(cost_log["memory"]):])
+            for c in COST_COLUMNS:
+                cost_log[c] = np.concatenate([cost_log[c], new[c]])
+        costs = cost_log
         header = ["generation"] + [f"b{k}_{op.name}" for k, op in enumerate(cell.ops)] + [
             "accuracy", "size_bits", "size_ratio", *COST_COLUMNS, "feasible"]
         write_csv(out / "evaluated.csv", header, (
