@@ -2,8 +2,8 @@
 retrained weights of its nearest one.
 
 A *beacon* is a genome whose float weights were fine-tuned by QAT at its own widths. A candidate
-is scored twice in one population call, with the float model (PTQ) and with its nearest beacon's
-weights re-quantized to the candidate's own genome, and keeps the better accuracy. Distance is
+is scored twice, with the float model (PTQ) and with its nearest beacon's weights re-quantized
+to the candidate's own genome (one population call each), and keeps the better accuracy. Distance is
 L1 over gene *indices* into the width set (MOHAQ measures it over its width codes the same
 way). A candidate farther than ``threshold`` from every beacon may become a new one: the
 farthest-out candidates are taken greedily, best PTQ accuracy first, at most ``limit`` per
@@ -99,20 +99,21 @@ class Beacons:
 
     def add(self, genes: np.ndarray, weights: CellParams, generation: int, ptq_accuracy: np.ndarray,
             qat_accuracy: np.ndarray) -> Beacons:
-        """These beacons and the new ones; saved atomically to ``path`` when it is set."""
+        """These beacons and the new ones (not saved: :meth:`save`)."""
         new_w = jax.tree.map(np.asarray, weights)
         merged = new_w if self.weights is None else jax.tree.map(lambda a, b: np.concatenate([a, b]),
                                                                  self.weights, new_w)
-        out = Beacons(np.concatenate([self.genes, genes.astype(np.int32)]),
-                      np.concatenate([self.generation, np.full(len(genes), generation, np.int32)]),
-                      np.concatenate([self.ptq_accuracy, ptq_accuracy]),
-                      np.concatenate([self.qat_accuracy, qat_accuracy]), merged, self.path)
-        if self.path is not None:
-            buf = io.BytesIO()
-            np.savez(buf, genes=out.genes, generation=out.generation, ptq_accuracy=out.ptq_accuracy,
-                     qat_accuracy=out.qat_accuracy, **{f"w/{k}": v for k, v in out.weights.arrays.items()})
-            atomic_write_bytes(self.path, buf.getvalue())
-        return out
+        return Beacons(np.concatenate([self.genes, genes.astype(np.int32)]),
+                       np.concatenate([self.generation, np.full(len(genes), generation, np.int32)]),
+                       np.concatenate([self.ptq_accuracy, ptq_accuracy]),
+                       np.concatenate([self.qat_accuracy, qat_accuracy]), merged, self.path)
+
+    def save(self) -> None:
+        """Writes the beacons atomically to ``path``."""
+        buf = io.BytesIO()
+        np.savez(buf, genes=self.genes, generation=self.generation, ptq_accuracy=self.ptq_accuracy,
+                 qat_accuracy=self.qat_accuracy, **{f"w/{k}": v for k, v in self.weights.arrays.items()})
+        atomic_write_bytes(self.path, buf.getvalue())
 
     def weights_for(self, idx: np.ndarray) -> CellParams:
         """The stacked weights of beacons ``idx`` (one set per candidate)."""

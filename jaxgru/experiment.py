@@ -223,14 +223,20 @@ class Scorer:
     def score(self, weights: CellParams, genomes: np.ndarray, x, y) -> np.ndarray:
         return population_accuracy(weights, self.prep.ranges, genomes, x, y, widths=self.prep.widths)
 
-    def beacon_choice(self, genomes: np.ndarray, x, y, ptq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Accuracy on ``(x, y)`` with each genome's nearest beacon's weights re-quantized to it,
-        and whether that beats ``ptq`` (its PTQ accuracy there). Without beacons: PTQ's."""
+    def beacon_scores(self, genomes: np.ndarray, data, ptq: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Accuracy on each data set of ``data`` with each genome's nearest beacon's weights
+        re-quantized to it where that beats PTQ (``ptq``, its accuracy per data set) on the
+        first data set, else PTQ's; and that first-set beacon accuracy (PTQ's without beacons)."""
         if len(self.beacons) == 0:
-            return ptq, np.zeros(len(genomes), bool)
+            return ptq, ptq[0]
         idx, _ = nearest_beacon(self.prep.widths.encode(genomes), self.beacons.genes)
-        acc = self.score(self.beacons.weights_for(idx), genomes, x, y)
-        return np.maximum(acc, ptq), acc > ptq
+        weights = self.beacons.weights_for(idx)
+        first = self.score(weights, genomes, *data[0])
+        use = first > ptq[0]
+        out = [np.maximum(first, ptq[0])]
+        for (x, y), p in zip(data[1:], ptq[1:]):
+            out.append(np.where(use, self.score(weights, genomes, x, y), p) if use.any() else p)
+        return out, first
 
     def __call__(self, genomes, *data) -> list[np.ndarray]:
         genomes = np.asarray(genomes, np.int32)
@@ -238,16 +244,7 @@ class Scorer:
             weights = self.qat(genomes)
             return [self.score(weights, genomes, x, y) for x, y in data]
         ptq = [self.score(self.prep.params, genomes, x, y) for x, y in data]
-        if self.prep.mode == "ptq" or len(self.beacons) == 0:
-            return ptq
-        first, use = self.beacon_choice(genomes, *data[0], ptq[0])
-        out = [first]
-        if len(data) > 1:
-            idx, _ = nearest_beacon(self.prep.widths.encode(genomes), self.beacons.genes)
-            weights = self.beacons.weights_for(idx)
-            for (x, y), p in zip(data[1:], ptq[1:]):
-                out.append(np.where(use, self.score(weights, genomes, x, y), p))
-        return out
+        return ptq if self.prep.mode == "ptq" else self.beacon_scores(genomes, data, ptq)[0]
 
     def search_accuracy(self, genomes: np.ndarray, generation: int) -> np.ndarray:
         """Validation accuracy as the search scores it. In beacon mode, first makes this
@@ -262,11 +259,15 @@ class Scorer:
         new = pick_new_beacons(genes, 1.0 - ptq, self.beacons.genes, prep.cfg.resolved_beacon_distance(),
                                prep.cfg.beacons_per_generation)
         if new:
-            weights = self.qat(genomes[new])
-            qat = self.score(weights, genomes[new], prep.x_val, prep.y_val)
-            self.beacons = self.beacons.add(genes[new], weights, generation, ptq[new], qat)
+            self.beacons = self.beacons.add(genes[new], self.qat(genomes[new]), generation, ptq[new],
+                                            np.full(len(new), np.nan))
+        (acc,), borrowed = self.beacon_scores(genomes, [(prep.x_val, prep.y_val)], [ptq])
+        if new:
+            # A new beacon is its own nearest (it lies farther than the threshold from every other).
+            self.beacons.qat_accuracy[-len(new):] = borrowed[new]
+            self.beacons.save()
             self.write_beacons()
-        return self.beacon_choice(genomes, prep.x_val, prep.y_val, ptq)[0]
+        return acc
 
     def write_beacons(self) -> None:
         """``beacons.csv``: every beacon, the generation that made it, its PTQ and QAT validation accuracy."""
@@ -353,9 +354,8 @@ def search(prep: Prepared, accuracy: Scorer, opts: RunOptions | None = None) -> 
     return result
 
 
-def _records(prep: Prepared, genomes, acc, **extra) -> list[dict]:
+def _records(prep: Prepared, genomes, acc, costs: dict[str, np.ndarray], **extra) -> list[dict]:
     bits, ratio = sizes(prep, genomes)
-    costs = genome_costs(prep, genomes)
     rows = []
     for i, g in enumerate(genomes):
         row = {"bits": [int(b) for b in g], "accuracy": float(acc[i]), "size_bits": int(bits[i]),
@@ -407,8 +407,9 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     both_val, test_acc = accuracy(np.concatenate([front_g, homo]), (prep.x_val, prep.y_val),
                                   (prep.splits.x_test, prep.splits.y_test))
     homo_acc = both_val[len(front_g):]
-    front = _records(prep, front_g, front_acc, test_accuracy=test_acc[: len(front_g)])
-    baseline = _records(prep, homo, homo_acc, test_accuracy=test_acc[len(front_g):])
+    front_costs, homo_costs = genome_costs(prep, front_g), genome_costs(prep, homo)
+    front = _records(prep, front_g, front_acc, front_costs, test_accuracy=test_acc[: len(front_g)])
+    baseline = _records(prep, homo, homo_acc, homo_costs, test_accuracy=test_acc[len(front_g):])
     write_json(out / "front.json", front)
     write_json(out / "baseline.json", baseline)
 
@@ -422,8 +423,8 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     best = min(close, key=lambda f: f["size_bits"]) if close else None
     op_params, head_params = param_counts(cell, prep.task.features, prep.cfg.hidden, prep.task.classes)
     n_params = int(op_params.sum()) + head_params
-    f_front = objective_values(prep, front_acc, genome_costs(prep, front_g))
-    f_homo = objective_values(prep, homo_acc, genome_costs(prep, homo))
+    f_front = objective_values(prep, front_acc, front_costs)
+    f_homo = objective_values(prep, homo_acc, homo_costs)
     n_dominated = int(dominated_by(f_homo[1:], f_front).sum()) if len(front) else 0
     summary = {
         "task": prep.task.name, "cell": cell.name, "source": prep.splits.source, "synthetic": prep.splits.synthetic,

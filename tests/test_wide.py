@@ -31,6 +31,11 @@ def _int_logits(p, r, g, x, io):
     return int_logits(quantize(p, r, g, io[0], io[1], wide=True), x)
 
 
+def _reference_logits(p, r, g, x, io=(8, 8)):
+    """The int64 NumPy reference's logits of genome ``g`` at I/O widths ``io``."""
+    return Reference(export_arrays(p, r, g, input_bits=io[0], head_bits=io[1])).logits(x)
+
+
 @pytest.mark.parametrize("k", [1, 40, 256, 512, 1024])
 def test_wide_dot_is_exact_at_the_extremes(k):
     """Largest-magnitude 16-bit codes, long accumulations: int32 would wrap, the limbs do not."""
@@ -65,9 +70,7 @@ def test_16_bit_models_equal_the_reference(name):
     genomes = [np.full(cell.n_ops, 16, np.int32), rng.choice([4, 8, 16], cell.n_ops).astype(np.int32),
                rng.integers(2, 17, cell.n_ops).astype(np.int32)]
     for g, io in zip(genomes, [(16, 16), (8, 16), (12, 3)]):
-        got = _wide(_int_logits, p, r, g, x, io)
-        want = Reference(export_arrays(p, r, g, input_bits=io[0], head_bits=io[1])).logits(x)
-        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(_wide(_int_logits, p, r, g, x, io), _reference_logits(p, r, g, x, io))
 
 
 def test_worst_case_hidden_256_all_16_bit():
@@ -111,7 +114,7 @@ def test_population_with_a_platform_width_set(small_model, rng):
         fn = jax.jit(population_logits, static_argnames=("block", "widths"))
         logits = np.asarray(fn(p, r, jnp.asarray(genomes), jnp.asarray(x), 8, 8, block=4, widths=widths.values))
     for g, got in zip(genomes[:3], logits[:3]):
-        np.testing.assert_array_equal(got, Reference(export_arrays(p, r, g)).logits(x))
+        np.testing.assert_array_equal(got, _reference_logits(p, r, g, x))
     acc = population_accuracy(p, r, genomes, x, y, widths=widths)
     np.testing.assert_array_equal(acc, (logits.argmax(-1) == y).mean(1))
     narrow = genomes.clip(max=8)
