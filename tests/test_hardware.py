@@ -159,3 +159,6 @@ def test_mohaq_error_gain_reduction_by_hand():
     assert [round(c["ptq_gain"], 6) for c in got["points"]] == [8.0, 18.0]
     assert [round(c["beacon_gain"], 6) for c in got["points"]] == [3.0, 10.0]
     assert got["max_reduction"] == pytest.approx(8.0) and got["mean_reduction"] == pytest.approx(6.5)
+    usable = mohaq.error_gain_reduction(ptq, beacon, widest_error=0.02, usable_gain=10.0)
+    assert usable["usable_max_reduction"] == pytest.approx(5.0)  # only the 10x point: PTQ loses 8 <= 10
+    assert usable["usable_mean_reduction"] == pytest.approx(5.0)
