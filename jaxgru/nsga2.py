@@ -289,6 +289,18 @@ class NSGA2:
             raise ValueError(f"dedup_rounds must be an int >= 0, got {dedup_rounds!r}.")
         self.dedup_rounds = dedup_rounds
 
+    # ``self`` is a static argument of the jitted methods: two strategies with the same settings
+    # compare equal, so a second search (a sweep, a seed) reuses the first one's compiled code.
+    def _settings(self) -> tuple:
+        return (self.population_size, self.num_dims, self.num_objectives, self.lower, self.upper, self.crossover,
+                self.mutation, self.dedup_rounds)
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other._settings() == self._settings()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._settings()))
+
     @property
     def default_params(self) -> Params:
         return Params(

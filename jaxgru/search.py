@@ -1,5 +1,8 @@
 """The generational loop around a strategy: evaluate, tell, record, checkpoint, resume.
 
+A strategy is anything with evosax's ``init / ask / tell`` (:class:`Strategy`): jaxgru's
+:class:`~jaxgru.nsga2.NSGA2`, or an evosax algorithm behind :class:`jaxgru.evosax_adapter.IntegerEvosax`.
+
 Generation 0 scores the initial population; generations 1..G score offspring. After every
 generation the strategy state and every record so far are checkpointed with Orbax, so a run
 killed at any point resumes from its last finished generation and, because each generation's
@@ -13,15 +16,46 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-
-from jaxgru.nsga2 import NSGA2, Params, State
+from flax import serialization
 
 # evaluate(genomes int32[P, D]) -> (objectives float[P, M] minimized, violation float[P] or None)
 EvaluateFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    """What :func:`run_search` drives (evosax's interface, with constraints):
+
+    - ``init(key, params, seeds) -> state``: ``seeds int[K, D]`` or ``None``;
+    - ``ask(key, state, params) -> (genomes int[P, D], state)``;
+    - ``tell(key, genomes, objectives float[P, M], state, params, violation float[P]) -> (state, metrics)``
+      with ``metrics`` holding ``best_fitness [M]``, ``front_size`` and ``hypervolume``;
+    - ``population_size`` and ``num_dims``. ``state`` is a ``flax.struct`` dataclass (it is checkpointed).
+    """
+
+    population_size: int
+    num_dims: int
+
+    def init(self, key, params, seeds=None): ...
+
+    def ask(self, key, state, params): ...
+
+    def tell(self, key, population, fitness, state, params, violation=None): ...
+
+
+def check_strategy(strategy: Any) -> None:
+    """One clear line when ``strategy`` cannot drive a search."""
+    missing = [m for m in ("init", "ask", "tell") if not callable(getattr(strategy, m, None))]
+    missing += [a for a in ("population_size", "num_dims") if not hasattr(strategy, a)]
+    if missing:
+        raise TypeError(f"a search strategy needs init / ask / tell methods and population_size / num_dims "
+                        f"(evosax's interface); {type(strategy).__name__} lacks {', '.join(missing)}. Wrap an "
+                        "evosax algorithm in jaxgru.evosax_adapter.IntegerEvosax.")
 
 
 class CheckpointError(RuntimeError):
@@ -30,7 +64,7 @@ class CheckpointError(RuntimeError):
 
 @dataclass
 class SearchResult:
-    state: State
+    state: Any  # the strategy's state
     genomes: np.ndarray  # int32[E, D]: every genome evaluated, in order
     objectives: np.ndarray  # float[E, M]
     violation: np.ndarray  # float[E]
@@ -48,7 +82,7 @@ def _history_row(g: int, metrics: dict, n_evals: int, elapsed: float) -> dict:
 
 def _save(mngr: ocp.CheckpointManager, g: int, result: SearchResult, elapsed: float) -> None:
     tree = {
-        "state": {k: np.asarray(getattr(result.state, k)) for k in State.__dataclass_fields__},
+        "state": jax.tree.map(np.asarray, serialization.to_state_dict(result.state)),
         "genomes": result.genomes,
         "objectives": result.objectives,
         "violation": result.violation,
@@ -60,13 +94,13 @@ def _save(mngr: ocp.CheckpointManager, g: int, result: SearchResult, elapsed: fl
     mngr.wait_until_finished()
 
 
-def _restore(mngr: ocp.CheckpointManager) -> tuple[int, SearchResult, float] | None:
+def _restore(mngr: ocp.CheckpointManager, template) -> tuple[int, SearchResult, float] | None:
     step = mngr.latest_step()
     if step is None:
         return None
     try:
         tree = mngr.restore(step, args=ocp.args.StandardRestore())
-        state = State(**{k: jax.numpy.asarray(tree["state"][k]) for k in State.__dataclass_fields__})
+        state = serialization.from_state_dict(template, jax.tree.map(jax.numpy.asarray, tree["state"]))
         keys = list(tree["history"])
         history = [
             {k: (int(v) if k in ("generation", "front_size", "evaluations") else float(v))
@@ -90,8 +124,8 @@ def _restore(mngr: ocp.CheckpointManager) -> tuple[int, SearchResult, float] | N
 
 
 def run_search(
-    strategy: NSGA2,
-    params: Params,
+    strategy: Strategy,
+    params: Any,
     evaluate: EvaluateFn,
     *,
     generations: int,
@@ -109,9 +143,16 @@ def run_search(
     ``checkpoint_dir`` is continued; without it, an existing checkpoint is an error.
     ``seeds: int[K, D]`` are put into the initial population (:meth:`NSGA2.init`).
     """
+    check_strategy(strategy)
     if isinstance(generations, bool) or not isinstance(generations, int) or generations < 1:
         raise ValueError(f"generations must be an int >= 1, got {generations!r}.")
     key_init, key = jax.random.split(jax.random.key(seed))
+    if seeds is not None:
+        seeds = np.asarray(seeds, np.int32)
+        if seeds.ndim != 2 or seeds.shape[1] != strategy.num_dims or len(seeds) > strategy.population_size:
+            raise ValueError(f"seeds must be [K, {strategy.num_dims}] with K <= {strategy.population_size}; "
+                             f"got {seeds.shape}.")
+    initial = strategy.init(key_init, params, seeds)  # also the template a checkpoint is read into
     mngr = None
     start, elapsed, result = 0, 0.0, None
     if checkpoint_dir is not None:
@@ -122,19 +163,14 @@ def run_search(
                 f"{checkpoint_dir} already holds a search checkpoint; pass --resume to continue it "
                 "or choose another --out."
             )
-        restored = _restore(mngr) if resume else None
+        restored = _restore(mngr, initial) if resume else None
         if restored is not None:
             last, result, elapsed = restored
             start = last + 1
             if on_generation is not None:
                 on_generation(result)
 
-    if seeds is not None:
-        seeds = np.asarray(seeds, np.int32)
-        if seeds.ndim != 2 or seeds.shape[1] != strategy.num_dims or len(seeds) > strategy.population_size:
-            raise ValueError(f"seeds must be [K, {strategy.num_dims}] with K <= {strategy.population_size}; "
-                             f"got {seeds.shape}.")
-    state = result.state if result is not None else strategy.init(key_init, params, seeds)
+    state = result.state if result is not None else initial
     bar = None
     if progress:
         from tqdm.auto import tqdm
