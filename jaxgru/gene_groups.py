@@ -1,0 +1,59 @@
+"""A reduced genome: genes tied into a few groups by operator role, small enough to enumerate.
+
+With one width per *group* instead of per operator, the GRU's 17 genes become 5 and the space of
+widths 2..8 has 7^5 = 16,807 genomes: few enough to score every one with the population
+evaluator and know the exact Pareto front, the ground truth a search is measured against.
+
+The groups are read from the cell declaration (``docs/design.md``, "Reduced genome"):
+
+==================  ======================================  ===================
+group               operators                               GRU
+==================  ======================================  ===================
+input linears       ``linear`` on the input ``x``           xr, xz, xn
+recurrent linears   ``linear`` on a recurrent state         hr, hz, hn
+sums                ``add``, ``sub1``, ``relu``             rp, zp, np, omz, h
+tables              ``sigmoid``, ``tanh``                   r, z, n
+products            ``mul``, ``scale``                      rh, a, b
+==================  ======================================  ===================
+
+A cell without operators of some role has fewer groups.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from jaxgru.cell import INPUT, Cell
+
+GROUPS = ("input linears", "recurrent linears", "sums", "tables", "products")
+_KIND_GROUP = {"add": "sums", "sub1": "sums", "relu": "sums", "sigmoid": "tables", "tanh": "tables",
+               "mul": "products", "scale": "products"}
+
+
+def op_groups(cell: Cell) -> dict[str, tuple[int, ...]]:
+    """The cell's non-empty groups, in :data:`GROUPS` order: name -> operator indices."""
+    members: dict[str, list[int]] = {g: [] for g in GROUPS}
+    for i, op in enumerate(cell.ops):
+        if op.kind == "linear":
+            members["input linears" if op.inputs[0] == INPUT else "recurrent linears"].append(i)
+        else:
+            members[_KIND_GROUP[op.kind]].append(i)
+    return {g: tuple(ix) for g, ix in members.items() if ix}
+
+
+def expand(group_genomes: np.ndarray, cell: Cell) -> np.ndarray:
+    """Full genomes ``int32[N, n_ops]`` of reduced ones ``[N, n_groups]``: each operator takes
+    its group's width."""
+    group_genomes = np.asarray(group_genomes)
+    out = np.zeros(group_genomes.shape[:-1] + (cell.n_ops,), np.int32)
+    for k, ops in enumerate(op_groups(cell).values()):
+        out[..., list(ops)] = group_genomes[..., k : k + 1]
+    return out
+
+
+def enumerate_space(values: tuple[int, ...], n_groups: int) -> np.ndarray:
+    """Every reduced genome ``int32[len(values) ** n_groups, n_groups]``, each exactly once,
+    in lexicographic order (the last group varies fastest)."""
+    return np.array(list(itertools.product(values, repeat=n_groups)), np.int32).reshape(-1, n_groups)
