@@ -182,9 +182,44 @@ def step_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int) -> 
     return jnp.where(jax.random.bernoulli(k_do, rate, x.shape), moved, x)
 
 
+SBX_ETA, PM_ETA = 15.0, 20.0  # pymoo's defaults for SBX and polynomial mutation
+
+
+def sbx_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, eta: float = SBX_ETA
+                  ) -> tuple[Array, Array]:
+    """Simulated binary crossover (Deb & Agrawal 1995) on integers, as pymoo's SBX with rounding:
+    with probability ``rate``, each gene with probability ``swap`` becomes the pair
+    ``((1 + beta) a + (1 - beta) b) / 2`` and ``((1 - beta) a + (1 + beta) b) / 2``, rounded; the
+    spread ``beta`` is drawn with distribution index ``eta`` (static). Children may leave the
+    bounds; :class:`NSGA2` clips every crossover's children into them."""
+    k_do, k_genes, k_u = jax.random.split(key, 3)
+    u = jax.random.uniform(k_u, a.shape)
+    beta = jnp.where(u <= 0.5, (2 * u) ** (1 / (eta + 1)), (1 / (2 * (1 - u))) ** (1 / (eta + 1)))
+    af, bf = a.astype(jnp.float32), b.astype(jnp.float32)
+    c1 = jnp.round(0.5 * ((1 + beta) * af + (1 - beta) * bf)).astype(a.dtype)
+    c2 = jnp.round(0.5 * ((1 - beta) * af + (1 + beta) * bf)).astype(a.dtype)
+    mask = jax.random.bernoulli(k_genes, swap, a.shape) & jax.random.bernoulli(k_do, rate)
+    return jnp.where(mask, c1, a), jnp.where(mask, c2, b)
+
+
+def polynomial_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int, eta: float = PM_ETA) -> Array:
+    """Deb's bounded polynomial mutation on integers, as pymoo's PM with rounding: each gene with
+    probability ``rate`` moves by ``delta_q (upper - lower)``, ``delta_q`` drawn with distribution
+    index ``eta`` (static) so that it never leaves the bounds; then rounded."""
+    k_do, k_u = jax.random.split(key)
+    u = jax.random.uniform(k_u, x.shape)
+    xf, span = x.astype(jnp.float32), float(max(upper - lower, 1))
+    d1, d2 = (xf - lower) / span, (upper - xf) / span
+    power = 1.0 / (eta + 1.0)
+    left = (2 * u + (1 - 2 * u) * (1 - d1) ** (eta + 1)) ** power - 1
+    right = 1 - (2 * (1 - u) + 2 * (u - 0.5) * (1 - d2) ** (eta + 1)) ** power
+    moved = jnp.clip(jnp.round(xf + jnp.where(u < 0.5, left, right) * span), lower, upper).astype(x.dtype)
+    return jnp.where(jax.random.bernoulli(k_do, rate, x.shape), moved, x)
+
+
 # The operators a run can name (``--crossover``, ``--mutation``).
-CROSSOVERS = {"uniform": uniform_crossover, "two_point": two_point_crossover}
-MUTATIONS = {"reset": reset_mutation, "step": step_mutation}
+CROSSOVERS = {"uniform": uniform_crossover, "two_point": two_point_crossover, "sbx": sbx_crossover}
+MUTATIONS = {"reset": reset_mutation, "step": step_mutation, "polynomial": polynomial_mutation}
 
 
 def binary_tournament(key: Array, rank: Array, crowding: Array, n: int) -> Array:
@@ -404,7 +439,7 @@ class NSGA2:
             jax.random.split(k_cx, p // 2), parents[:, 0], parents[:, 1],
             params.crossover_rate, params.gene_swap_rate,
         )
-        children = jnp.concatenate([c1, c2])
+        children = jnp.clip(jnp.concatenate([c1, c2]), self.lower, self.upper)  # SBX may step outside
         mutate = jax.vmap(self.mutation, (0, 0, None, None, None))
         children = mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self.upper)
         # Duplicates waste an evaluation: mutate them harder, and finally replace them at random.

@@ -107,7 +107,8 @@ def _toy(g):  # front: g0 free, every other gene 0 -> four points (k, 3 - k)
 
 @pytest.mark.parametrize(
     "crossover, mutation",
-    [(nsga2.uniform_crossover, nsga2.reset_mutation), (nsga2.two_point_crossover, nsga2.step_mutation)],
+    [(nsga2.uniform_crossover, nsga2.reset_mutation), (nsga2.two_point_crossover, nsga2.step_mutation),
+     (nsga2.sbx_crossover, nsga2.polynomial_mutation)],
 )
 def test_search_finds_known_front(crossover, mutation):
     want = _brute_force_front(_toy, 0, 3, 6)
@@ -118,6 +119,23 @@ def test_search_finds_known_front(crossover, mutation):
     state = result.state
     found = {tuple(v) for v in np.asarray(state.fitness)[np.asarray(state.rank) == 0]}
     assert found == want
+
+
+def test_sbx_and_polynomial_mutation_on_integers():
+    key = jax.random.key(0)
+    a = jnp.array([0, 2, 6, 3, 3, 0, 6, 1], jnp.int32)
+    b = jnp.array([6, 2, 0, 3, 5, 1, 6, 4], jnp.int32)
+    kids = jax.vmap(lambda k: nsga2.sbx_crossover(k, a, b, jnp.float32(1), jnp.float32(1)))(jax.random.split(key, 500))
+    c1, c2 = np.asarray(kids[0]), np.asarray(kids[1])
+    assert (np.abs(c1 + c2 - np.asarray(a + b)) <= 1).all()  # the pair keeps the parents' mean (rounding aside)
+    assert (c1[:, [1, 3, 6]] == np.asarray(a)[[1, 3, 6]]).all()  # equal parents, equal children
+    assert (c1 != np.asarray(a)).any() and (c1 != np.asarray(b)).any()
+    x = jnp.array([0, 3, 6, 2, 5, 1], jnp.int32)
+    mutate = jax.vmap(lambda k, r: nsga2.polynomial_mutation(k, x, r, 0, 6), (0, None))
+    moved = np.asarray(mutate(jax.random.split(key, 2000), jnp.float32(1)))
+    assert moved.min() == 0 and moved.max() == 6  # within the bounds, and reaching them
+    assert 0.05 < (moved != np.asarray(x)).mean() < 0.95  # eta 20: small moves that rounding often undoes
+    assert (np.asarray(mutate(jax.random.split(key, 50), jnp.float32(0))) == np.asarray(x)).all()
 
 
 def test_offspring_are_in_bounds_and_new():
