@@ -31,7 +31,7 @@ import numpy as np
 
 from jaxgru.config import Config, RunOptions
 from jaxgru.evaluate import population_accuracy
-from jaxgru.experiment import prepare, sizes
+from jaxgru.experiment import Prepared, prepare, sizes
 from jaxgru.gene_groups import enumerate_space, expand, op_groups
 from jaxgru.io import atomic_write_bytes, write_json
 from jaxgru.nsga2 import NSGA2, hypervolume_2d
@@ -125,6 +125,24 @@ def cached(score):
     return fn
 
 
+def fixed_subset(args) -> Prepared:
+    """The float model (copied from ``args.float_model``, else trained) and the fixed validation
+    subset (the first ``args.val_size`` sequences) in ``<args.out>/model``: what every genome of
+    these studies is scored on."""
+    model_dir = Path(args.out) / "model"
+    if args.float_model and not (model_dir / "float_model").exists():
+        shutil.copytree(Path(args.float_model) / "float_model", model_dir / "float_model")
+    cfg = Config(task=args.task, hidden=args.hidden, epochs=args.epochs, calib_size=args.calib_size,
+                 train_size=args.train_size, val_size=args.val_size, seed=0, mode="ptq")
+    return prepare(cfg, RunOptions(out=str(model_dir), data_dir=args.data_dir, quiet=True))
+
+
+def cached_accuracy(prep: Prepared):
+    """PTQ validation accuracy of genomes (widths) on the fixed subset, each scored once."""
+    return cached(lambda g: population_accuracy(prep.params, prep.ranges, g, prep.x_val, prep.y_val,
+                                                widths=prep.widths))
+
+
 def search_trajectory(strategy: NSGA2, evaluate, generations: int, seed: int, checkpoint_dir: Path | None):
     """One NSGA-II run; the objectives of every evaluated genome in order, and the genomes."""
     resume = checkpoint_dir is not None and checkpoint_dir.exists()
@@ -136,20 +154,14 @@ def search_trajectory(strategy: NSGA2, evaluate, generations: int, seed: int, ch
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
-    model_dir = out / "model"
-    if args.float_model and not (model_dir / "float_model").exists():
-        shutil.copytree(Path(args.float_model) / "float_model", model_dir / "float_model")
-    cfg = Config(task=args.task, hidden=args.hidden, epochs=args.epochs, calib_size=args.calib_size,
-                 train_size=args.train_size, val_size=args.val_size, seed=0, mode="ptq")
     try:
-        prep = prepare(cfg, RunOptions(out=str(model_dir), data_dir=args.data_dir, quiet=True))
+        prep = fixed_subset(args)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     cell, widths = prep.params.cell, prep.widths
     groups = op_groups(cell)
-    score = cached(lambda g: population_accuracy(prep.params, prep.ranges, g, prep.x_val, prep.y_val,
-                                                 widths=widths))
+    score = cached_accuracy(prep)
 
     def objectives(genomes: np.ndarray) -> np.ndarray:
         return np.stack([1.0 - score(genomes), sizes(prep, genomes)[1]], 1)
