@@ -11,7 +11,12 @@ each declared cell of ``--cells``:
   (c) PyTorch, per-operator fake quantization, one specimen at a time (needs the ``bench``
       extra: ``pip install -e '.[bench]'``; skipped with a note if torch is missing);
   (d) the limit: the same GRU in float32, no quantization, the population in one call laid out
-      exactly as (a) (the same blocks; each specimen its own weights, as each quantized one has).
+      exactly as (a) (the same blocks; each specimen its own weights, as each quantized one has);
+  (e) PyTorch, the same fake quantization with the population batched (every tensor with a
+      specimen axis, each specimen its own widths; ``einsum``/``bmm``) in blocks of
+      ``TORCH_BLOCK`` specimens, and ``torch.compile``'d (compilation excluded, as for JAX): the
+      strongest PyTorch peer we could write, equal to (c) specimen by specimen
+      (``tests/test_torch_peer.py``).
 Throughput is specimen-samples per second. Each (variant, H, P) runs in a fresh process so that
 its peak resident memory (ru_maxrss) is its own; loops (b) and (c) time at most ``--loop-cap``
 specimens, since their cost per specimen does not depend on P. Prints a table and writes
@@ -33,8 +38,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from timing import seconds_per_call  # noqa: E402
 
-VARIANTS = {"a": "jaxgru one call", "b": "jaxgru loop", "c": "PyTorch fake-quant loop", "d": "float32 limit"}
+VARIANTS = {"a": "jaxgru one call", "b": "jaxgru loop", "c": "PyTorch fake-quant loop", "d": "float32 limit",
+            "e": "PyTorch fake-quant batched"}
 STEPS, FEATURES, CLASSES = 28, 28, 10
+# Eager throughput of (e) at H 128/256, P=64, over blocks of 4..64 peaked at 16-64; the whole
+# population at once fell to a fifth of the loop's at P=256 (its activations leave the cache).
+TORCH_BLOCK = 16
 
 
 def _setup(cell_name: str, hidden: int, population: int, samples: int, seed: int = 0):
@@ -105,6 +114,16 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
         xla_bytes = _xla_bytes(fn, (stacked, xj))
         seconds = seconds_per_call(lambda: fn(stacked, xj).block_until_ready())
         measured = population
+    elif variant == "e":
+        import torch
+        from torch_fakequant import FakeQuantPopulation, population_logits
+
+        xt = torch.from_numpy(x)
+        compiled = torch.compile(population_logits)
+        blocks = [genomes[i : i + TORCH_BLOCK] for i in range(0, population, TORCH_BLOCK)]
+        seconds = seconds_per_call(
+            lambda: [FakeQuantPopulation(params, ranges, g).logits(xt, compiled) for g in blocks])
+        measured = population
     else:
         raise ValueError(variant)
     return {
@@ -141,7 +160,7 @@ def main(argv=None) -> int:
     ap.add_argument("--populations", type=int, nargs="+", default=[1, 8, 40, 256, 1024])
     ap.add_argument("--samples", type=int, default=128, help="validation sequences per specimen")
     ap.add_argument("--loop-cap", type=int, default=8, help="specimens timed in the loops (b), (c)")
-    ap.add_argument("--variants", default="abcd")
+    ap.add_argument("--variants", default="abcde")
     ap.add_argument("--block", default="auto",
                     help='specimens per vmapped block in (a) and (d): "auto", "none" (all at once) or N')
     ap.add_argument("--out", default=str(REPO / "results" / "benchmarks"))
@@ -155,12 +174,12 @@ def main(argv=None) -> int:
         return 0
 
     variants = [v for v in args.variants if v in VARIANTS]
-    if "c" in variants:
+    if "c" in variants or "e" in variants:
         try:
             import torch  # noqa: F401
         except ImportError:
-            print("note: torch is not installed (pip install -e '.[bench]'); skipping variant (c)")
-            variants.remove("c")
+            print("note: torch is not installed (pip install -e '.[bench]'); skipping variants (c) and (e)")
+            variants = [v for v in variants if v not in "ce"]
     rows = []
     for cell in args.cells:
         for h in args.hidden:
@@ -190,7 +209,7 @@ def report(rows: list[dict], args, variants: list[str]) -> None:
 
     by = {(r["variant"], r.get("cell", "gru"), r["hidden"], r["population"]): r for r in rows}
     lines = ["| cell | H | P | " + " | ".join(f"({v}) {VARIANTS[v]}" for v in variants)
-             + " | (a)/(b) | (a)/(c) | (a)/(d) |", "|" + " --- |" * (3 + len(variants) + 3)]
+             + " | (a)/(b) | (a)/(c) | (a)/(d) | (a)/(e) |", "|" + " --- |" * (3 + len(variants) + 4)]
     ratios = []
     for cell in args.cells:
         for h in args.hidden:
@@ -198,10 +217,10 @@ def report(rows: list[dict], args, variants: list[str]) -> None:
                 tput = {v: by[(v, cell, h, p)]["specimen_samples_per_s"] for v in variants if (v, cell, h, p) in by}
                 cells = [f"{tput[v]:,.0f}" if v in tput else "–" for v in variants]
                 rr = {}
-                for other in "bcd":
+                for other in "bcde":
                     rr[other] = tput["a"] / tput[other] if "a" in tput and other in tput else None
                 ratios.append({"cell": cell, "hidden": h, "population": p, **{f"a_over_{k}": v for k, v in rr.items()}})
-                cells += [f"{rr[o]:.2f}x" if rr[o] else "–" for o in "bcd"]
+                cells += [f"{rr[o]:.2f}x" if rr[o] else "–" for o in "bcde"]
                 lines.append(f"| {cell} | {h} | {p} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     device = _device()
