@@ -33,7 +33,7 @@ from jaxgru.qat import qat_population
 from jaxgru.search import SearchResult, run_search
 from jaxgru.size import model_size, param_counts
 from jaxgru.tasks import Splits, Task
-from jaxgru.train import float_accuracy, train_float
+from jaxgru.train import float_accuracy, remove_checkpoints, train_float
 
 
 def _check_config_file(cfg: Config, opts: RunOptions, path: Path) -> None:
@@ -79,6 +79,7 @@ def _float_model(cfg: Config, task: Task, splits, out: Path, log) -> tuple[CellP
     model = train_float(
         splits.x_train[:n], splits.y_train[:n], cell=cell, hidden=cfg.hidden, classes=task.classes,
         epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seed=cfg.seed, log=log,
+        checkpoint_dir=out / "float_training",  # per epoch: a killed run resumes its training
     )
     params = model.params()
     ranges = calibrate(params, splits.x_train[: cfg.calib_size])  # calib_size None: all of it
@@ -89,6 +90,7 @@ def _float_model(cfg: Config, task: Task, splits, out: Path, log) -> tuple[CellP
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(ckpt, tree, force=True)
     checkpointer.wait_until_finished()
+    remove_checkpoints(out / "float_training")
     return params, ranges
 
 

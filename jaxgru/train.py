@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 from flax import nnx
 
 from jaxgru.cell import Cell
@@ -49,11 +53,14 @@ def train_float(
     learning_rate: float = 2e-3,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
 ) -> CellClassifier:
     """Trains a fresh ``CellClassifier`` of ``cell`` on ``x: float32[N, T, F]``, ``y: int[N]``.
 
     Adam with a cosine decay and global-norm clipping; the last partial batch of an epoch is
-    dropped so that the step compiles once.
+    dropped so that the step compiles once. With ``checkpoint_dir``, the model and optimizer are
+    saved after every epoch and a later call with the same arguments resumes from the last
+    saved epoch, ending where an uninterrupted run would (long trainings, e.g. ``mnist_pixel``).
     """
     n, _, features = x.shape
     model = CellClassifier(cell, features, hidden, classes, rngs=nnx.Rngs(seed))
@@ -62,7 +69,17 @@ def train_float(
     tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     rng = np.random.default_rng(seed)
-    for epoch in range(epochs):
+    mngr, start = None, 0
+    if checkpoint_dir is not None:
+        options = ocp.CheckpointManagerOptions(max_to_keep=1)
+        mngr = ocp.CheckpointManager(Path(checkpoint_dir).absolute(), options=options)
+        if mngr.latest_step() is not None:
+            start = _restore_training(mngr, model, optimizer)
+            for _ in range(start):  # the epochs' shuffles, so that the next one is the uninterrupted run's
+                rng.permutation(n)
+            if log is not None:
+                log(f"resumed float training after epoch {start}/{epochs} from {checkpoint_dir}")
+    for epoch in range(start, epochs):
         order = rng.permutation(n)
         losses = []
         for i in range(steps_per_epoch):
@@ -70,4 +87,30 @@ def train_float(
             losses.append(_train_step(model, optimizer, jnp.asarray(x[idx]), jnp.asarray(y[idx])))
         if log is not None:
             log(f"epoch {epoch + 1}/{epochs}: loss {float(jnp.mean(jnp.stack(losses))):.4f}")
+        if mngr is not None:
+            tree = {"model": nnx.to_pure_dict(nnx.state(model)), "optimizer": nnx.to_pure_dict(nnx.state(optimizer))}
+            mngr.save(epoch + 1, args=ocp.args.StandardSave(tree), force=True)
+            mngr.wait_until_finished()
+    if mngr is not None:
+        mngr.close()
     return model
+
+
+def _restore_training(mngr: ocp.CheckpointManager, model: CellClassifier, optimizer: nnx.Optimizer) -> int:
+    """Loads the last saved epoch into ``model`` and ``optimizer``; returns the epochs done."""
+    step = mngr.latest_step()
+    try:
+        tree = mngr.restore(step, args=ocp.args.StandardRestore())
+        for obj, key in ((model, "model"), (optimizer, "optimizer")):
+            state = nnx.state(obj)
+            nnx.replace_by_pure_dict(state, tree[key])
+            nnx.update(obj, state)
+    except Exception as err:  # orbax raises many types; say plainly what failed
+        raise RuntimeError(f"cannot read the float-training checkpoint {mngr.directory}/{step}: "
+                           f"{type(err).__name__}: {err}. Delete that folder to train from scratch.") from err
+    return int(step)
+
+
+def remove_checkpoints(checkpoint_dir: str | os.PathLike) -> None:
+    """Deletes a finished training's per-epoch checkpoints."""
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
