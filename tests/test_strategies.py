@@ -81,3 +81,27 @@ def test_a_second_search_with_the_same_settings_compiles_nothing():
     run_search(second, second.default_params, evaluate, generations=2, seed=1, progress=False)
     assert (NSGA2.init._cache_size(), NSGA2.ask._cache_size(), NSGA2.tell._cache_size()) == compiled
     assert NSGA2(8, 6, 2, 0, 5) != first  # other settings are another strategy
+
+
+def test_pymoo_oracle_and_jaxgru_runs_count_evaluations_alike():
+    """experiments/pymoo_compare.py: both searches score exactly the budget, genes in bounds."""
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("pymoo_compare", REPO / "experiments" / "pymoo_compare.py")
+    pc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pc)
+    seen = []
+
+    def objectives(genes):
+        seen.append(np.asarray(genes))
+        g = np.asarray(genes, np.float64)
+        return np.stack([g.sum(1), (6 - g).sum(1) + g[:, 0]], 1) / 36
+
+    f = pc.run_pymoo(objectives, 6, 6, population=8, evaluations=40, seed=0)
+    assert f.shape == (40, 2)
+    genes = np.concatenate(seen)
+    assert genes.min() >= 0 and genes.max() <= 6 and np.issubdtype(genes.dtype, np.integer)
+    g = pc.run_jaxgru(objectives, 6, 6, population=8, evaluations=40, seed=0, variant=("sbx", "polynomial", None))
+    assert g.shape == (40, 2)
