@@ -43,17 +43,10 @@ STRATEGIES = ("SimpleGA", "DifferentialEvolution", "NSGA-II")
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/evosax_compare")
-    p.add_argument("--task", default="mnist_row")
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--calib-size", type=int, default=5000)
-    p.add_argument("--train-size", type=int, default=None)
-    p.add_argument("--val-size", type=int, default=1000)
-    p.add_argument("--float-model", default=None, help="a run folder whose float_model to start from (else trained)")
+    exact_front.add_model_args(p)
     p.add_argument("--population", type=int, default=40)
     p.add_argument("--evaluations", type=int, default=840)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--data-dir", default=None)
     return p.parse_args(argv)
 
 

@@ -41,21 +41,27 @@ PAPER_BUDGET = 840  # P=40, 20 generations after the initial one
 MULTIPLES = (1, 4, 16)
 
 
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="results/exact_front")
+def add_model_args(p: argparse.ArgumentParser, val_size: int | None = 1000) -> None:
+    """The float model and the validation data these studies score genomes on (:func:`fixed_subset`)."""
     p.add_argument("--task", default="mnist_row")
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--calib-size", type=int, default=5000)
     p.add_argument("--train-size", type=int, default=None)
-    p.add_argument("--val-size", type=int, default=1000, help="the fixed validation subset every genome is scored on")
+    p.add_argument("--val-size", type=int, default=val_size, help="the validation sequences every genome is scored on "
+                   "(the first ones; default %(default)s, None: all)")
     p.add_argument("--float-model", default=None, help="a run folder whose float_model to start from (else trained)")
+    p.add_argument("--data-dir", default=None)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="results/exact_front")
+    add_model_args(p)
     p.add_argument("--population", type=int, default=40)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--chunk", type=int, default=280, help="genomes per scoring call while enumerating")
     p.add_argument("--full-space", choices=("yes", "no"), default="yes")
-    p.add_argument("--data-dir", default=None)
     return p.parse_args(argv)
 
 

@@ -47,18 +47,11 @@ VARIANTS = {
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/pymoo_compare")
-    p.add_argument("--task", default="mnist_row")
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--calib-size", type=int, default=5000)
-    p.add_argument("--train-size", type=int, default=None)
-    p.add_argument("--val-size", type=int, default=1000)
-    p.add_argument("--float-model", default=None, help="a run folder whose float_model to start from (else trained)")
+    exact_front.add_model_args(p)
     p.add_argument("--population", type=int, default=40)
     p.add_argument("--evaluations", type=int, default=840)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--data-dir", default=None)
     return p.parse_args(argv)
 
 
