@@ -201,8 +201,10 @@ def run_search(
             if on_generation is not None:
                 on_generation(result)
             if bar is not None:
-                hv = result.history[-1]["hypervolume"]
-                bar.set_postfix(hv=f"{hv:.4f}", s_per_gen=f"{time.perf_counter() - t0:.1f}")
+                row = result.history[-1]
+                shown = {"hv": row["hypervolume"]} if np.isfinite(row["hypervolume"]) else {"best": row["best_obj0"]}
+                shown = {k: f"{v:.4f}" for k, v in shown.items()}
+                bar.set_postfix(**shown, s_per_gen=f"{time.perf_counter() - t0:.1f}")
                 bar.update(1)
     finally:
         if bar is not None:
