@@ -34,7 +34,7 @@ from jaxgru.io import atomic_write_bytes, write_json
 # Float training per (task, cell): what trains each to a useful accuracy on 2 cores.
 TRAINING = {("mnist_row", "gru"): dict(epochs=5, calib_size=5000),
             ("mnist_row", "sru"): dict(epochs=20, calib_size=5000),
-            ("digits", "gru"): dict(epochs=30), ("digits", "sru"): dict(epochs=30),
+            ("digits", "gru"): dict(epochs=30), ("digits", "sru"): dict(epochs=60, learning_rate=1e-2),
             ("speech10", "gru"): dict(epochs=30), ("speech10", "sru"): dict(epochs=30)}
 RUNS = {
     "silago": dict(platform="silago", mode="ptq"),
