@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
@@ -90,27 +89,21 @@ def main(argv=None) -> int:
         return size[:, None], violation
 
     generations = -(-args.evaluations // args.population) - 1
-    runs_path = out / "runs.json"
-    runs = json.loads(runs_path.read_text()) if runs_path.exists() else {}
-    for name in STRATEGIES:
-        for seed in args.seeds:
-            key = f"{name}|{seed}"
-            if key in runs:
-                continue
-            strategy, params = strategy_for(name, args.population, n_var, len(widths) - 1)
-            r = run_search(strategy, params, two_objectives if name == "NSGA-II" else constrained,
-                           generations=generations, seed=seed, progress=False)
-            genes = r.genomes[: args.evaluations]
-            acc, size, violation = measure(genes)
-            ok = np.flatnonzero(violation <= 0)
-            best = None if not len(ok) else int(ok[np.argmin(size[ok])])
-            runs[key] = {"found": best is not None, "evaluations": len(genes),
-                         "feasible_evaluations": int(len(ok)),
-                         "size_ratio": None if best is None else float(size[best]),
-                         "accuracy": None if best is None else float(acc[best]),
-                         "bits": None if best is None else [int(b) for b in widths.decode(genes[best])]}
-            write_json(runs_path, runs)
-            print(f"{name} seed {seed}: {runs[key]}", flush=True)
+
+    def run_one(name: str, seed: int) -> dict:
+        strategy, params = strategy_for(name, args.population, n_var, len(widths) - 1)
+        r = run_search(strategy, params, two_objectives if name == "NSGA-II" else constrained,
+                       generations=generations, seed=seed, progress=False)
+        genes = r.genomes[: args.evaluations]
+        acc, size, violation = measure(genes)
+        ok = np.flatnonzero(violation <= 0)
+        best = None if not len(ok) else int(ok[np.argmin(size[ok])])
+        return {"found": best is not None, "evaluations": len(genes), "feasible_evaluations": int(len(ok)),
+                "size_ratio": None if best is None else float(size[best]),
+                "accuracy": None if best is None else float(acc[best]),
+                "bits": None if best is None else [int(b) for b in widths.decode(genes[best])]}
+
+    runs = exact_front.resumable_runs(out / "runs.json", STRATEGIES, args.seeds, run_one)
     summary = {"task": args.task, "hidden": args.hidden, "val_size": args.val_size, "population": args.population,
                "evaluations": args.evaluations, "seeds": args.seeds, "int8_accuracy": acc8, "int8_size_ratio": size8,
                "results": {}}

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import shutil
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -147,6 +149,21 @@ def cached_accuracy(prep: Prepared):
     """PTQ validation accuracy of genomes (widths) on the fixed subset, each scored once."""
     return cached(lambda g: population_accuracy(prep.params, prep.ranges, g, prep.x_val, prep.y_val,
                                                 widths=prep.widths))
+
+
+def resumable_runs(path: Path, names: Iterable[str], seeds: Iterable[int],
+                   run_one: Callable[[str, int], dict]) -> dict:
+    """``run_one(name, seed)`` for every pair not yet recorded in ``path`` (JSON keyed
+    ``"name|seed"``), saved after each, so a killed comparison goes on where it stopped."""
+    runs = json.loads(path.read_text()) if path.exists() else {}
+    for name in names:
+        for seed in seeds:
+            key = f"{name}|{seed}"
+            if key not in runs:
+                runs[key] = run_one(name, seed)
+                write_json(path, runs)
+                print(f"{name} seed {seed}: {runs[key]}", flush=True)
+    return runs
 
 
 def search_trajectory(strategy: NSGA2, evaluate, generations: int, seed: int, checkpoint_dir: Path | None):

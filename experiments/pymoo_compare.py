@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
@@ -112,23 +111,17 @@ def main(argv=None) -> int:
         genomes = widths.decode(genes)
         return np.stack([1.0 - score(genomes), sizes(prep, genomes)[1]], 1)
 
-    runs_path = out / "runs.json"
-    runs = json.loads(runs_path.read_text()) if runs_path.exists() else {}
     names = ["pymoo"] + args.variants
-    for name in names:
-        for seed in args.seeds:
-            key = f"{name}|{seed}"
-            if key in runs:
-                continue
-            if name == "pymoo":
-                f = run_pymoo(objectives, n_var, len(widths) - 1, args.population, args.evaluations, seed)
-            else:
-                f = run_jaxgru(objectives, n_var, len(widths) - 1, args.population, args.evaluations, seed,
-                               VARIANTS[name])
-            hv = exact_front.archive_hypervolume(f, [len(f)])[0]
-            runs[key] = {"hypervolume": hv, "evaluations": len(f)}
-            write_json(runs_path, runs)
-            print(f"{name} seed {seed}: HV {hv:.4f}", flush=True)
+
+    def run_one(name: str, seed: int) -> dict:
+        if name == "pymoo":
+            f = run_pymoo(objectives, n_var, len(widths) - 1, args.population, args.evaluations, seed)
+        else:
+            f = run_jaxgru(objectives, n_var, len(widths) - 1, args.population, args.evaluations, seed,
+                           VARIANTS[name])
+        return {"hypervolume": exact_front.archive_hypervolume(f, [len(f)])[0], "evaluations": len(f)}
+
+    runs = exact_front.resumable_runs(out / "runs.json", names, args.seeds, run_one)
     summary = {"task": args.task, "hidden": args.hidden, "val_size": args.val_size, "population": args.population,
                "evaluations": args.evaluations, "seeds": args.seeds, "results": {}}
     for name in names:

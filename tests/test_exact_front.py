@@ -114,3 +114,18 @@ def test_archive_hypervolume_grows_with_evaluations():
     f = np.array([[0.5, 0.5], [0.2, 0.9], [0.6, 0.6], [0.1, 0.1]])
     hv = exact_front.archive_hypervolume(f, [1, 2, 3, 4])
     np.testing.assert_allclose(hv, [0.25, 0.25 + 0.3 * 0.1, 0.25 + 0.03, 0.81], rtol=1e-6)
+
+
+def test_resumable_runs_runs_only_what_is_missing(tmp_path):
+    calls = []
+
+    def run_one(name, seed):
+        calls.append((name, seed))
+        return {"value": 10 * seed}
+
+    path = tmp_path / "runs.json"
+    first = exact_front.resumable_runs(path, ["a"], [0, 1], run_one)
+    again = exact_front.resumable_runs(path, ["a", "b"], [0, 1], run_one)
+    assert calls == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]  # the finished pairs are not run again
+    assert first == {"a|0": {"value": 0}, "a|1": {"value": 10}}
+    assert again["b|1"] == {"value": 10} and len(again) == 4
