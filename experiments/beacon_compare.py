@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgru.config import Config, RunOptions
+from jaxgru.config import Config, RunOptions, add_arguments, from_args
 from jaxgru.evaluate import population_accuracy
 from jaxgru.experiment import accuracy_fn, prepare, train_and_evaluate
 from jaxgru.io import atomic_write_bytes, write_json
@@ -35,34 +35,36 @@ from jaxgru.nsga2 import hypervolume_2d
 MODES = ("ptq", "beacon", "qat")
 
 
+# Where the comparison's defaults differ from a single run's: retraining that matters (see the
+# probe), and calibration on part of the train split, as the PTQ studies use.
+DEFAULTS = {"calib_size": 5000, "qat_learning_rate": 1e-3}
+# Settings only some searches read; the others keep Config's defaults for them.
+QAT_ONLY = ("qat_fraction", "qat_epochs", "qat_learning_rate", "qat_batch_size", "qat_exact")
+BEACON_ONLY = ("beacon_distance", "beacons_per_generation")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/beacons_mnist_row")
-    p.add_argument("--task", default="mnist_row")
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--population", type=int, default=40)
-    p.add_argument("--generations", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--calib-size", type=int, default=5000)
-    p.add_argument("--qat-learning-rate", type=float, default=1e-3)
-    p.add_argument("--qat-fraction", type=float, default=0.1)
-    p.add_argument("--beacon-distance", type=int, default=None)
-    p.add_argument("--beacons-per-generation", type=int, default=2)
+    add_arguments(p.add_argument_group("settings shared by the three searches (as experiments/run.py; --mode is "
+                                       "set per search)"), Config)
+    p.set_defaults(**DEFAULTS)
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     p.add_argument("--beacon-name", default="beacon", help="the beacon run's folder (to compare beacon settings)")
     p.add_argument("--data-dir", default=None)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.mode is not None:
+        p.error("--mode is set per search here; choose the searches with --modes")
+    return args
 
 
 def configs(args) -> dict[str, Config]:
-    base = Config(task=args.task, hidden=args.hidden, population=args.population, generations=args.generations,
-                  seed=args.seed, calib_size=args.calib_size, mode="ptq")
-    qat = dict(qat_learning_rate=args.qat_learning_rate, qat_fraction=args.qat_fraction)
+    base = from_args(args, Config)
+    unused = lambda names: {k: getattr(Config(), k) for k in names}  # noqa: E731
     return {
-        "ptq": base,  # QAT settings unused
-        "beacon": dataclasses.replace(base, mode="beacon", beacon_distance=args.beacon_distance,
-                                      beacons_per_generation=args.beacons_per_generation, **qat),
-        "qat": dataclasses.replace(base, mode="qat", **qat),
+        "ptq": dataclasses.replace(base, mode="ptq", **unused(QAT_ONLY + BEACON_ONLY)),
+        "beacon": dataclasses.replace(base, mode="beacon"),
+        "qat": dataclasses.replace(base, mode="qat", **unused(BEACON_ONLY)),
     }
 
 

@@ -162,3 +162,17 @@ def test_mohaq_error_gain_reduction_by_hand():
     usable = mohaq.error_gain_reduction(ptq, beacon, widest_error=0.02, usable_gain=10.0)
     assert usable["usable_max_reduction"] == pytest.approx(5.0)  # only the 10x point: PTQ loses 8 <= 10
     assert usable["usable_mean_reduction"] == pytest.approx(5.0)
+
+
+def test_beacon_compare_takes_every_setting_and_gives_each_search_only_its_own(capsys):
+    spec = importlib.util.spec_from_file_location("beacon_compare", REPO / "experiments" / "beacon_compare.py")
+    bc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bc)
+    cfgs = bc.configs(bc.parse_args(["--qat-epochs", "3", "--beacon-distance", "4", "--seed", "2"]))
+    assert {m: c.mode for m, c in cfgs.items()} == {"ptq": "ptq", "beacon": "beacon", "qat": "qat"}
+    assert all(c.seed == 2 and c.calib_size == 5000 for c in cfgs.values())  # shared, with the study's default
+    assert (cfgs["beacon"].qat_epochs, cfgs["qat"].qat_epochs, cfgs["ptq"].qat_epochs) == (3, 3, 1)
+    assert (cfgs["beacon"].beacon_distance, cfgs["qat"].beacon_distance) == (4, None)
+    with pytest.raises(SystemExit):
+        bc.parse_args(["--mode", "qat"])
+    assert "--mode is set per search" in capsys.readouterr().err
