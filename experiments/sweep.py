@@ -5,7 +5,8 @@
 Every setting of ``experiments/run.py`` (declared once, in ``jaxgru.config``) takes one or more
 values here; every combination is one run in ``<out>/<name>/``, named after what varies. A
 finished run (its ``summary.json`` exists) is skipped and an interrupted one resumed, so the
-sweep itself can be killed and restarted. Writes ``<out>/sweep.csv``,
+sweep itself can be killed and restarted. ``--jobs N`` runs N at once, each process on its own
+share of the CPU cores. Writes ``<out>/sweep.csv``,
 ``sweep.md`` (one row per run) and ``sweep.png`` (every front, and hypervolume per generation).
 """
 
@@ -16,18 +17,24 @@ import json
 import sys
 from pathlib import Path
 
-from jaxgru.config import Config, RunOptions, add_arguments, grid_from_args
+from jaxgru.config import PRESETS, Config, RunOptions, add_arguments, apply_preset, grid_from_args
 from jaxgru.experiment import train_and_evaluate
 from jaxgru.io import atomic_write_bytes, save_figure, write_csv
+from jaxgru.processes import core_shares, run_pinned
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), help="a named set of settings (as run.py's); flags override it")
     add_arguments(p.add_argument_group("settings: each takes one or more values, every combination runs"), Config,
                   many=True)
     p.add_argument("--seeds", type=int, nargs="+", dest="seed", help="alias of --seed")
     p.add_argument("--data-dir", default=None, help="folder with the data files (else $JAXGRU_DATA_DIR)")
     p.add_argument("--out", default="runs/sweep")
+    p.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process on its share of the "
+                   "CPU cores (on a CPU, N single-core runs finish about N times sooner than one after another; "
+                   "see benchmarks/parallel_sweep.py)")
+    apply_preset(p, argv, many=True)
     return p.parse_args(argv)
 
 
@@ -44,18 +51,20 @@ def configs(args) -> list[tuple[str, dict, Config, RunOptions]]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    rows = []
     try:
+        core_shares(args.jobs)  # refuse a --jobs the machine cannot give before anything runs
         grid = configs(args)
-        for i, (name, varied, cfg, opts) in enumerate(grid):
-            summary_path = Path(opts.out) / "summary.json"
-            if summary_path.exists():
-                print(f"[{i + 1}/{len(grid)}] {name}: done before, skipped")
+        todo = []
+        for name, _, cfg, opts in grid:
+            if (Path(opts.out) / "summary.json").exists():
+                print(f"{name}: done before, skipped")
             else:
-                print(f"[{i + 1}/{len(grid)}] {name}: running", flush=True)
-                train_and_evaluate(cfg, opts)
-            summary = json.loads(summary_path.read_text())
-            rows.append((name, varied, opts, summary))
+                todo.append((cfg, opts))
+        print(f"{len(todo)} of {len(grid)} runs to do, {min(args.jobs, max(len(todo), 1))} at a time", flush=True)
+        for k, (i, _) in enumerate(run_pinned(train_and_evaluate, todo, args.jobs)):
+            print(f"[{k + 1}/{len(todo)}] {Path(todo[i][1].out).name}: finished", flush=True)
+        rows = [(name, varied, opts, json.loads((Path(opts.out) / "summary.json").read_text()))
+                for name, varied, _, opts in grid]
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

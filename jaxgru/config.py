@@ -185,13 +185,15 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def apply_preset(parser: argparse.ArgumentParser, argv: list[str] | None) -> None:
-    """Reads ``--preset`` from ``argv`` and makes its settings the parser's defaults."""
+def apply_preset(parser: argparse.ArgumentParser, argv: list[str] | None, *, many: bool = False) -> None:
+    """Reads ``--preset`` from ``argv`` and makes its settings the parser's defaults (``many``: a
+    sweep's parser, whose options hold lists; the preset's output folder is not a setting there)."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--preset", choices=sorted(PRESETS))
     known, _ = pre.parse_known_args(argv)
     if known.preset is not None:
-        parser.set_defaults(**PRESETS[known.preset])
+        preset = PRESETS[known.preset]
+        parser.set_defaults(**({k: [v] for k, v in preset.items() if k != "out"} if many else preset))
 
 
 # Field name -> type hint, of both classes (their field names are distinct).

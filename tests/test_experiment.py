@@ -1,12 +1,16 @@
 """experiments/run.py end to end on tiny settings, and its refusals of bad input."""
 
+import dataclasses
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import REPO, data_dir
+
+from jaxgru.config import PRESETS, Config
 
 _spec = importlib.util.spec_from_file_location("run", REPO / "experiments" / "run.py")
 run = importlib.util.module_from_spec(_spec)
@@ -134,6 +138,41 @@ def test_sweep_gathers_runs_and_skips_finished(tmp_path, capsys):
     assert (tmp_path / "sweep.png").is_file() and (tmp_path / "sweep.md").is_file()
     assert sweep.main(args) == 0
     assert capsys.readouterr().out.count("done before, skipped") == 2
+
+
+def test_sweep_takes_a_preset_and_flags_override_it():
+    spec = importlib.util.spec_from_file_location("sweep", REPO / "experiments" / "sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    grid = sweep.configs(sweep.parse_args(["--preset", "quick", "--seeds", "0", "1", "--hidden", "32"]))
+    assert [name for name, *_ in grid] == ["seed0", "seed1"]
+    quick = {k: v for k, v in PRESETS["quick"].items() if k != "out"}
+    for seed, (_, _, cfg, _) in enumerate(grid):
+        assert cfg == dataclasses.replace(Config(**quick), hidden=32, seed=seed)
+
+
+def test_sweep_jobs_run_side_by_side_and_agree_with_one_at_a_time(tmp_path, capsys):
+    """--jobs 2: two spawned processes, each on its own core, give the runs of --jobs 1 exactly."""
+    spec = importlib.util.spec_from_file_location("sweep", REPO / "experiments" / "sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    args = ["--seeds", "0", "1", "--hidden", "8", "--population", "4", "--generations", "1", "--epochs", "1",
+            "--train-size", "600", "--calib-size", "100", "--val-size", "100", "--mode", "ptq",
+            "--data-dir", str(data_dir())]
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPU cores")
+    assert sweep.main([*args, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+    assert "2 of 2 runs to do, 2 at a time" in capsys.readouterr().out
+    assert sweep.main([*args, "--out", str(tmp_path / "one")]) == 0
+    for seed in ("seed0", "seed1"):
+        a, b = (json.loads((tmp_path / d / seed / "summary.json").read_text()) for d in ("two", "one"))
+        a.pop("search_seconds"), b.pop("search_seconds")
+        assert a == b
+        assert (tmp_path / "two" / seed / "evaluated.csv").read_text() == (tmp_path / "one" / seed /
+                                                                          "evaluated.csv").read_text()
+    assert sweep.main([*args, "--jobs", "999", "--out", str(tmp_path / "bad")]) == 2
+    assert "--jobs must be between 1 and the" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_report_gathers_runs_into_a_table(tmp_path):

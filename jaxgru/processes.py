@@ -1,0 +1,67 @@
+"""Independent runs side by side, each process on its own share of the CPU cores.
+
+On a CPU, one XLA process gains little from a second core for this project's work (the QAT and
+scoring steps are many small, sequential kernels), so a sweep of N runs on N cores finishes
+sooner as N single-core processes than as one process using them all
+(``benchmarks/parallel_sweep.py`` measures it). Workers are spawned, never forked, so no JAX
+state crosses a process boundary, and each pins itself before it imports JAX's backend, so XLA
+sizes its thread pool to the cores it holds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any
+
+
+def available_cores() -> list[int]:
+    """The CPU cores this process may run on (all of them where affinity is unknown)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def core_shares(jobs: int, cores: Iterable[int] | None = None) -> list[list[int]]:
+    """``jobs`` disjoint, near-equal lists of ``cores`` (default: :func:`available_cores`),
+    round robin. Raises ``ValueError`` when there are fewer cores than jobs."""
+    cores = sorted(available_cores() if cores is None else cores)
+    if not 1 <= jobs <= len(cores):
+        raise ValueError(f"--jobs must be between 1 and the {len(cores)} CPU cores this process may use; got {jobs}.")
+    return [cores[i::jobs] for i in range(jobs)]
+
+
+def _take_cores(shares) -> None:
+    """Pool initializer: this worker takes the next share of cores (a queue of them) for good."""
+    os.sched_setaffinity(0, shares.get())
+
+
+def run_pinned(fn: Callable[..., Any], tasks: Iterable[tuple], jobs: int) -> Iterator[tuple[int, Any]]:
+    """``fn(*task)`` for every task, at most ``jobs`` at a time, each worker on its own cores;
+    yields ``(task index, result)`` as each finishes. ``fn`` must be importable by name (a
+    module-level function of an installed module). ``jobs == 1`` runs in this process, in order.
+    An exception in a task is raised here, after the running tasks are cancelled or finished."""
+    tasks = list(tasks)
+    jobs = min(jobs, len(tasks))
+    if jobs <= 1:
+        for i, task in enumerate(tasks):
+            yield i, fn(*task)
+        return
+    shares = core_shares(jobs) if hasattr(os, "sched_setaffinity") else None
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    for share in shares or []:
+        queue.put(share)
+    init = (_take_cores, (queue,)) if shares else (None, ())
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=init[0], initargs=init[1]) as pool:
+        pending = {pool.submit(fn, *task): i for i, task in enumerate(tasks)}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield pending.pop(future), future.result()
+        finally:
+            for future in pending:
+                future.cancel()
