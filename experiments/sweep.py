@@ -32,8 +32,8 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None, help="folder with the data files (else $JAXGRU_DATA_DIR)")
     p.add_argument("--out", default="runs/sweep")
     p.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process on its share of the "
-                   "CPU cores (on a CPU, N single-core runs finish about N times sooner than one after another; "
-                   "see benchmarks/parallel_sweep.py)")
+                   "CPU cores (on 2 cores: 1.06x sooner for PTQ runs, 1.30x for QAT runs, "
+                   "benchmarks/parallel_sweep.py; QAT results then differ in float rounding from --jobs 1's)")
     apply_preset(p, argv, many=True)
     return p.parse_args(argv)
 

@@ -1,11 +1,13 @@
 """Independent runs side by side, each process on its own share of the CPU cores.
 
-On a CPU, one XLA process gains little from a second core for this project's work (the QAT and
-scoring steps are many small, sequential kernels), so a sweep of N runs on N cores finishes
-sooner as N single-core processes than as one process using them all
-(``benchmarks/parallel_sweep.py`` measures it). Workers are spawned, never forked, so no JAX
-state crosses a process boundary, and each pins itself before it imports JAX's backend, so XLA
-sizes its thread pool to the cores it holds.
+On a CPU, one XLA process does not keep every core busy through a run (float training, QAT and
+scoring alternate with sequential search and Python work), so N single-core processes can
+finish a sweep sooner than N runs one after another. How much depends on the work: on 2 cores,
+``benchmarks/parallel_sweep.py`` measures 1.06x for the ``quick`` PTQ preset and 1.30x for a
+small QAT sweep. Workers are spawned, never forked, so no JAX state crosses a process boundary,
+and each pins itself before JAX starts its backend, so XLA sizes its thread pool to the cores
+it holds. Integer (PTQ) results do not depend on that; float sums do, so QAT results are
+reproducible for a given number of cores per run, not across.
 """
 
 from __future__ import annotations
