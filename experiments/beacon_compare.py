@@ -59,8 +59,8 @@ def parse_args(argv=None):
 
 
 def configs(args) -> dict[str, Config]:
-    base = from_args(args, Config)
-    unused = lambda names: {k: getattr(Config(), k) for k in names}  # noqa: E731
+    base, default = from_args(args, Config), Config()
+    unused = lambda names: {k: getattr(default, k) for k in names}  # noqa: E731
     return {
         "ptq": dataclasses.replace(base, mode="ptq", **unused(QAT_ONLY + BEACON_ONLY)),
         "beacon": dataclasses.replace(base, mode="beacon"),

@@ -51,13 +51,14 @@ def run_pinned(fn: Callable[..., Any], tasks: Iterable[tuple], jobs: int) -> Ite
         for i, task in enumerate(tasks):
             yield i, fn(*task)
         return
-    shares = core_shares(jobs) if hasattr(os, "sched_setaffinity") else None
     ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    for share in shares or []:
-        queue.put(share)
-    init = (_take_cores, (queue,)) if shares else (None, ())
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=init[0], initargs=init[1]) as pool:
+    pinning = {}
+    if hasattr(os, "sched_setaffinity"):  # Linux; elsewhere the workers share every core
+        queue = ctx.Queue()
+        for share in core_shares(jobs):
+            queue.put(share)
+        pinning = dict(initializer=_take_cores, initargs=(queue,))
+    with ProcessPoolExecutor(jobs, mp_context=ctx, **pinning) as pool:
         pending = {pool.submit(fn, *task): i for i, task in enumerate(tasks)}
         try:
             while pending:

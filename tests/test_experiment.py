@@ -3,7 +3,6 @@
 import dataclasses
 import importlib.util
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +10,14 @@ import pytest
 from conftest import REPO, data_dir
 
 from jaxgru.config import PRESETS, Config
+from jaxgru.processes import available_cores
 
 _spec = importlib.util.spec_from_file_location("run", REPO / "experiments" / "run.py")
 run = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(run)
+_spec = importlib.util.spec_from_file_location("sweep", REPO / "experiments" / "sweep.py")
+sweep = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sweep)
 
 TINY = ["--task", "mnist_row", "--hidden", "16", "--population", "6", "--generations", "2", "--epochs", "1",
         "--train-size", "3000", "--calib-size", "500", "--val-size", "300", "--mode", "ptq", "--quiet"]
@@ -125,9 +128,6 @@ def test_readme_commands_exist():
 
 
 def test_sweep_gathers_runs_and_skips_finished(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("sweep", REPO / "experiments" / "sweep.py")
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
     args = ["--seeds", "0", "1", "--hidden", "8", "--population", "4", "--generations", "1", "--epochs", "1",
             "--train-size", "1000", "--calib-size", "200", "--val-size", "100", "--mode", "ptq",
             "--data-dir", str(data_dir()),
@@ -141,9 +141,6 @@ def test_sweep_gathers_runs_and_skips_finished(tmp_path, capsys):
 
 
 def test_sweep_takes_a_preset_and_flags_override_it():
-    spec = importlib.util.spec_from_file_location("sweep", REPO / "experiments" / "sweep.py")
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
     grid = sweep.configs(sweep.parse_args(["--preset", "quick", "--seeds", "0", "1", "--hidden", "32"]))
     assert [name for name, *_ in grid] == ["seed0", "seed1"]
     quick = {k: v for k, v in PRESETS["quick"].items() if k != "out"}
@@ -153,13 +150,10 @@ def test_sweep_takes_a_preset_and_flags_override_it():
 
 def test_sweep_jobs_run_side_by_side_and_agree_with_one_at_a_time(tmp_path, capsys):
     """--jobs 2: two spawned processes, each on its own core, give the runs of --jobs 1 exactly."""
-    spec = importlib.util.spec_from_file_location("sweep", REPO / "experiments" / "sweep.py")
-    sweep = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(sweep)
     args = ["--seeds", "0", "1", "--hidden", "8", "--population", "4", "--generations", "1", "--epochs", "1",
             "--train-size", "600", "--calib-size", "100", "--val-size", "100", "--mode", "ptq",
             "--data-dir", str(data_dir())]
-    if len(os.sched_getaffinity(0)) < 2:
+    if len(available_cores()) < 2:
         pytest.skip("needs two CPU cores")
     assert sweep.main([*args, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
     assert "2 of 2 runs to do, 2 at a time" in capsys.readouterr().out
