@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     lines += [f"| {r['hidden']} | {r['population']} | {r['before_median']:,.0f} | {r['after_median']:,.0f} | "
               f"{r['after_over_before']:.3f} |" for r in rows]
     sys.path.insert(0, str(REPO))
-    from jaxgru.io import write_json
+    from jaxgru.files import write_json
 
     write_json(args.out, {"commits": commits, "samples": args.samples, "rounds": args.rounds, "rows": rows,
                           "table_markdown": "\n".join(lines)})

@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tag", default="", help="suffix of the output file, e.g. the device")
     args = ap.parse_args(argv)
 
-    from jaxgru.io import write_json
+    from jaxgru.files import write_json
 
     rows = [r for h in args.hidden for r in measure(h, args.population)]
     lines = ["| H | layout | " + " | ".join(f"{o} Gop/s" for o in OPERANDS) + " | int8 / float32 |",

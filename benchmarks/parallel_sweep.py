@@ -28,8 +28,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from jaxgru.io import write_json  # noqa: E402
-from jaxgru.processes import available_cores  # noqa: E402
+from jaxgru.files import write_json  # noqa: E402
+from jaxgru.runs.processes import available_cores  # noqa: E402
 
 WORKLOADS = {
     "ptq": ["--preset", "quick"],

@@ -8,7 +8,7 @@ rounds. Three ways to run the population's integer models:
               weights allows; the PTQ path);
   precompute  each specimen's input-side codes made for every step before the scan (the scan
               then carries them with the block axis on: the old unshared path);
-  per-step    each specimen's codes made inside the step (``jaxgru.integer.int_logits`` now).
+  per-step    each specimen's codes made inside the step (``jaxgru.model.integer.int_logits`` now).
 Writes ``results/benchmarks/per_specimen_weights.json``.
 """
 
@@ -27,9 +27,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from population_eval import _setup  # noqa: E402
 from timing import seconds_per_call  # noqa: E402
 
-from jaxgru.blocks import map_blocks  # noqa: E402
-from jaxgru.evaluate import quantize_population, quantized_population_logits  # noqa: E402
-from jaxgru.integer import int_scan, x_gate_codes  # noqa: E402
+from jaxgru.model.blocks import map_blocks  # noqa: E402
+from jaxgru.model.integer import int_scan, x_gate_codes  # noqa: E402
+from jaxgru.model.population import quantize_population, quantized_population_logits  # noqa: E402
 
 
 def variant(p, ranges, genomes, x, name: str):

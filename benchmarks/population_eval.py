@@ -6,7 +6,7 @@
 Variants, all on mnist_row shapes (28 steps x 28 features, 10 classes) and the same data, for
 each declared cell of ``--cells``:
   (a) jaxgru: the whole population in one jitted call (``population_logits``: specimens vmapped
-      in blocks, ``--block``, default the library's choice for the backend, ``jaxgru.blocks``);
+      in blocks, ``--block``, default the library's choice for the backend, ``jaxgru.model.blocks``);
   (b) a Python loop over jaxgru's single-genome jitted call;
   (c) PyTorch, per-operator fake quantization, one specimen at a time (needs the ``bench``
       extra: ``pip install -e '.[bench]'``; skipped with a note if torch is missing);
@@ -49,9 +49,9 @@ TORCH_BLOCK = 16
 def _setup(cell_name: str, hidden: int, population: int, samples: int, seed: int = 0):
     import numpy as np
 
-    from jaxgru.calibrate import calibrate
     from jaxgru.cells import get_cell
-    from jaxgru.model import CellParams, param_shapes
+    from jaxgru.model.calibrate import calibrate
+    from jaxgru.model.floating import CellParams, param_shapes
 
     rng = np.random.default_rng(seed)
     cell = get_cell(cell_name)
@@ -74,14 +74,14 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
     import jax.numpy as jnp
     import numpy as np
 
-    from jaxgru.blocks import CPU_EVAL_BLOCK, map_blocks, resolve_block
+    from jaxgru.model.blocks import CPU_EVAL_BLOCK, map_blocks, resolve_block
 
     block = resolve_block("auto" if block == "auto" else None if block == "none" else int(block), CPU_EVAL_BLOCK)
     params, ranges, genomes, x = _setup(cell, hidden, population, samples)
     xj = jnp.asarray(x)
     xla_bytes = None
     if variant == "a":
-        from jaxgru.evaluate import population_logits
+        from jaxgru.model.population import population_logits
 
         fn = jax.jit(population_logits, static_argnames="block")
         args = (params, ranges, jnp.asarray(genomes), xj, jnp.int32(8), jnp.int32(8), block)
@@ -89,7 +89,7 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
         seconds = seconds_per_call(lambda: fn(*args).block_until_ready())
         measured = population
     elif variant == "b":
-        from jaxgru.integer import int_logits, quantize
+        from jaxgru.model.integer import int_logits, quantize
 
         one = jax.jit(lambda g, x: int_logits(quantize(params, ranges, g), x))
         measured = min(population, loop_cap)
@@ -104,7 +104,7 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
         xt = torch.from_numpy(x)
         seconds = seconds_per_call(lambda: [FakeQuantCell(params, ranges, g).logits(xt) for g in genomes[:measured]])
     elif variant == "d":
-        from jaxgru.model import float_logits
+        from jaxgru.model.floating import float_logits
 
         # Each specimen its own float weights (a perturbed copy), as each quantized one has.
         rng = np.random.default_rng(1)
@@ -205,7 +205,7 @@ def report(rows: list[dict], args, variants: list[str]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from jaxgru.io import save_figure, write_json
+    from jaxgru.files import save_figure, write_json
 
     by = {(r["variant"], r.get("cell", "gru"), r["hidden"], r["population"]): r for r in rows}
     lines = ["| cell | H | P | " + " | ".join(f"({v}) {VARIANTS[v]}" for v in variants)

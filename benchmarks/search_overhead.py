@@ -24,7 +24,7 @@ from timing import seconds_per_call  # noqa: E402
 
 
 def jaxgru_generation(p: int) -> float:
-    from jaxgru.nsga2 import NSGA2
+    from jaxgru.search.nsga2 import NSGA2
 
     strategy = NSGA2(p, 17)
     params = strategy.default_params
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--populations", type=int, nargs="+", default=[40, 256, 1024, 4096])
     ap.add_argument("--out", default=str(REPO / "results" / "benchmarks"))
     args = ap.parse_args(argv)
-    from jaxgru.io import write_json
+    from jaxgru.files import write_json
 
     rows = []
     print("| P | jaxgru NSGA2 ask+tell (ms) | pymoo NSGA-II mating+survival (ms) | pymoo / jaxgru |")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from jaxgru.cell import INPUT
+from jaxgru.cells.declaration import INPUT
 
 
 def _affine(lo: float, hi: float, bits: int) -> tuple[float, int, int, int]:

@@ -31,9 +31,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from population_eval import _setup  # noqa: E402
 from timing import seconds_per_call  # noqa: E402
 
-from jaxgru.blocks import CPU_EVAL_BLOCK, resolve_block  # noqa: E402
-from jaxgru.evaluate import population_logits  # noqa: E402
-from jaxgru.genome import DEFAULT_WIDTHS, PLATFORM_WIDTHS, Widths  # noqa: E402
+from jaxgru.cells.genome import DEFAULT_WIDTHS, PLATFORM_WIDTHS, Widths  # noqa: E402
+from jaxgru.model.blocks import CPU_EVAL_BLOCK, resolve_block  # noqa: E402
+from jaxgru.model.population import population_logits  # noqa: E402
 
 VARIANTS = {  # name: (width set the genes come from, width set scored with)
     "narrow": (DEFAULT_WIDTHS, DEFAULT_WIDTHS),

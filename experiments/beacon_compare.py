@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgru.config import Config, RunOptions, add_arguments, from_args
-from jaxgru.evaluate import population_accuracy
-from jaxgru.experiment import accuracy_fn, prepare, train_and_evaluate
-from jaxgru.io import atomic_write_bytes, write_json
-from jaxgru.nsga2 import hypervolume_2d
+from jaxgru.files import atomic_write_bytes, write_json
+from jaxgru.model.population import population_accuracy
+from jaxgru.runs.config import Config, RunOptions, add_arguments, from_args
+from jaxgru.runs.experiment import accuracy_fn, prepare, train_and_evaluate
+from jaxgru.search.nsga2 import hypervolume_2d
 
 MODES = ("ptq", "beacon", "qat")
 

@@ -6,7 +6,7 @@
 relative to 16 bits subject to ``accuracy >= accuracy(8 bits) - 0.01``, the violation being the
 accuracy missing, in points. evosax's genetic algorithm (``SimpleGA``, crossover rate 0.5) and
 differential evolution (``DifferentialEvolution``, its defaults) run through
-:class:`jaxgru.evosax_adapter.IntegerEvosax` (genes rounded to the nearest index of widths 2..8,
+:class:`jaxgru.search.evosax_strategies.IntegerEvosax` (genes rounded to the nearest index of widths 2..8,
 Deb's feasibility rule as one scalar). NSGA-II answers with its usual two objectives (error,
 size): its answer is the smallest evaluated genome that meets the constraint. Every search has
 ``--evaluations`` (840, the paper's budget, P = 40) on the fixed validation subset of
@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 from evosax.algorithms import DifferentialEvolution, SimpleGA
 
-from jaxgru.evosax_adapter import IntegerEvosax
-from jaxgru.experiment import sizes
-from jaxgru.io import atomic_write_bytes, write_json
-from jaxgru.nsga2 import NSGA2
-from jaxgru.search import run_search
+from jaxgru.files import atomic_write_bytes, write_json
+from jaxgru.runs.experiment import sizes
+from jaxgru.search.evosax_strategies import IntegerEvosax
+from jaxgru.search.loop import run_search
+from jaxgru.search.nsga2 import NSGA2
 
 _spec = importlib.util.spec_from_file_location("exact_front", Path(__file__).with_name("exact_front.py"))
 exact_front = importlib.util.module_from_spec(_spec)

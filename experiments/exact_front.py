@@ -2,7 +2,7 @@
 
     python experiments/exact_front.py --out results/exact_front --data-dir ../shared/data
 
-1. Ties the cell's genes into groups by operator role (``jaxgru.gene_groups``: 5 for the GRU),
+1. Ties the cell's genes into groups by operator role (``jaxgru.search.gene_groups``: 5 for the GRU),
    scores *every* genome of that space (7^5 = 16,807 with widths 2..8) with the population
    evaluator on a fixed validation subset (the first ``--val-size`` validation sequences), and
    writes the exact front of (error, size relative to 16 bits) (``space.npz``, ``exact_front.json``).
@@ -31,13 +31,13 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgru.config import Config, RunOptions
-from jaxgru.evaluate import population_accuracy
-from jaxgru.experiment import Prepared, prepare, sizes
-from jaxgru.gene_groups import enumerate_space, expand, op_groups
-from jaxgru.io import atomic_write_bytes, write_json
-from jaxgru.nsga2 import NSGA2, hypervolume_2d
-from jaxgru.search import run_search
+from jaxgru.files import atomic_write_bytes, write_json
+from jaxgru.model.population import population_accuracy
+from jaxgru.runs.config import Config, RunOptions
+from jaxgru.runs.experiment import Prepared, prepare, sizes
+from jaxgru.search.gene_groups import enumerate_space, expand, op_groups
+from jaxgru.search.loop import run_search
+from jaxgru.search.nsga2 import NSGA2, hypervolume_2d
 
 PAPER_BUDGET = 840  # P=40, 20 generations after the initial one
 MULTIPLES = (1, 4, 16)
@@ -273,7 +273,7 @@ def plot(path: Path, s: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from jaxgru.io import save_figure
+    from jaxgru.files import save_figure
 
     ev = np.array(s["evaluations"])
     fig, ax = plt.subplots(figsize=(6.4, 4.2))

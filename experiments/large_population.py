@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgru.config import Config, RunOptions
-from jaxgru.evaluate import population_accuracy
-from jaxgru.experiment import prepare, train_and_evaluate
-from jaxgru.io import atomic_write_bytes, write_json
+from jaxgru.files import atomic_write_bytes, write_json
+from jaxgru.model.population import population_accuracy
+from jaxgru.runs.config import Config, RunOptions
+from jaxgru.runs.experiment import prepare, train_and_evaluate
 
 BASE_P, BASE_G = 40, 20
 

@@ -5,7 +5,7 @@
 
 Words are spoken by espeak-ng (Debian: apt-get install espeak-ng) in 8 English accents x 18 voice
 variants, at random speed and pitch, placed at random in a 1 s window over coloured noise
-(``jaxgru.speech``). The set is SYNTHETIC: a stand-in for Google Speech Commands where it cannot
+(``jaxgru.data.speech``). The set is SYNTHETIC: a stand-in for Google Speech Commands where it cannot
 be downloaded, and every result made from it says so.
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgru import speech
-from jaxgru.audio import SAMPLE_RATE
-from jaxgru.data import DataNotFoundError
-from jaxgru.tasks import SYNTHETIC_PER_WORD
+from jaxgru.data import speech
+from jaxgru.data.audio import SAMPLE_RATE
+from jaxgru.data.sources import DataNotFoundError
+from jaxgru.data.tasks import SYNTHETIC_PER_WORD
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgru.config import Config, RunOptions
-from jaxgru.experiment import train_and_evaluate
-from jaxgru.io import atomic_write_bytes, write_json
+from jaxgru.files import atomic_write_bytes, write_json
+from jaxgru.runs.config import Config, RunOptions
+from jaxgru.runs.experiment import train_and_evaluate
 
 # Float training per (task, cell): what trains each to a useful accuracy on 2 cores.
 TRAINING = {("mnist_row", "gru"): dict(epochs=5, calib_size=5000),

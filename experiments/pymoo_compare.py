@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgru import nsga2
-from jaxgru.experiment import sizes
-from jaxgru.io import atomic_write_bytes, write_json
-from jaxgru.search import run_search
+from jaxgru.files import atomic_write_bytes, write_json
+from jaxgru.runs.experiment import sizes
+from jaxgru.search import nsga2
+from jaxgru.search.loop import run_search
 
 _spec = importlib.util.spec_from_file_location("exact_front", Path(__file__).with_name("exact_front.py"))
 exact_front = importlib.util.module_from_spec(_spec)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgru.experiment import dominated_by, objectives_of
-from jaxgru.io import atomic_write_bytes, write_csv
+from jaxgru.files import atomic_write_bytes, write_csv
+from jaxgru.runs.experiment import dominated_by, objectives_of
 
 RUNS = ("mnist_row", "mnist_pixel", "speech4", "speech10", "mnist_row_surrogate", "mnist_row_ptq", "speech10_h256",
         "mnist_row_ptq_h256", "speech10_seeded", "digits")

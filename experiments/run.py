@@ -3,7 +3,7 @@
 Trains (or loads) the float model, calibrates it, searches per-operator bit widths with
 NSGA-II and writes the run directory (``--out``, default ``results/<task>``, or
 ``results/<task>_<cell>`` for a cell other than the GRU). Every option is declared once, in
-``jaxgru.config``.
+``jaxgru.runs.config``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jaxgru.config import PRESETS, Config, RunOptions, add_arguments, apply_preset, from_args
-from jaxgru.experiment import train_and_evaluate
+from jaxgru.runs.config import PRESETS, Config, RunOptions, add_arguments, apply_preset, from_args
+from jaxgru.runs.experiment import train_and_evaluate
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Config, RunOptions]:

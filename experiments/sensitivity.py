@@ -5,7 +5,7 @@
 Reads the run's float model and calibration (``float_model/``, made again by the run's own
 command if missing) and scores, on ``--val-size`` validation sequences: the float model; the
 integer model at homogeneous 8 bits; every genome with one operator at ``--low`` bits and the
-rest at 8 (integer model); and the float-surrogate twin (``jaxgru.qat``, which, unlike the
+rest at 8 (integer model); and the float-surrogate twin (``jaxgru.model.qat``, which, unlike the
 integer datapath, takes any width) at 8 bits, and with the ``--wide`` operators at
 ``--wide-bits``, to see what keeping a path wider than 8 bits would recover. Writes
 ``<run>/sensitivity.json``.
@@ -22,12 +22,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgru.evaluate import population_accuracy
-from jaxgru.experiment import read_float_model
-from jaxgru.io import write_json
-from jaxgru.qat import fake_quant_logits
-from jaxgru.tasks import get_task
-from jaxgru.train import float_accuracy
+from jaxgru.data.tasks import get_task
+from jaxgru.files import write_json
+from jaxgru.model.population import population_accuracy
+from jaxgru.model.qat import fake_quant_logits
+from jaxgru.model.training import float_accuracy
+from jaxgru.runs.experiment import read_float_model
 
 
 def main(argv=None) -> int:

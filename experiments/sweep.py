@@ -2,7 +2,7 @@
 
     python experiments/sweep.py --seeds 0 1 2 --cell gru lstm --generations 10 --out runs/sweep
 
-Every setting of ``experiments/run.py`` (declared once, in ``jaxgru.config``) takes one or more
+Every setting of ``experiments/run.py`` (declared once, in ``jaxgru.runs.config``) takes one or more
 values here; every combination is one run in ``<out>/<name>/``, named after what varies. A
 finished run (its ``summary.json`` exists) is skipped and an interrupted one resumed, so the
 sweep itself can be killed and restarted. ``--jobs N`` runs N at once, each process on its own
@@ -17,10 +17,10 @@ import json
 import sys
 from pathlib import Path
 
-from jaxgru.config import PRESETS, Config, RunOptions, add_arguments, apply_preset, grid_from_args
-from jaxgru.experiment import train_and_evaluate
-from jaxgru.io import atomic_write_bytes, save_figure, write_csv
-from jaxgru.processes import core_shares, run_pinned
+from jaxgru.files import atomic_write_bytes, save_figure, write_csv
+from jaxgru.runs.config import PRESETS, Config, RunOptions, add_arguments, apply_preset, grid_from_args
+from jaxgru.runs.experiment import train_and_evaluate
+from jaxgru.runs.processes import core_shares, run_pinned
 
 
 def parse_args(argv=None):

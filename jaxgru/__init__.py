@@ -1,18 +1,18 @@
 """jaxgru: per-operator mixed-precision integer recurrent cells (GRU, LSTM, LiGRU, SRU),
 searched with NSGA-II in JAX."""
 
-from jaxgru.calibrate import Ranges, calibrate
-from jaxgru.cell import KINDS, Cell, Op
 from jaxgru.cells import CELLS, get_cell
-from jaxgru.costs import COSTS, cost_model, population_costs
-from jaxgru.evaluate import population_accuracy, population_logits
-from jaxgru.export import export_arrays, export_npz
-from jaxgru.genome import PLATFORM_WIDTHS, Widths, check_genomes, homogeneous_genomes
-from jaxgru.integer import IntModel, int_logits, quantize
-from jaxgru.model import CellClassifier, CellParams, float_logits
-from jaxgru.reference import Reference
-from jaxgru.size import model_size, op_counts
-from jaxgru.tasks import TASKS, get_task
+from jaxgru.cells.declaration import KINDS, Cell, Op
+from jaxgru.cells.genome import PLATFORM_WIDTHS, Widths, check_genomes, homogeneous_genomes
+from jaxgru.data.tasks import TASKS, get_task
+from jaxgru.model.calibrate import Ranges, calibrate
+from jaxgru.model.costs import COSTS, cost_model, population_costs
+from jaxgru.model.counts import model_size, op_counts
+from jaxgru.model.export import export_arrays, export_npz
+from jaxgru.model.floating import CellClassifier, CellParams, float_logits
+from jaxgru.model.integer import IntModel, int_logits, quantize
+from jaxgru.model.population import population_accuracy, population_logits
+from jaxgru.model.reference import Reference
 
 __all__ = [
     "CELLS", "COSTS", "KINDS", "PLATFORM_WIDTHS", "TASKS", "Cell", "CellClassifier", "CellParams", "IntModel", "Op",

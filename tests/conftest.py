@@ -22,7 +22,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def mnist_splits():
-    from jaxgru.tasks import get_task
+    from jaxgru.data.tasks import get_task
 
     return get_task("mnist_row").load(data_dir())
 
@@ -30,8 +30,8 @@ def mnist_splits():
 @pytest.fixture(scope="session")
 def small_model(mnist_splits):
     """A GRU(64) trained briefly on mnist_row, its params, calibration and a validation subset."""
-    from jaxgru.calibrate import calibrate
-    from jaxgru.train import float_accuracy, train_float
+    from jaxgru.model.calibrate import calibrate
+    from jaxgru.model.training import float_accuracy, train_float
 
     s = mnist_splits
     model = train_float(s.x_train[:20000], s.y_train[:20000], hidden=64, classes=10, epochs=3, seed=0)

@@ -18,18 +18,20 @@ from flax import nnx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jaxgru import integer, model, reference, size
-from jaxgru.calibrate import calibrate
-from jaxgru.cell import KINDS, Cell, Op
 from jaxgru.cells import CELLS, get_cell
-from jaxgru.evaluate import population_accuracy, population_logits
-from jaxgru.export import export_arrays
-from jaxgru.genome import check_genomes
-from jaxgru.integer import int_logits, quantize
-from jaxgru.model import CellClassifier, CellParams, float_logits, param_shapes
-from jaxgru.qat import fake_quant_logits
-from jaxgru.reference import Reference
-from jaxgru.train import float_accuracy, train_float
+from jaxgru.cells.declaration import KINDS, Cell, Op
+from jaxgru.cells.genome import check_genomes
+from jaxgru.model import counts as size
+from jaxgru.model import floating as model
+from jaxgru.model import integer, reference
+from jaxgru.model.calibrate import calibrate
+from jaxgru.model.export import export_arrays
+from jaxgru.model.floating import CellClassifier, CellParams, float_logits, param_shapes
+from jaxgru.model.integer import int_logits, quantize
+from jaxgru.model.population import population_accuracy, population_logits
+from jaxgru.model.qat import fake_quant_logits
+from jaxgru.model.reference import Reference
+from jaxgru.model.training import float_accuracy, train_float
 
 NAMES = ("gru", "lstm", "ligru", "sru")
 N_OPS = {"gru": 17, "lstm": 21, "ligru": 12, "sru": 19}

@@ -4,10 +4,10 @@ declaration."""
 import numpy as np
 import pytest
 
-from jaxgru.cell import Cell, Op
 from jaxgru.cells import get_cell
-from jaxgru.costs import check_objectives, cost_model, normalized, population_costs
-from jaxgru.size import model_size
+from jaxgru.cells.declaration import Cell, Op
+from jaxgru.model.costs import check_objectives, cost_model, normalized, population_costs
+from jaxgru.model.counts import model_size
 
 # n_in 3, hidden 2, 2 classes, 5 steps; input at 8 bits, head at 4.
 TOY = Cell("toy_costs", ("h",), (

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import data_dir
 
-from jaxgru import digits
-from jaxgru.tasks import get_task
+from jaxgru.data import digits
+from jaxgru.data.tasks import get_task
 
 
 def _folder():

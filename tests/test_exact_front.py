@@ -8,12 +8,12 @@ import pytest
 from conftest import REPO
 
 from jaxgru.cells import CELLS, get_cell
-from jaxgru.evaluate import population_accuracy
-from jaxgru.experiment import dominated_by
-from jaxgru.gene_groups import GROUPS, enumerate_space, expand, op_groups
-from jaxgru.genome import Widths
-from jaxgru.nsga2 import NSGA2
-from jaxgru.size import model_size
+from jaxgru.cells.genome import Widths
+from jaxgru.model.counts import model_size
+from jaxgru.model.population import population_accuracy
+from jaxgru.runs.experiment import dominated_by
+from jaxgru.search.gene_groups import GROUPS, enumerate_space, expand, op_groups
+from jaxgru.search.nsga2 import NSGA2
 
 _spec = importlib.util.spec_from_file_location("exact_front", REPO / "experiments" / "exact_front.py")
 exact_front = importlib.util.module_from_spec(_spec)

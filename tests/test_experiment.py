@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import REPO, data_dir
 
-from jaxgru.config import PRESETS, Config
-from jaxgru.processes import available_cores
+from jaxgru.runs.config import PRESETS, Config
+from jaxgru.runs.processes import available_cores
 
 _spec = importlib.util.spec_from_file_location("run", REPO / "experiments" / "run.py")
 run = importlib.util.module_from_spec(_spec)
@@ -74,7 +74,7 @@ def test_qat_run_fine_tunes_every_specimen(tmp_path):
 
 
 def test_speech_run_is_marked_synthetic(tmp_path, monkeypatch):
-    from jaxgru import speech
+    from jaxgru.data import speech
 
     if not speech.espeak_available():
         pytest.skip("espeak-ng is not installed")
@@ -216,7 +216,7 @@ def test_settings_are_declared_once():
     import argparse
     import dataclasses
 
-    from jaxgru.config import Config, RunOptions, add_arguments, grid_from_args
+    from jaxgru.runs.config import Config, RunOptions, add_arguments, grid_from_args
 
     cfg, opts = run.parse_args(["--cell", "sru", "--qat-float-surrogate", "--seed-homogeneous", "--out", "x"])
     assert cfg == Config(cell="sru", qat_exact=False, seed_homogeneous=True) and opts == RunOptions(out="x")
@@ -238,7 +238,7 @@ def test_resume_accepts_a_config_written_before_cells(tmp_path):
     """A config.json from before the cell setting (and with the old run-only keys) reads as the GRU."""
     import dataclasses
 
-    from jaxgru.config import Config, saved_settings
+    from jaxgru.runs.config import Config, saved_settings
 
     old = dataclasses.asdict(Config())
     old.pop("cell")
@@ -250,7 +250,7 @@ def test_resume_accepts_a_config_written_before_cells(tmp_path):
 
 
 def test_quick_preset_and_flags_over_it():
-    from jaxgru.config import PRESETS
+    from jaxgru.runs.config import PRESETS
 
     cfg, opts = run.parse_args(["--preset", "quick"])
     assert cfg.hidden == PRESETS["quick"]["hidden"] and cfg.mode == "ptq" and cfg.seed_homogeneous

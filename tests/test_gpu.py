@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgru.integer import int_dot
+from jaxgru.model.integer import int_dot
 
 gpu = [d for d in jax.devices() if d.platform == "gpu"]
 pytestmark = pytest.mark.skipif(not gpu, reason="no GPU visible to JAX")
@@ -22,12 +22,12 @@ def test_int8_dot_is_exact_on_gpu():
 
 def test_population_matches_reference_on_gpu():
     """The whole integer model on the GPU against the NumPy reference."""
-    from jaxgru.calibrate import calibrate
     from jaxgru.cells import get_cell
-    from jaxgru.evaluate import population_logits
-    from jaxgru.export import export_arrays
-    from jaxgru.model import CellParams
-    from jaxgru.reference import Reference
+    from jaxgru.model.calibrate import calibrate
+    from jaxgru.model.export import export_arrays
+    from jaxgru.model.floating import CellParams
+    from jaxgru.model.population import population_logits
+    from jaxgru.model.reference import Reference
 
     rng = np.random.default_rng(1)
     h, i, c = 64, 28, 10

@@ -12,11 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgru.calibrate import Ranges
 from jaxgru.cells import get_cell
-from jaxgru.evaluate import population_logits
-from jaxgru.model import CellParams
-from jaxgru.qat import fake_quant_logits
+from jaxgru.model.calibrate import Ranges
+from jaxgru.model.floating import CellParams
+from jaxgru.model.population import population_logits
+from jaxgru.model.qat import fake_quant_logits
 
 GOLDEN = Path(__file__).parent / "data" / "gru_golden.npz"
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from conftest import REPO, data_dir
 
-from jaxgru.beacons import Beacons, nearest_beacon, pick_new_beacons
 from jaxgru.cells import get_cell
-from jaxgru.evaluate import population_accuracy
-from jaxgru.experiment import dominated_by, read_float_model
-from jaxgru.genome import PLATFORM_WIDTHS
-from jaxgru.tasks import get_task
+from jaxgru.cells.genome import PLATFORM_WIDTHS
+from jaxgru.data.tasks import get_task
+from jaxgru.model.population import population_accuracy
+from jaxgru.runs.experiment import dominated_by, read_float_model
+from jaxgru.search.beacons import Beacons, nearest_beacon, pick_new_beacons
 
 _spec = importlib.util.spec_from_file_location("run", REPO / "experiments" / "run.py")
 run = importlib.util.module_from_spec(_spec)

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jaxgru.evaluate import population_accuracy, population_logits
-from jaxgru.export import export_arrays, export_npz
-from jaxgru.integer import int_logits, quantize
-from jaxgru.reference import Reference
+from jaxgru.model.export import export_arrays, export_npz
+from jaxgru.model.integer import int_logits, quantize
+from jaxgru.model.population import population_accuracy, population_logits
+from jaxgru.model.reference import Reference
 
 _quantize = jax.jit(quantize)
 _logits = jax.jit(int_logits)
@@ -85,7 +85,7 @@ def test_population_equals_each_alone(small_model, rng):
 
 def test_large_population_in_bounded_chunks(small_model, rng):
     """P = 1024 scored in one call; the automatic chunk keeps activations within the budget."""
-    from jaxgru.evaluate import auto_batch_size
+    from jaxgru.model.population import auto_batch_size
 
     p, r = small_model["params"], small_model["ranges"]
     genomes = rng.integers(2, 9, size=(1024, 17)).astype(np.int32)

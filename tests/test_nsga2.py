@@ -11,9 +11,9 @@ from pymoo.indicators.hv import HV
 from pymoo.operators.survival.rank_and_crowding.metrics import get_crowding_function
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
-from jaxgru import nsga2
-from jaxgru.nsga2 import NSGA2, crowding_distance, hypervolume_2d, hypervolume_3d, non_dominated_rank
-from jaxgru.search import CheckpointError, run_search
+from jaxgru.search import nsga2
+from jaxgru.search.loop import CheckpointError, run_search
+from jaxgru.search.nsga2 import NSGA2, crowding_distance, hypervolume_2d, hypervolume_3d, non_dominated_rank
 
 # Small integer objective values force ties and exact duplicates.
 objective_sets = st.integers(3, 40).flatmap(
@@ -242,7 +242,7 @@ def test_seeded_initial_population():
     pop = np.asarray(pop)
     np.testing.assert_array_equal(pop[:7], seeds)
     assert len({tuple(r) for r in pop}) == 10 and pop.min() >= 2 and pop.max() <= 8
-    from jaxgru.search import run_search
+    from jaxgru.search.loop import run_search
 
     with pytest.raises(ValueError, match=r"seeds must be \[K, 17\] with K <= 10"):
         run_search(strategy, params, lambda g: (np.zeros((len(g), 2)), None), generations=1, seed=0,

@@ -1,10 +1,10 @@
-"""Runs side by side on their own cores (jaxgru.processes)."""
+"""Runs side by side on their own cores (jaxgru.runs.processes)."""
 
 import os
 
 import pytest
 
-from jaxgru.processes import available_cores, core_shares, run_pinned
+from jaxgru.runs.processes import available_cores, core_shares, run_pinned
 
 
 def test_core_shares_split_round_robin_and_refuse_too_many_jobs():

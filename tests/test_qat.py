@@ -6,9 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgru.evaluate import population_accuracy
-from jaxgru.integer import int_logits, quantize
-from jaxgru.qat import fake_quant, fake_quant_logits, memory_block, qat_population
+from jaxgru.model.integer import int_logits, quantize
+from jaxgru.model.population import population_accuracy
+from jaxgru.model.qat import fake_quant, fake_quant_logits, memory_block, qat_population
 
 
 def test_fake_quant_values_and_straight_through_gradient():

@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jaxgru.quant import MAX_SHIFT, MIN_SHIFT, affine_params, code_range, fixed_point, quantize, requantize
+from jaxgru.ops.primitives import MAX_SHIFT, MIN_SHIFT, affine_params, code_range, fixed_point, quantize, requantize
 
 
 def _exact(acc: int, m: int, s: int) -> int:

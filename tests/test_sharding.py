@@ -11,10 +11,10 @@ SCRIPT = textwrap.dedent(
     """
     import numpy as np, jax
     assert len(jax.devices()) == 4, jax.devices()
-    from jaxgru.calibrate import calibrate
-    from jaxgru.evaluate import population_accuracy
-    from jaxgru.tasks import get_task
-    from jaxgru.train import train_float
+    from jaxgru.model.calibrate import calibrate
+    from jaxgru.model.population import population_accuracy
+    from jaxgru.data.tasks import get_task
+    from jaxgru.model.training import train_float
 
     s = get_task("mnist_row").load(DATA)
     params = train_float(s.x_train[:6000], s.y_train[:6000], hidden=32, classes=10, epochs=2).params()

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from jaxgru.cells import get_cell
-from jaxgru.data import DataNotFoundError, load_mnist
-from jaxgru.size import model_size
-from jaxgru.tasks import get_task
+from jaxgru.data.sources import DataNotFoundError, load_mnist
+from jaxgru.data.tasks import get_task
+from jaxgru.model.counts import model_size
 
 GRU = get_cell("gru")
 

@@ -7,8 +7,8 @@ import types
 import numpy as np
 import pytest
 
-from jaxgru import audio, speech, tasks
-from jaxgru.data import DataNotFoundError
+from jaxgru.data import audio, speech, tasks
+from jaxgru.data.sources import DataNotFoundError
 
 needs_espeak = pytest.mark.skipif(not speech.espeak_available(), reason="espeak-ng is not installed")
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from evosax.algorithms import DifferentialEvolution, SimpleGA
 
-from jaxgru.evosax_adapter import IntegerEvosax, feasibility_fitness, to_genomes
-from jaxgru.nsga2 import NSGA2
-from jaxgru.search import run_search
+from jaxgru.search.evosax_strategies import IntegerEvosax, feasibility_fitness, to_genomes
+from jaxgru.search.loop import run_search
+from jaxgru.search.nsga2 import NSGA2
 
 TARGET = np.array([1, 5, 3, 0, 6, 2])
 OPTIMUM = np.array([3, 5, 3, 0, 6, 2])  # the target, but gene 0 must be >= 3

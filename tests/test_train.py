@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jaxgru.train import train_float
+from jaxgru.model.training import train_float
 
 
 def test_training_resumed_after_a_kill_equals_the_uninterrupted_one(tmp_path, mnist_splits):

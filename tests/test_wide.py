@@ -6,15 +6,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgru.calibrate import Ranges, calibrate
 from jaxgru.cells import CELLS, get_cell
-from jaxgru.evaluate import population_accuracy, population_logits
-from jaxgru.export import export_arrays
-from jaxgru.genome import PLATFORM_WIDTHS, Widths
-from jaxgru.integer import int_logits, quantize, weight_limbs, wide_dot
-from jaxgru.model import CellParams, param_shapes
-from jaxgru.qat import fake_quant_logits
-from jaxgru.reference import Reference
+from jaxgru.cells.genome import PLATFORM_WIDTHS, Widths
+from jaxgru.model.calibrate import Ranges, calibrate
+from jaxgru.model.export import export_arrays
+from jaxgru.model.floating import CellParams, param_shapes
+from jaxgru.model.integer import int_logits, quantize, weight_limbs, wide_dot
+from jaxgru.model.population import population_accuracy, population_logits
+from jaxgru.model.qat import fake_quant_logits
+from jaxgru.model.reference import Reference
 
 NAMES = sorted(CELLS)
 

@@ -1,17 +1,15 @@
-"""The declared cells. Each module of this package declares one :class:`jaxgru.cell.Cell` as
-``CELL``; adding a cell is adding a module, nothing else."""
+"""Cells as data: the declaration (:class:`Cell`, :class:`Op`), the declared cells, and genomes.
+
+Each cell module (``gru``, ``lstm``, ``ligru``, ``sru``) declares one :class:`Cell` as ``CELL``;
+adding a cell is adding a module and naming it in :data:`CELLS`.
+"""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from jaxgru.cells import gru, ligru, lstm, sru
+from jaxgru.cells.declaration import INPUT, Cell, Op
 
-from jaxgru.cell import Cell
-
-CELLS: dict[str, Cell] = {}
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    _cell = importlib.import_module(f"{__name__}.{_info.name}").CELL
-    CELLS[_cell.name] = _cell
+CELLS: dict[str, Cell] = {m.CELL.name: m.CELL for m in (gru, ligru, lstm, sru)}
 DEFAULT_CELL = "gru"
 
 
@@ -24,3 +22,6 @@ def get_cell(cell: str | Cell) -> Cell:
         return CELLS[cell]
     except (KeyError, TypeError):
         raise ValueError(f"unknown cell {cell!r}; choose one of {sorted(CELLS)}.") from None
+
+
+__all__ = ["CELLS", "DEFAULT_CELL", "INPUT", "Cell", "Op", "get_cell"]

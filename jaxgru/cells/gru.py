@@ -1,6 +1,6 @@
 """GRU (Cho et al. 2014, PyTorch's gate order r, z, n; the reset gate acts on ``W_hn h + b_hn``)."""
 
-from jaxgru.cell import Cell, Op
+from jaxgru.cells.declaration import Cell, Op
 
 CELL = Cell(
     name="gru",

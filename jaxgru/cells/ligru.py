@@ -2,7 +2,7 @@
 
 Trained here without batch normalization (so there is nothing to fold before quantization)."""
 
-from jaxgru.cell import Cell, Op
+from jaxgru.cells.declaration import Cell, Op
 
 CELL = Cell(
     name="ligru",

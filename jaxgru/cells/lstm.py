@@ -1,6 +1,6 @@
 """LSTM with PyTorch's equations: gates i, f, g, o; ``c' = f*c + i*g``, ``h' = o * tanh(c')``."""
 
-from jaxgru.cell import Cell, Op
+from jaxgru.cells.declaration import Cell, Op
 
 CELL = Cell(
     name="lstm",

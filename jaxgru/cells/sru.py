@@ -4,7 +4,7 @@ weight vectors; no matrix product on the state, so every matmul depends on the i
 The highway input ``x'`` is always a projection ``W_p x`` (Lei et al. use ``x`` itself when the
 input and hidden widths match; with a projection one declaration serves every width)."""
 
-from jaxgru.cell import Cell, Op
+from jaxgru.cells.declaration import Cell, Op
 
 CELL = Cell(
     name="sru",

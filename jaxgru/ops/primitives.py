@@ -1,6 +1,6 @@
 """Uniform affine quantization primitives, traced in the bit width.
 
-Conventions (the same in the JAX model and in ``jaxgru.reference``):
+Conventions (the same in the JAX model and in ``jaxgru.model.reference``):
 
 * Every code is *signed*: a ``b``-bit code lies in ``[-2^(b-1), 2^(b-1) - 1]``. Activations are
   asymmetric (scale ``S``, zero point ``Z`` inside that range), so a code that would be unsigned

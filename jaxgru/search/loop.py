@@ -1,7 +1,9 @@
 """The generational loop around a strategy: evaluate, tell, record, checkpoint, resume.
 
 A strategy is anything with evosax's ``init / ask / tell`` (:class:`Strategy`): jaxgru's
-:class:`~jaxgru.nsga2.NSGA2`, or an evosax algorithm behind :class:`jaxgru.evosax_adapter.IntegerEvosax`.
+:class:`~jaxgru.search.nsga2.NSGA2`, or an evosax algorithm behind
+:class:`jaxgru.search.evosax_strategies.IntegerEvosax`.
+
 
 Generation 0 scores the initial population; generations 1..G score offspring. After every
 generation the strategy state and every record so far are checkpointed with Orbax, so a run
@@ -55,7 +57,7 @@ def check_strategy(strategy: Any) -> None:
     if missing:
         raise TypeError(f"a search strategy needs init / ask / tell methods and population_size / num_dims "
                         f"(evosax's interface); {type(strategy).__name__} lacks {', '.join(missing)}. Wrap an "
-                        "evosax algorithm in jaxgru.evosax_adapter.IntegerEvosax.")
+                        "evosax algorithm in jaxgru.search.evosax_strategies.IntegerEvosax.")
 
 
 class CheckpointError(RuntimeError):

@@ -14,8 +14,8 @@ import optax
 import orbax.checkpoint as ocp
 from flax import nnx
 
-from jaxgru.cell import Cell
-from jaxgru.model import CellClassifier, CellParams, float_logits
+from jaxgru.cells.declaration import Cell
+from jaxgru.model.floating import CellClassifier, CellParams, float_logits
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:

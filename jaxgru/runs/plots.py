@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxgru.io import save_figure  # noqa: E402
+from jaxgru.files import save_figure  # noqa: E402
 
 
 def _staircase(ax, size, acc, **kw):

@@ -11,11 +11,11 @@ import numpy as np
 from jax import Array
 from jax.sharding import Mesh, PartitionSpec
 
-from jaxgru.blocks import CPU_EVAL_BLOCK, Block, map_blocks, resolve_block
-from jaxgru.calibrate import Ranges
-from jaxgru.genome import DEFAULT_IO_BITS, DEFAULT_WIDTHS, Widths, check_genomes, check_io_bits
-from jaxgru.integer import IntModel, int_logits, int_scan, quantize, select_x_gates, x_gate_codes
-from jaxgru.model import CellParams, check_params
+from jaxgru.cells.genome import DEFAULT_IO_BITS, DEFAULT_WIDTHS, Widths, check_genomes, check_io_bits
+from jaxgru.model.blocks import CPU_EVAL_BLOCK, Block, map_blocks, resolve_block
+from jaxgru.model.calibrate import Ranges
+from jaxgru.model.floating import CellParams, check_params
+from jaxgru.model.integer import IntModel, int_logits, int_scan, quantize, select_x_gates, x_gate_codes
 
 # Live int32 values per (specimen, sample, hidden unit, operator) inside one step, with headroom
 # (measured on the GRU: 48 per gate unit, 3 gates, 17 operators); sizes data chunks so that
@@ -54,7 +54,7 @@ def quantized_population_logits(
     ``per_width=None``).
 
     ``block`` (static): specimens run vmapped in blocks of ``block``, one block after another
-    (:func:`jaxgru.blocks.map_blocks`; ``None``: all at once). Activations scale with the block."""
+    (:func:`jaxgru.model.blocks.map_blocks`; ``None``: all at once). Activations scale with the block."""
     if per_width is None or models.bits.shape[0] < per_width.bits.shape[0]:  # sharing pays only when P > |widths|
         run = lambda m: int_logits(m, x)  # noqa: E731
     else:
@@ -155,11 +155,11 @@ def population_accuracy(
     sequences (by default the largest chunk whose activations fit ``memory_budget`` bytes per
     device) and scanned; within a chunk, ``block`` specimens at a time run vmapped, one block
     after another (``None``: all of them; ``"auto"``: 8 on the CPU, all elsewhere, see
-    :mod:`jaxgru.blocks`). ``devices`` (default: all of ``jax.devices()``) share the population:
+    :mod:`jaxgru.model.blocks`). ``devices`` (default: all of ``jax.devices()``) share the population:
     it is padded to a multiple of their number and sharded along a ``population`` mesh axis.
     With ``jax.distributed.initialize()`` run first, ``jax.devices()`` spans every host.
     ``p`` may hold one set of weights per genome (leading axis ``[P]``, from
-    :func:`jaxgru.qat.qat_population`).
+    :func:`jaxgru.model.qat.qat_population`).
 
     ``widths``: the set every gene belongs to (its input-side codes are computed once per width
     and shared); default 2..8, or 2..16 when a gene or I/O width exceeds 8. A set with a width

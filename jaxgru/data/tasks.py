@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaxgru import digits, speech
-from jaxgru.audio import log_mel
-from jaxgru.data import download_allowed, load_mnist
-from jaxgru.speech import KEYWORDS4, KEYWORDS10, SPLITS
+from jaxgru.data import digits, speech
+from jaxgru.data.audio import log_mel
+from jaxgru.data.sources import download_allowed, load_mnist
+from jaxgru.data.speech import KEYWORDS4, KEYWORDS10, SPLITS
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def _speech_splits(keywords: tuple[str, ...]):
 
 def _audio_splits(parts: dict, described: str, synthetic: bool, *, shuffle_seed: int, **mel) -> Splits:
     """``{split: (int16 clips, labels)}`` to standardized log-mel :class:`Splits` (``mel``: the
-    front end's settings, :func:`jaxgru.audio.log_mel`). Each split gets a fixed shuffle, so
+    front end's settings, :func:`jaxgru.data.audio.log_mel`). Each split gets a fixed shuffle, so
     that any prefix (--train-size, --val-size) mixes every class."""
     orders = [np.random.default_rng([shuffle_seed, i]).permutation(len(parts[n][1])) for i, n in enumerate(SPLITS)]
     feats = standardize(*(log_mel(parts[name][0][o], **mel) for name, o in zip(SPLITS, orders)))
@@ -138,7 +138,7 @@ def _audio_splits(parts: dict, described: str, synthetic: bool, *, shuffle_seed:
 
 def _digits_load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto",
                  quiet: bool = False) -> Splits:
-    """The Free Spoken Digit Dataset (``jaxgru.digits``: splits, 8 kHz front end)."""
+    """The Free Spoken Digit Dataset (``jaxgru.data.digits``: splits, 8 kHz front end)."""
     parts, described = digits.clips(data_dir, download=download_allowed(download), source=source)
     return _audio_splits(parts, described, False, shuffle_seed=1, n_fft=digits.N_FFT, hop=digits.HOP,
                          sample_rate=digits.SAMPLE_RATE)

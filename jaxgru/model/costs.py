@@ -2,7 +2,7 @@
 
 Every cost is a pure function of one genome (``int32[n_ops]``), vmapped over the population.
 From the declaration come, per operator, its parameters and multiply-accumulates per time step
-(:func:`jaxgru.size.op_counts`) and the widths of the two operands of each multiplication: a
+(:func:`jaxgru.model.counts.op_counts`) and the widths of the two operands of each multiplication: a
 linear operator multiplies its weights (its own width) by its source's codes (the source
 operator's width, or the input quantizer's); a ``scale`` operator its vector (its own width) by
 its operand's codes; a ``mul`` operator its two operands; the dense head its weights (``head_bits``)
@@ -24,9 +24,9 @@ import numpy as np
 from flax import struct
 from jax import Array
 
-from jaxgru.cell import INPUT, Cell
-from jaxgru.genome import DEFAULT_IO_BITS, check_genomes
-from jaxgru.size import op_counts
+from jaxgru.cells.declaration import INPUT, Cell
+from jaxgru.cells.genome import DEFAULT_IO_BITS, check_genomes
+from jaxgru.model.counts import op_counts
 
 # SiLago (MOHAQ): an operation runs in the narrowest of its modes that holds both operands; at
 # mode b it is 16 / b times faster than at 16 bits and costs E(b) pJ per MAC; a bit read from

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jaxgru.cell import Cell
+from jaxgru.cells.declaration import Cell
 
 MIN_BITS, MAX_BITS = 2, 16  # any width the integer datapath computes exactly
 NARROW_BITS = 8  # up to here every matmul is int8 x int8 -> int32; wider codes take the wide path

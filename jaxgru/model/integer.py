@@ -4,12 +4,12 @@
 :class:`IntModel` of integer weights, fixed-point multipliers and zero points (which also define
 the sigmoid/tanh lookup tables, :func:`lut_value`), all computed in-graph, so ``jax.vmap`` over
 genomes quantizes a whole population without recompiling. :func:`int_logits` runs it: every
-matmul is ``int8 x int8 -> int32``, every other operator int32 arithmetic (``jaxgru.quant``).
+matmul is ``int8 x int8 -> int32``, every other operator int32 arithmetic (``jaxgru.ops.primitives``).
 Widths above 8 bits take the *wide* datapath (static ``wide=True``, traced under
 ``jax.enable_x64``): codes up to 16 bits, int64 accumulators, and every matmul still on int8 dots,
 four per product, on the 8-bit limbs of both operands (:func:`wide_dot`).
 Both walk the cell's declaration with one function per operator kind (:data:`PREPARE` sets an
-operator's constants, :data:`INT_KERNELS` evaluates it). ``jaxgru.reference`` is the plain
+operator's constants, :data:`INT_KERNELS` evaluates it). ``jaxgru.model.reference`` is the plain
 NumPy twin that must agree bit for bit; ``docs/design.md`` gives every operator's formula.
 """
 
@@ -22,11 +22,11 @@ import jax.numpy as jnp
 from flax import struct
 from jax import Array
 
-from jaxgru.calibrate import Ranges
-from jaxgru.cell import INPUT, Cell
-from jaxgru.genome import DEFAULT_WIDTHS
-from jaxgru.model import CellParams
-from jaxgru.quant import (
+from jaxgru.cells.declaration import INPUT, Cell
+from jaxgru.cells.genome import DEFAULT_WIDTHS
+from jaxgru.model.calibrate import Ranges
+from jaxgru.model.floating import CellParams
+from jaxgru.ops.primitives import (
     affine_params,
     code_range,
     fixed_point,

@@ -1,7 +1,7 @@
 """Quantization-aware training of a whole population at once.
 
 :func:`fake_quant_logits` is the float twin of the integer model: every operator output, the
-input, every weight and bias is rounded onto the grid that :func:`jaxgru.integer.quantize`
+input, every weight and bias is rounded onto the grid that :func:`jaxgru.model.integer.quantize`
 gives it for the same genome and ranges, so the forward pass reproduces the integer model's
 codes (up to its fixed-point multipliers and round-half-up requantization); the backward pass
 is a straight-through estimator (identity inside the code range, zero where it saturates).
@@ -9,7 +9,7 @@ is a straight-through estimator (identity inside the code range, zero where it s
 :func:`qat_population` fine-tunes one copy of the float weights per specimen, each with its own
 bit widths, in one jitted step vmapped over the population (Optax Adam). Activation ranges stay
 those of the float model's calibration; weight scales follow the weights (max |w|), as in the
-integer model, so :func:`jaxgru.evaluate.population_accuracy` scores the result directly.
+integer model, so :func:`jaxgru.model.population.population_accuracy` scores the result directly.
 Nothing here is specific to a cell: the twin walks the cell's declaration.
 """
 
@@ -24,14 +24,14 @@ import numpy as np
 import optax
 from jax import Array
 
-from jaxgru.blocks import CPU_QAT_BLOCK, Block, map_blocks, resolve_block
-from jaxgru.calibrate import Ranges
-from jaxgru.cell import INPUT
-from jaxgru.genome import check_genomes, check_io_bits, is_wide
-from jaxgru.integer import initial_carry, int_step, quantize, x_gate_codes
-from jaxgru.model import CellParams, check_params, float_step, input_linears
-from jaxgru.quant import affine_params, code_range, quantize_weights
-from jaxgru.train import cross_entropy
+from jaxgru.cells.declaration import INPUT
+from jaxgru.cells.genome import check_genomes, check_io_bits, is_wide
+from jaxgru.model.blocks import CPU_QAT_BLOCK, Block, map_blocks, resolve_block
+from jaxgru.model.calibrate import Ranges
+from jaxgru.model.floating import CellParams, check_params, float_step, input_linears
+from jaxgru.model.integer import initial_carry, int_step, quantize, x_gate_codes
+from jaxgru.model.training import cross_entropy
+from jaxgru.ops.primitives import affine_params, code_range, quantize_weights
 
 sg = jax.lax.stop_gradient
 
@@ -45,7 +45,7 @@ def fake_quant(x: Array, scale: Array, zero: Array, qmin: Array, qmax: Array) ->
 
 def _fake_linear(w: Array, b: Array, bits: Array, in_scale: Array) -> tuple[Array, Array]:
     """Stacked kernel ``w [in, k*H]`` and bias ``[k*H]`` on their integer grids, operator by
-    operator (each its own width, ``bits [k]``), as :func:`jaxgru.integer.quantize_linear` does."""
+    operator (each its own width, ``bits [k]``), as :func:`jaxgru.model.integer.quantize_linear` does."""
     n_in, kh = w.shape
     k = bits.shape[0]
     hidden = kh // k
@@ -87,7 +87,7 @@ def fake_quant_logits(
     """Float logits ``[B, C]`` of the fake-quantized model of genome ``bits: int32[n_ops]`` on
     ``x: float32[B, T, I]``; differentiable in ``p`` (straight-through).
 
-    The float walk of the cell (:func:`jaxgru.model.float_step`) with every operator's value
+    The float walk of the cell (:func:`jaxgru.model.floating.float_step`) with every operator's value
     put on its grid. ``exact`` (static): the integer model runs alongside and every operator's
     value is snapped to the real value of its integer code, so the forward pass *is* the integer
     model (its logits up to float summation order) and only the gradient comes from the float
@@ -106,7 +106,7 @@ def fake_quant_logits(
     carry0 = tuple(jnp.zeros((x.shape[0], p.hidden), x.dtype) for _ in cell.carry)
     if exact:
         q = quantize(sg(p), ranges, bits, input_bits, head_bits, wide)  # the same integer model, no gradient
-        xs = (xs, jnp.swapaxes(x, 0, 1))  # integer input codes made per step (see jaxgru.integer.int_logits)
+        xs = (xs, jnp.swapaxes(x, 0, 1))  # integer input codes made per step (see jaxgru.model.integer.int_logits)
         init = (carry0, initial_carry(q, x.shape[0]))
     else:
         init = (carry0, None)
@@ -146,7 +146,7 @@ def _population_step(
     learning_rate: float, exact: bool, block: int | None, wide: bool = False
 ) -> tuple[optax.GradientTransformation, Callable]:
     """Adam and the QAT step, jitted and mapped over the population (weights, optimizer state,
-    genome) in vmapped blocks of ``block`` (:func:`jaxgru.blocks.map_blocks`); ranges, the
+    genome) in vmapped blocks of ``block`` (:func:`jaxgru.model.blocks.map_blocks`); ranges, the
     batch and the I/O widths are shared."""
     tx = optax.adam(learning_rate)
 

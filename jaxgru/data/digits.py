@@ -8,7 +8,7 @@ Splits follow the dataset's own rule: recordings 0-4 of every speaker and digit 
 set. Of the rest, recordings 5-9 are held out as the validation split (what the search scores),
 so validation has every speaker and digit, as test has; 10-49 are for training.
 
-Front end: the speech tasks' log-mel (``jaxgru.audio``) with its window and hop scaled to
+Front end: the speech tasks' log-mel (``jaxgru.data.audio``) with its window and hop scaled to
 8 kHz, so that they keep their durations (a 256-sample = 32 ms Hann window, a 128-sample = 16 ms
 hop, 40 mel bands from 20 Hz to the 4 kHz Nyquist frequency). Every clip (0.14-2.28 s) is
 centred in a one-second window (8,000 samples): shorter clips are zero-padded on both sides,
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgru.data import DataNotFoundError, resolve_data_dir, tfds_builder
-from jaxgru.speech import SPLITS
+from jaxgru.data.sources import DataNotFoundError, resolve_data_dir, tfds_builder
+from jaxgru.data.speech import SPLITS
 
 SAMPLE_RATE = 8000
 CLIP_SAMPLES = SAMPLE_RATE  # one second

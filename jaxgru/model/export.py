@@ -15,11 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgru.calibrate import Ranges
-from jaxgru.genome import DEFAULT_IO_BITS, check_genomes, check_io_bits, is_wide
-from jaxgru.integer import LUT_FUNCTIONS, lut_value, quantize
-from jaxgru.io import atomic_write_bytes
-from jaxgru.model import CellParams, check_params
+from jaxgru.cells.genome import DEFAULT_IO_BITS, check_genomes, check_io_bits, is_wide
+from jaxgru.files import atomic_write_bytes
+from jaxgru.model.calibrate import Ranges
+from jaxgru.model.floating import CellParams, check_params
+from jaxgru.model.integer import LUT_FUNCTIONS, lut_value, quantize
 
 _quantize_one = jax.jit(quantize, static_argnames="wide")
 # Per-operator fields of the integer model, stored as int32[n_ops] (scale as float32).

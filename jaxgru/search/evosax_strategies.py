@@ -1,5 +1,5 @@
 """evosax's population-based algorithms (genetic algorithm, differential evolution, ...) as
-integer, constrained, single-objective search strategies for :func:`jaxgru.search.run_search`.
+integer, constrained, single-objective search strategies for :func:`jaxgru.search.loop.run_search`.
 
 evosax evolves real vectors and minimizes one scalar fitness with no constraints, while jaxgru's
 genomes are integers in ``[lower, upper]^D`` and its questions have constraints ("the smallest
@@ -13,7 +13,7 @@ genome within 1 point of 8 bits"). :class:`IntegerEvosax` bridges the two:
   violation is 0, else ``infeasible_offset + violation``. With objectives in ``[0, 1]`` (jaxgru's
   normalized costs) and the default offset 1, every feasible genome beats every infeasible one,
   and of two infeasible ones the smaller violation wins.
-- **The initial population** is random integers (``seeds`` first, as :class:`~jaxgru.nsga2.NSGA2`
+- **The initial population** is random integers (``seeds`` first, as :class:`~jaxgru.search.nsga2.NSGA2`
   takes them); evosax's ``init`` is called with it and its fitness at the first ``tell``.
 
 Only the first objective column is optimized; the strategy keeps the best genome seen.

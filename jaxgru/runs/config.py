@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jaxgru.cells import CELLS, get_cell
-from jaxgru.costs import COSTS, check_objectives
-from jaxgru.genome import PLATFORM_WIDTHS, Widths
-from jaxgru.nsga2 import CROSSOVERS, MUTATIONS
-from jaxgru.tasks import SPEECH_SOURCES, TASKS, Task, get_task
+from jaxgru.cells.genome import PLATFORM_WIDTHS, Widths
+from jaxgru.data.tasks import SPEECH_SOURCES, TASKS, Task, get_task
+from jaxgru.model.costs import COSTS, check_objectives
+from jaxgru.search.nsga2 import CROSSOVERS, MUTATIONS
 
 MODES = ("ptq", "qat", "beacon")
 # MOHAQ's platforms: their objectives (their width sets are genome.PLATFORM_WIDTHS).

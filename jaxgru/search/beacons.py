@@ -19,8 +19,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxgru.io import atomic_write_bytes
-from jaxgru.model import CellParams
+from jaxgru.files import atomic_write_bytes
+from jaxgru.model.floating import CellParams
 
 
 def l1_distances(genes: np.ndarray, beacons: np.ndarray) -> np.ndarray:

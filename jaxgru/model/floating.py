@@ -2,7 +2,7 @@
 
 The arithmetic lives in pure functions over :class:`CellParams` that walk the cell's
 declaration, one function per operator kind (:data:`FLOAT_KERNELS`), so the float model,
-calibration and the quantization-aware twin (``jaxgru.qat``) read the same weights and run the
+calibration and the quantization-aware twin (``jaxgru.model.qat``) read the same weights and run the
 same walk; they differ only in the ``hook`` applied to every operator's value.
 
 Weights (``CellParams.arrays``; kernels are ``[in, out]``):
@@ -20,8 +20,8 @@ import jax.numpy as jnp
 from flax import nnx, struct
 from jax import Array
 
-from jaxgru.cell import INPUT, Cell
 from jaxgru.cells import get_cell
+from jaxgru.cells.declaration import INPUT, Cell
 
 Hook = Callable[[int, Array], Array]  # hook(operator index, value) -> value
 

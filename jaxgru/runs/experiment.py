@@ -2,7 +2,7 @@
 calibration), :func:`accuracy_fn` (PTQ, QAT or beacon scoring of a population), :func:`search`
 (NSGA-II, checkpointed) and :func:`report` (front, baselines, summary, plots).
 
-``experiments/run.py`` parses a :class:`jaxgru.config.Config` and calls :func:`train_and_evaluate`.
+``experiments/run.py`` parses a :class:`jaxgru.runs.config.Config` and calls :func:`train_and_evaluate`.
 Objectives (all minimized by NSGA-II): ``1 - validation accuracy``, then the run's costs
 (default GRU-GA's size ratio ``M_Q / M_FP16``), each relative to the all-16-bit model, so the
 hypervolume's reference point is all ones: zero accuracy, the 16-bit model's costs.
@@ -18,22 +18,22 @@ from pathlib import Path
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxgru import nsga2
-from jaxgru.beacons import Beacons, nearest_beacon, pick_new_beacons
-from jaxgru.calibrate import Ranges, calibrate
 from jaxgru.cells import get_cell
-from jaxgru.config import Config, RunOptions, saved_settings
-from jaxgru.costs import COSTS, CostModel, cost_model, normalized, population_costs
-from jaxgru.evaluate import population_accuracy
-from jaxgru.genome import Widths
-from jaxgru.io import write_csv, write_json
-from jaxgru.model import CellParams, param_shapes
-from jaxgru.plots import plot_history, plot_pareto, plot_projections
-from jaxgru.qat import qat_population
-from jaxgru.search import SearchResult, run_search
-from jaxgru.size import model_size, param_counts
-from jaxgru.tasks import Splits, Task
-from jaxgru.train import float_accuracy, remove_checkpoints, train_float
+from jaxgru.cells.genome import Widths
+from jaxgru.data.tasks import Splits, Task
+from jaxgru.files import write_csv, write_json
+from jaxgru.model.calibrate import Ranges, calibrate
+from jaxgru.model.costs import COSTS, CostModel, cost_model, normalized, population_costs
+from jaxgru.model.counts import model_size, param_counts
+from jaxgru.model.floating import CellParams, param_shapes
+from jaxgru.model.population import population_accuracy
+from jaxgru.model.qat import qat_population
+from jaxgru.model.training import float_accuracy, remove_checkpoints, train_float
+from jaxgru.runs.config import Config, RunOptions, saved_settings
+from jaxgru.runs.plots import plot_history, plot_pareto, plot_projections
+from jaxgru.search import nsga2
+from jaxgru.search.beacons import Beacons, nearest_beacon, pick_new_beacons
+from jaxgru.search.loop import SearchResult, run_search
 
 
 def _check_config_file(cfg: Config, opts: RunOptions, path: Path) -> None:
@@ -174,13 +174,13 @@ def sizes(prep: Prepared, genomes) -> tuple[np.ndarray, np.ndarray]:
 
 
 def genome_costs(prep: Prepared, genomes) -> dict[str, np.ndarray]:
-    """Every cost of ``genomes`` in its natural units (``jaxgru.costs``), ``float64[P]`` each."""
+    """Every cost of ``genomes`` in its natural units (``jaxgru.model.costs``), ``float64[P]`` each."""
     return population_costs(prep.costs, genomes, prep.params.cell)
 
 
 def objective_values(prep: Prepared, acc: np.ndarray, costs: dict[str, np.ndarray]) -> np.ndarray:
     """The search's objectives ``[P, M]``, all minimized: the error, then each cost relative to
-    the all-16-bit model (``jaxgru.costs.normalized``)."""
+    the all-16-bit model (``jaxgru.model.costs.normalized``)."""
     norm = normalized(prep.costs, {n: costs[n] for n in prep.objectives[1:]}, prep.params.cell)
     return np.stack([1.0 - acc] + [norm[n] for n in prep.objectives[1:]], 1)
 

@@ -1,9 +1,9 @@
-"""Plain NumPy integer model that runs an export of ``jaxgru.export``: the ground truth.
+"""Plain NumPy integer model that runs an export of ``jaxgru.model.export``: the ground truth.
 
 Written as a microcontroller port would be: operators one by one in declaration order, each
 linear operator its own matrix-vector product, 64-bit products for requantization, no JAX, no
 floats after the input quantizer. Its kernels (:data:`KERNELS`, one per operator kind) share
-nothing with ``jaxgru.integer``; only the cell's declaration and the exported arrays are common,
+nothing with ``jaxgru.model.integer``; only the cell's declaration and the exported arrays are common,
 so agreement between the two is a real check of the integer arithmetic.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxgru.cell import Cell
 from jaxgru.cells import get_cell
+from jaxgru.cells.declaration import Cell
 
 _I64 = np.int64
 

@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jaxgru.cell import INPUT, Cell
-from jaxgru.genome import DEFAULT_IO_BITS, check_genomes
+from jaxgru.cells.declaration import INPUT, Cell
+from jaxgru.cells.genome import DEFAULT_IO_BITS, check_genomes
 
 
 class OpCounts(NamedTuple):

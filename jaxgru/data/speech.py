@@ -29,9 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxgru.audio import CLIP_SAMPLES, SAMPLE_RATE
-from jaxgru.data import DataNotFoundError, resolve_data_dir, tfds_builder
-from jaxgru.io import atomic_write_bytes
+from jaxgru.data.audio import CLIP_SAMPLES, SAMPLE_RATE
+from jaxgru.data.sources import DataNotFoundError, resolve_data_dir, tfds_builder
+from jaxgru.files import atomic_write_bytes
 
 KEYWORDS10 = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 KEYWORDS4 = ("yes", "no", "left", "right")

@@ -25,7 +25,7 @@ import itertools
 
 import numpy as np
 
-from jaxgru.cell import INPUT, Cell
+from jaxgru.cells.declaration import INPUT, Cell
 
 GROUPS = ("input linears", "recurrent linears", "sums", "tables", "products")
 _KIND_GROUP = {"add": "sums", "sub1": "sums", "relu": "sums", "sigmoid": "tables", "tanh": "tables",

@@ -8,7 +8,7 @@ import numpy as np
 from flax import struct
 from jax import Array
 
-from jaxgru.model import CellParams, float_step, input_linears
+from jaxgru.model.floating import CellParams, float_step, input_linears
 
 
 @struct.dataclass
