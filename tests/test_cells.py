@@ -5,7 +5,9 @@ declaration (Flax's own GRU and LSTM cells, LiGRU and SRU written out from their
 below), and the integer models against the NumPy reference's own int64 kernels.
 """
 
+import dataclasses
 import importlib.util
+import inspect
 import json
 
 import flax.linen as fnn
@@ -19,11 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jaxgru.cells import CELLS, get_cell
-from jaxgru.cells.declaration import KINDS, Cell, Op
+from jaxgru.cells.declaration import Cell, Op
 from jaxgru.cells.genome import check_genomes
 from jaxgru.model import counts as size
-from jaxgru.model import floating as model
-from jaxgru.model import integer, reference
+from jaxgru.model import reference
 from jaxgru.model.calibrate import calibrate
 from jaxgru.model.export import export_arrays
 from jaxgru.model.floating import CellClassifier, CellParams, float_logits, param_shapes
@@ -32,6 +33,8 @@ from jaxgru.model.population import population_accuracy, population_logits
 from jaxgru.model.qat import fake_quant_logits
 from jaxgru.model.reference import Reference
 from jaxgru.model.training import float_accuracy, train_float
+from jaxgru.ops.kinds import ELEM_MAX_SHIFT, ELEM_MULT_BITS, GROUPS, KINDS, OperatorKind, missing_fields
+from jaxgru.ops.primitives import acc_dtype, fixed_point, rounding_shift
 
 NAMES = ("gru", "lstm", "ligru", "sru")
 N_OPS = {"gru": 17, "lstm": 21, "ligru": 12, "sru": 19}
@@ -48,9 +51,70 @@ def test_declared_cells_and_their_genomes():
     assert get_cell("gru").input_ops == (0, 2, 4) and get_cell("lstm").input_ops == (0, 2, 4, 6)
 
 
-def test_every_backend_covers_every_kind():
-    for backend in (model.FLOAT_KERNELS, integer.PREPARE, integer.INT_KERNELS, reference.KERNELS, size.COUNTS):
-        assert set(backend) == set(KINDS)
+def test_every_kind_is_described_in_full():
+    """Each kind's one record holds every part a backend reads, consistent with its arity, and
+    the NumPy reference has its own kernel for it."""
+    for name, kind in KINDS.items():
+        assert kind.name == name and missing_fields(kind) == [], name
+        assert len(inspect.signature(kind.float_fn).parameters) == 1 + kind.arity, name
+        assert len(inspect.signature(kind.evaluate).parameters) == 1 + kind.arity, name
+        assert len(inspect.signature(kind.prepare).parameters) == 2, name
+        params, macs, elementwise = kind.counts(7, 5)
+        assert all(isinstance(v, int) and v >= 0 for v in (params, macs, elementwise)), name
+        assert params == sum(int(np.prod(p.dims(7, 5))) for p in kind.owns), name  # counts what it owns
+        assert kind.multiplies == () or (len(kind.multiplies) == 2 and set(kind.multiplies) <= {"self", 0, 1}), name
+        assert (macs > 0) == (kind.multiplies != ()), name  # MACs exactly where the costs see a product
+        assert kind.group in GROUPS, name
+        assert all(p.quant in ("weight", "bias") and set(p.shape) <= {"I", "H"} for p in kind.owns), name
+        assert (kind.table is None) or kind.owns == (), name
+        assert name in reference.KERNELS, f"no reference kernel for {name}"
+    broken = dataclasses.replace(KINDS["mul"], counts=None)
+    assert missing_fields(broken) == ["counts"]
+
+
+def _square_kind() -> OperatorKind:
+    """A made-up kind, ``a * a``: the record a contributor would write."""
+    def prepare(qz, owned):
+        m, s = fixed_point(qz.in_scale[0] * qz.in_scale[0] / qz.scale, bits=ELEM_MULT_BITS, max_shift=ELEM_MAX_SHIFT)
+        return {"mult": m, "shift": s}
+
+    def evaluate(c, qa):
+        d = (qa - c["in_zero"][0]).astype(acc_dtype(c["wide"]))
+        return jnp.clip(c["zero"] + rounding_shift(d * d * c["mult"], c["shift"]), c["qmin"], c["qmax"]).astype(
+            jnp.int32)
+
+    return OperatorKind(name="square", arity=1, doc="a * a", owns=(), fused=False, float_fn=lambda w, a: a * a,
+                        prepare=prepare, evaluate=evaluate, table=None, counts=lambda fan_in, h: (0, h, 0),
+                        multiplies=(0, 0), group="products")
+
+
+def _square_reference(a, k, name, srcs, qa):
+    """Its NumPy reference kernel, written apart from the record."""
+    d = qa - np.int64(a["zero"][srcs[0]])
+    acc = d * d * np.int64(a["mult"][k]) + (np.int64(1) << (np.int64(a["shift"][k]) - 1))
+    return np.clip(np.int64(a["zero"][k]) + (acc >> np.int64(a["shift"][k])), a["qmin"][k], a["qmax"][k])
+
+
+def test_a_new_kind_is_one_record_and_one_reference_kernel(monkeypatch, mnist_splits):
+    with pytest.raises(ValueError, match="unknown kind"):
+        Cell("sq", ("h",), (Op("xh", "linear", ("x",)), Op("s", "square", ("xh",)), Op("h", "tanh", ("s",))), "h")
+    monkeypatch.setitem(KINDS, "square", _square_kind())
+    monkeypatch.setitem(reference.KERNELS, "square", _square_reference)
+    sq = Cell("sq", ("h",), (
+        Op("xh", "linear", ("x",)), Op("hh", "linear", ("h",)), Op("p", "add", ("xh", "hh")),
+        Op("s", "square", ("p",)), Op("h", "tanh", ("s",))), "h")
+    p = CellClassifier(sq, 28, 12, 10, rngs=nnx.Rngs(1)).params()
+    x = mnist_splits.x_val[:12]
+    r = calibrate(p, mnist_splits.x_train[:200])
+    assert float(r.hi[sq.index("s")]) >= 0 and float(r.lo[sq.index("s")]) >= 0  # the float model ran a * a
+    for g in np.random.default_rng(3).integers(2, 9, (3, sq.n_ops)).astype(np.int32):
+        got = np.asarray(int_logits(quantize(p, r, g), jnp.asarray(x)))
+        np.testing.assert_array_equal(got, Reference(export_arrays(p, r, g), cell=sq).logits(x))
+    counts = size.op_counts(sq, 28, 12, 10)
+    assert counts.macs[sq.index("s")] == 12
+    monkeypatch.delitem(reference.KERNELS, "square")
+    with pytest.raises(ValueError, match="no reference kernel for kind 'square'"):
+        Reference(export_arrays(p, r, g), cell=sq)
 
 
 def test_bad_declarations_are_refused():

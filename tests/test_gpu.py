@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgru.model.integer import int_dot
+from jaxgru.ops.primitives import int_dot
 
 gpu = [d for d in jax.devices() if d.platform == "gpu"]
 pytestmark = pytest.mark.skipif(not gpu, reason="no GPU visible to JAX")

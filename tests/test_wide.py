@@ -11,10 +11,11 @@ from jaxgru.cells.genome import PLATFORM_WIDTHS, Widths
 from jaxgru.model.calibrate import Ranges, calibrate
 from jaxgru.model.export import export_arrays
 from jaxgru.model.floating import CellParams, param_shapes
-from jaxgru.model.integer import int_logits, quantize, weight_limbs, wide_dot
+from jaxgru.model.integer import int_logits, quantize
 from jaxgru.model.population import population_accuracy, population_logits
 from jaxgru.model.qat import fake_quant_logits
 from jaxgru.model.reference import Reference
+from jaxgru.ops.primitives import weight_limbs, wide_dot
 
 NAMES = sorted(CELLS)
 

@@ -8,20 +8,10 @@ new). Every backend walks this declaration with one function per operator kind (
 the float model, calibration, the integer model, the QAT twins, the NumPy reference, the
 export and the cost counts. The genome is one bit width per operator, in declaration order.
 
-Operator kinds (every value is ``[..., H]``; ``I`` is the input width):
-
-=========  ===========================  ====================================================
-kind       operands                     meaning
-=========  ===========================  ====================================================
-linear     one source: ``x`` or state   ``W s + b``; owns ``W [I or H, H]`` and ``b [H]``
-scale      one value                    ``v * a``, ``v [H]`` a per-unit weight vector it owns
-add        two values                   ``a + b``
-sub1       one value                    ``1 - a``
-mul        two values                   ``a * b`` (elementwise)
-sigmoid    one value                    ``sigmoid(a)``, a lookup table in integers
-tanh       one value                    ``tanh(a)``, a lookup table in integers
-relu       one value                    ``max(a, 0)``
-=========  ===========================  ====================================================
+Operator kinds (``jaxgru.ops.kinds``, one record each; every value is ``[..., H]``, ``I`` the
+input width): ``linear`` (``W s + b`` on one source, ``x`` or a state; owns ``W [I or H, H]`` and
+``b [H]``), ``scale`` (``v * a``, owns a per-unit vector ``v [H]``), ``add``, ``sub1`` (``1 - a``),
+``mul`` (elementwise), ``sigmoid`` and ``tanh`` (lookup tables in integers) and ``relu``.
 
 A linear operator's gene is the width of its weights and of its output, a ``scale`` operator's
 that of its vector and its output; every other gene is the width of the operator's output code.
@@ -35,9 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-KINDS = ("linear", "scale", "add", "sub1", "mul", "sigmoid", "tanh", "relu")
-ARITY = {"linear": 1, "scale": 1, "add": 2, "sub1": 1, "mul": 2, "sigmoid": 1, "tanh": 1, "relu": 1}
-LUT_KINDS = ("sigmoid", "tanh")
+from jaxgru.ops.kinds import KINDS
+
 INPUT = "x"
 
 
@@ -112,14 +101,14 @@ class Cell:
 
     @cached_property
     def sources(self) -> tuple[str, ...]:
-        """Sources of linear operators, ``x`` first, then states in declaration order."""
-        srcs = {op.inputs[0] for op in self.ops if op.kind == "linear"}
+        """Sources of linear (fused) operators, ``x`` first, then states in declaration order."""
+        srcs = {op.inputs[0] for op in self.ops if KINDS[op.kind].fused}
         return tuple(s for s in (INPUT,) + self.states if s in srcs)
 
     @cached_property
     def linear_groups(self) -> dict[str, tuple[int, ...]]:
-        """Linear operators by source, in declaration order: one stacked matmul each."""
-        return {s: tuple(k for k, op in enumerate(self.ops) if op.kind == "linear" and op.inputs[0] == s)
+        """Linear (fused) operators by source, in declaration order: one stacked matmul each."""
+        return {s: tuple(k for k, op in enumerate(self.ops) if KINDS[op.kind].fused and op.inputs[0] == s)
                 for s in self.sources}
 
     @property
@@ -129,8 +118,15 @@ class Cell:
 
     @cached_property
     def step_ops(self) -> tuple[int, ...]:
-        """Operators evaluated one by one inside the step (all but the linear ones)."""
-        return tuple(k for k, op in enumerate(self.ops) if op.kind != "linear")
+        """Operators evaluated one by one inside the step (all but the fused linear ones)."""
+        return tuple(k for k, op in enumerate(self.ops) if not KINDS[op.kind].fused)
+
+    def param_key(self, k: int, name: str) -> str:
+        """The weight array holding parameter ``name`` of operator ``k``: a fused (linear)
+        operator's is stacked with the others on its source (``w<source>``, ``b<source>``),
+        any other's is its own (``v_<op>``)."""
+        op = self.ops[k]
+        return f"{name}{op.inputs[0]}" if KINDS[op.kind].fused else f"{name}_{op.name}"
 
     def ops_of_kind(self, *kinds: str) -> tuple[int, ...]:
         return tuple(k for k, op in enumerate(self.ops) if op.kind in kinds)
@@ -166,20 +162,21 @@ def _validate(cell: Cell) -> None:
             fail(f"state {s!r} is never assigned (no operator is called {s!r}).")
     if cell.output not in names:
         fail(f"output {cell.output!r} is not an operator.")
-    if not any(op.kind == "linear" and op.inputs == (INPUT,) for op in cell.ops):
+    if not any(op.kind in KINDS and KINDS[op.kind].fused and op.inputs == (INPUT,) for op in cell.ops):
         fail("no linear operator reads the input x.")
     defined: set[str] = {INPUT, *cell.states}
     assigned: set[str] = set()
     for k, op in enumerate(cell.ops):
         where = f"operator {k} ({op.name} = {op.kind}{op.inputs})"
         if op.kind not in KINDS:
-            fail(f"{where}: unknown kind; use one of {KINDS}.")
-        if len(op.inputs) != ARITY[op.kind]:
-            fail(f"{where}: {op.kind} takes {ARITY[op.kind]} operand(s).")
+            fail(f"{where}: unknown kind; use one of {tuple(KINDS)}.")
+        kind = KINDS[op.kind]
+        if len(op.inputs) != kind.arity:
+            fail(f"{where}: {op.kind} takes {kind.arity} operand(s).")
         for name in op.inputs:
             if name not in defined:
                 fail(f"{where}: {name!r} is not defined before it.")
-        if op.kind == "linear":
+        if kind.fused:
             src = op.inputs[0]
             if src != INPUT and src not in cell.states:
                 fail(f"{where}: a linear operator reads the input or a state.")

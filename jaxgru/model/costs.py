@@ -27,6 +27,7 @@ from jax import Array
 from jaxgru.cells.declaration import INPUT, Cell
 from jaxgru.cells.genome import DEFAULT_IO_BITS, check_genomes
 from jaxgru.model.counts import op_counts
+from jaxgru.ops.kinds import KINDS
 
 # SiLago (MOHAQ): an operation runs in the narrowest of its modes that holds both operands; at
 # mode b it is 16 / b times faster than at 16 bits and costs E(b) pJ per MAC; a bit read from
@@ -63,13 +64,11 @@ def cost_model(cell: Cell, n_in: int, hidden: int, n_classes: int, steps: int,
     input_idx, head_idx = n, n + 1
     pairs = []
     for k, op in enumerate(cell.ops):
+        # The widths its kind multiplies: "self" is its own (its weights'), an int an operand's.
         srcs = [input_idx if name == INPUT else cell.index(name) for name in op.inputs]
-        if op.kind in ("linear", "scale"):
-            pairs.append((k, srcs[0]))  # own weights x operand codes
-        elif op.kind == "mul":
-            pairs.append((srcs[0], srcs[1]))
-        else:  # no multiplication: 0 MACs, the operands do not matter
-            pairs.append((k, k))
+        multiplies = KINDS[op.kind].multiplies
+        # (k, k) where it multiplies nothing: 0 MACs, the operands do not matter
+        pairs.append(tuple(k if w == "self" else srcs[w] for w in multiplies) if multiplies else (k, k))
     pairs.append((head_idx, cell.index(cell.output)))
     a, b = np.asarray(pairs, np.int32).T
     f = functools.partial(np.asarray, dtype=np.float64)

@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxgru.cells.declaration import INPUT, Cell
 from jaxgru.cells.genome import DEFAULT_IO_BITS, check_genomes
+from jaxgru.ops.kinds import KINDS
 
 
 class OpCounts(NamedTuple):
@@ -32,21 +33,9 @@ class OpCounts(NamedTuple):
     head_macs: int
 
 
-# Per operator kind: (params, macs, elementwise) of one operator, from its fan-in and H.
-COUNTS = {
-    "linear": lambda fan_in, h: (fan_in * h + h, fan_in * h, 0),
-    "scale": lambda fan_in, h: (h, h, 0),
-    "mul": lambda fan_in, h: (0, h, 0),
-    "add": lambda fan_in, h: (0, 0, h),
-    "sub1": lambda fan_in, h: (0, 0, h),
-    "sigmoid": lambda fan_in, h: (0, 0, h),
-    "tanh": lambda fan_in, h: (0, 0, h),
-    "relu": lambda fan_in, h: (0, 0, h),
-}
-
-
 def op_counts(cell: Cell, n_in: int, hidden: int, n_classes: int) -> OpCounts:
-    rows = [COUNTS[op.kind](n_in if op.inputs[0] == INPUT else hidden, hidden) for op in cell.ops]
+    """Every operator's counts, from its kind's ``counts(fan_in, H)`` (``jaxgru.ops.kinds``)."""
+    rows = [KINDS[op.kind].counts(n_in if op.inputs[0] == INPUT else hidden, hidden) for op in cell.ops]
     params, macs, elementwise = (np.array(col, np.int64) for col in zip(*rows))
     return OpCounts(params, macs, elementwise, hidden * n_classes + n_classes, hidden * n_classes)
 

@@ -18,8 +18,9 @@ import numpy as np
 from jaxgru.cells.genome import DEFAULT_IO_BITS, check_genomes, check_io_bits, is_wide
 from jaxgru.files import atomic_write_bytes
 from jaxgru.model.calibrate import Ranges
-from jaxgru.model.floating import CellParams, check_params
-from jaxgru.model.integer import LUT_FUNCTIONS, lut_value, quantize
+from jaxgru.model.floating import CellParams, check_params, owned
+from jaxgru.model.integer import op_codes, quantize
+from jaxgru.ops.kinds import KINDS
 
 _quantize_one = jax.jit(quantize, static_argnames="wide")
 # Per-operator fields of the integer model, stored as int32[n_ops] (scale as float32).
@@ -29,9 +30,10 @@ SCALARS = ("x_inv_scale", "x_zero", "x_qmin", "x_qmax", "x_scale", "logit_scale"
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def _table(q, k: int, n_codes: int) -> jax.Array:
-    """``int32[n_codes]``: operator ``k``'s lookup table over its input's codes, from ``qmin`` up."""
+    """``int32[n_codes]``: operator ``k``'s lookup table over its input's codes, from ``qmin`` up
+    (its kind's ``evaluate`` on every code)."""
     (src,) = q.cell.operand_ops[k]
-    return lut_value(q, k, q.qmin[src] + jnp.arange(n_codes, dtype=jnp.int32))
+    return op_codes(q, k, q.qmin[src] + jnp.arange(n_codes, dtype=jnp.int32))
 
 
 def export_arrays(
@@ -63,19 +65,13 @@ def export_arrays(
     with jax.enable_x64(wide):
         q = _quantize_one(p, ranges, genome, input_bits, head_bits, wide=wide)
         out = {name: np.asarray(getattr(q, name)) for name in PER_OP + SCALARS}
-        luts = cell.ops_of_kind(*LUT_FUNCTIONS)
-        for k in luts:
+        for k in (k for k, op in enumerate(cell.ops) if KINDS[op.kind].table is not None):
             (src,) = cell.operand_ops[k]
             n_codes = int(out["qmax"][src]) - int(out["qmin"][src]) + 1
             out[f"lut_{cell.ops[k].name}"] = np.asarray(_table(q, k, n_codes))
-    for src, group in cell.linear_groups.items():
-        w, b = np.asarray(q.arrays[f"w{src}"]), np.asarray(q.arrays[f"b{src}"])
-        hidden = w.shape[1] // len(group)
-        for g, k in enumerate(group):
-            out[f"w_{cell.ops[k].name}"] = w[:, g * hidden : (g + 1) * hidden]
-            out[f"b_{cell.ops[k].name}"] = b[g * hidden : (g + 1) * hidden]
-    for k in cell.ops_of_kind("scale"):
-        out[f"v_{cell.ops[k].name}"] = np.asarray(q.arrays[f"v_{cell.ops[k].name}"])
+    for k, op in enumerate(cell.ops):  # every operator's own parameters, by its kind's `owns`
+        for name, value in owned(cell, q.arrays, k, p.hidden).items():
+            out[f"{name}_{op.name}"] = np.asarray(value)
     out["wd"], out["bd"] = np.asarray(q.arrays["wd"]), np.asarray(q.arrays["bd"])
     out["cell"] = np.array(cell.name)
     out["genome"] = genome

@@ -1,7 +1,7 @@
 """The float classifier: a declared cell (``jaxgru.cells``) -> dense -> softmax, in Flax NNX.
 
 The arithmetic lives in pure functions over :class:`CellParams` that walk the cell's
-declaration, one function per operator kind (:data:`FLOAT_KERNELS`), so the float model,
+declaration, with each operator kind's ``float_fn`` (``jaxgru.ops.kinds``), so the float model,
 calibration and the quantization-aware twin (``jaxgru.model.qat``) read the same weights and run the
 same walk; they differ only in the ``hook`` applied to every operator's value.
 
@@ -22,6 +22,7 @@ from jax import Array
 
 from jaxgru.cells import get_cell
 from jaxgru.cells.declaration import INPUT, Cell
+from jaxgru.ops.kinds import KINDS
 
 Hook = Callable[[int, Array], Array]  # hook(operator index, value) -> value
 
@@ -52,16 +53,36 @@ class CellParams:
 
 
 def param_shapes(cell: Cell, n_in: int, hidden: int, n_classes: int) -> dict[str, tuple[int, ...]]:
-    """The shape of every weight array of a classifier of ``cell``."""
-    shapes = {}
-    for src, group in cell.linear_groups.items():
-        fan_in = n_in if src == INPUT else hidden
-        shapes[f"w{src}"] = (fan_in, len(group) * hidden)
-        shapes[f"b{src}"] = (len(group) * hidden,)
-    for k in cell.ops_of_kind("scale"):
-        shapes[f"v_{cell.ops[k].name}"] = (hidden,)
+    """The shape of every weight array of a classifier of ``cell``: each operator's parameters
+    (its kind's ``owns``; a linear group's stacked along the output axis) and the head's."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for k, op in enumerate(cell.ops):
+        for prm in KINDS[op.kind].owns:
+            dims = prm.dims(n_in if op.inputs[0] == INPUT else hidden, hidden)
+            key = cell.param_key(k, prm.name)
+            if key in shapes:  # a fused group: stacked along the last axis
+                dims = shapes[key][:-1] + (shapes[key][-1] + dims[-1],)
+            shapes[key] = dims
     shapes["wd"], shapes["bd"] = (hidden, n_classes), (n_classes,)
     return shapes
+
+
+def owned(cell: Cell, w: dict, k: int, hidden: int) -> dict[str, Array]:
+    """Operator ``k``'s own parameters by name, cut out of a fused group's stacked arrays."""
+    op, out = cell.ops[k], {}
+    for prm in KINDS[op.kind].owns:
+        a = w[cell.param_key(k, prm.name)]
+        if KINDS[op.kind].fused:
+            g = cell.linear_groups[op.inputs[0]].index(k)
+            a = a[..., g * hidden : (g + 1) * hidden]
+        out[prm.name] = a
+    return out
+
+
+def group_params(cell: Cell, w: dict, src: str) -> dict[str, Array]:
+    """The stacked parameters of the fused group on ``src``, by parameter name."""
+    k = cell.linear_groups[src][0]
+    return {prm.name: w[cell.param_key(k, prm.name)] for prm in KINDS[cell.ops[k].kind].owns}
 
 
 def check_params(p: CellParams) -> CellParams:
@@ -73,30 +94,17 @@ def check_params(p: CellParams) -> CellParams:
     return p
 
 
-def _linear(w: dict, src: str, value: Array, cell: Cell) -> dict[str, Array]:
-    """The linear operators on ``src`` as one stacked matmul: ``{op name: [..., H]}``."""
+def _fused(cell: Cell, w: dict, src: str, value: Array) -> dict[str, Array]:
+    """The fused (linear) operators on ``src`` as one stacked computation: ``{op name: [..., H]}``."""
     group = cell.linear_groups[src]
-    parts = jnp.split(value @ w[f"w{src}"] + w[f"b{src}"], len(group), axis=-1)
+    kind = KINDS[cell.ops[group[0]].kind]
+    parts = jnp.split(kind.float_fn(group_params(cell, w, src), value), len(group), axis=-1)
     return {cell.ops[k].name: v for k, v in zip(group, parts)}
-
-
-# One function per operator kind: ``kernel(w, op, *operands)``; ``linear`` is the fused group,
-# ``linear(w, src, value, cell)``.
-FLOAT_KERNELS: dict[str, Callable] = {
-    "linear": _linear,
-    "scale": lambda w, op, a: w[f"v_{op.name}"] * a,
-    "add": lambda w, op, a, b: a + b,
-    "sub1": lambda w, op, a: 1.0 - a,
-    "mul": lambda w, op, a, b: a * b,
-    "sigmoid": lambda w, op, a: jax.nn.sigmoid(a),
-    "tanh": lambda w, op, a: jnp.tanh(a),
-    "relu": lambda w, op, a: jax.nn.relu(a),
-}
 
 
 def input_linears(cell: Cell, w: dict, x: Array) -> dict[str, Array]:
     """Outputs of the linear operators on the input, ``x: [..., I]`` -> ``{name: [..., H]}``."""
-    return FLOAT_KERNELS["linear"](w, INPUT, x, cell)
+    return _fused(cell, w, INPUT, x)
 
 
 def float_step(
@@ -111,10 +119,12 @@ def float_step(
     values = dict(zip(cell.carry, carry))
     lin = dict(pre)
     for src in (s for s in cell.sources if s != INPUT):  # the input's group is in `pre`
-        lin.update(FLOAT_KERNELS["linear"](w, src, values[src], cell))
-    for k in cell.ops_of_kind("linear"):
-        values[cell.ops[k].name] = hook(k, lin[cell.ops[k].name])
-    values = cell.walk(values, lambda k, op, *a: hook(k, FLOAT_KERNELS[op.kind](w, op, *a)))
+        lin.update(_fused(cell, w, src, values[src]))
+    hidden = next(iter(lin.values())).shape[-1]
+    for group in cell.linear_groups.values():
+        for k in group:
+            values[cell.ops[k].name] = hook(k, lin[cell.ops[k].name])
+    values = cell.walk(values, lambda k, op, *a: hook(k, KINDS[op.kind].float_fn(owned(cell, w, k, hidden), *a)))
     return tuple(values[n] for n in cell.carry), tuple(values[op.name] for op in cell.ops)
 
 
@@ -142,20 +152,23 @@ class CellClassifier(nnx.Module):
             else:
                 layer = nnx.Linear(hidden, len(group) * hidden, kernel_init=nnx.initializers.orthogonal(), rngs=rngs)
             setattr(self, f"proj_{src}", layer)
-        for name in self._vector_names():
-            setattr(self, f"v_{name}", nnx.Param(0.1 * jax.random.normal(rngs.params(), (hidden,))))
+        for key, shape in self._own_shapes(n_in, hidden).items():
+            setattr(self, key, nnx.Param(0.1 * jax.random.normal(rngs.params(), shape)))
         self.head = nnx.Linear(hidden, n_classes, rngs=rngs)
 
-    def _vector_names(self) -> tuple[str, ...]:
-        return tuple(self.cell.ops[k].name for k in self.cell.ops_of_kind("scale"))
+    def _own_shapes(self, n_in: int, hidden: int) -> dict[str, tuple[int, ...]]:
+        """Parameters of the operators that are not fused (``scale``'s vectors), N(0, 0.1)."""
+        fused = {f"{name}{src}" for src in self.cell.sources for name in ("w", "b")}
+        shapes = param_shapes(self.cell, n_in, hidden, 1)
+        return {k: s for k, s in shapes.items() if k not in fused and k not in ("wd", "bd")}
 
     def params(self) -> CellParams:
         arrays = {}
         for src in self.cell.sources:
             layer = getattr(self, f"proj_{src}")
             arrays[f"w{src}"], arrays[f"b{src}"] = layer.kernel[...], layer.bias[...]
-        for name in self._vector_names():
-            arrays[f"v_{name}"] = getattr(self, f"v_{name}")[...]
+        for key in self._own_shapes(self.proj_x.in_features, self.head.in_features):
+            arrays[key] = getattr(self, key)[...]
         arrays["wd"], arrays["bd"] = self.head.kernel[...], self.head.bias[...]
         return CellParams(arrays=arrays, cell=self.cell)
 

@@ -2,14 +2,14 @@
 
 :func:`quantize` turns float weights, calibrated ranges and one genome ``int32[n_ops]`` into an
 :class:`IntModel` of integer weights, fixed-point multipliers and zero points (which also define
-the sigmoid/tanh lookup tables, :func:`lut_value`), all computed in-graph, so ``jax.vmap`` over
+the sigmoid/tanh lookup tables), all computed in-graph, so ``jax.vmap`` over
 genomes quantizes a whole population without recompiling. :func:`int_logits` runs it: every
 matmul is ``int8 x int8 -> int32``, every other operator int32 arithmetic (``jaxgru.ops.primitives``).
 Widths above 8 bits take the *wide* datapath (static ``wide=True``, traced under
 ``jax.enable_x64``): codes up to 16 bits, int64 accumulators, and every matmul still on int8 dots,
 four per product, on the 8-bit limbs of both operands (:func:`wide_dot`).
-Both walk the cell's declaration with one function per operator kind (:data:`PREPARE` sets an
-operator's constants, :data:`INT_KERNELS` evaluates it). ``jaxgru.model.reference`` is the plain
+Both walk the cell's declaration and call each operator kind's record (``jaxgru.ops.kinds``:
+``prepare`` sets an operator's constants, ``evaluate`` computes its codes). ``jaxgru.model.reference`` is the plain
 NumPy twin that must agree bit for bit; ``docs/design.md`` gives every operator's formula.
 """
 
@@ -25,27 +25,21 @@ from jax import Array
 from jaxgru.cells.declaration import INPUT, Cell
 from jaxgru.cells.genome import DEFAULT_WIDTHS
 from jaxgru.model.calibrate import Ranges
-from jaxgru.model.floating import CellParams
+from jaxgru.model.floating import CellParams, owned
+from jaxgru.ops.kinds import KINDS, Quantizers
 from jaxgru.ops.primitives import (
+    acc_dtype,
     affine_params,
+    code_dtype,
     code_range,
-    fixed_point,
-    quantize_to_range,
+    int_dot,
     quantize_weights,
-    requantize,
-    requantize_wide,
-    rounding_shift,
+    round_int,
+    weight_limbs,
+    wide_dot,
 )
 
-BIAS_LIMIT = 2**29  # integer biases and offsets are clipped here so that accumulators never wrap
-# The wide datapath's int64 accumulators hold |acc| < 2^39 from a 16 x 16-bit product over 2^9
-# terms; biases and offsets up to 2^46 keep acc * m (m < 2^15) inside int64.
-WIDE_BIAS_LIMIT = 2**46
-# Elementwise operators rescale with 14-bit multipliers and shifts <= 31: their accumulators
-# (|code - zero| <= 255, so a product is < 2^16 and a sum term < 2^22) then stay inside int32
-# through `rounding_shift`, the three-instruction form of requantization.
-ELEM_MULT_BITS, ELEM_MAX_SHIFT = 14, 31
-LUT_FUNCTIONS = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}
+PER_OP_FIELDS = ("mult", "shift", "mult_a", "mult_b", "offset")  # what `prepare` may set, per operator
 
 
 @struct.dataclass
@@ -61,8 +55,8 @@ class IntModel:
     ``scale`` operator, the head ``wd int8[H, C]``, ``bd int32[C]``.
     Per operator (``[n_ops]``): output ``zero``/``qmin``/``qmax``; ``mult``/``shift`` of the
     requantization; for sums ``mult_a``/``mult_b``/``offset`` (``acc = offset + mult_a*qa +
-    mult_b*qb`` is then shifted by ``shift``). Lookup tables are not stored: :func:`lut_value`
-    defines them from these fields. ``scale float32[n_ops]``, ``x_scale`` and ``logit_scale`` map
+    mult_b*qb`` is then shifted by ``shift``). Lookup tables are not stored: their kind's
+    ``evaluate`` defines them from these fields. ``scale float32[n_ops]``, ``x_scale`` and ``logit_scale`` map
     codes back to reals (reporting only; inference never uses them).
     """
 
@@ -87,134 +81,29 @@ class IntModel:
     wide: bool = struct.field(pytree_node=False, default=False)
 
 
-def acc_dtype(wide: bool):
-    """Accumulators and biases: int32, or int64 on the wide datapath."""
-    return jnp.int64 if wide else jnp.int32
-
-
-def code_dtype(wide: bool):
-    """Stored codes (weights, shared input-side codes): int8, or int16 on the wide datapath."""
-    return jnp.int16 if wide else jnp.int8
-
-
-def _round_int(x: Array, wide: bool = False) -> Array:
-    limit = WIDE_BIAS_LIMIT if wide else BIAS_LIMIT
-    return jnp.clip(jnp.round(x), -limit, limit).astype(acc_dtype(wide))
-
-
-def weight_limbs(codes: Array) -> tuple[Array, Array]:
-    """The wide datapath's form of a weight matrix ``codes int[K, N]`` (|codes| < 2^15):
-    ``limbs int8[K, 2N]``, its high bytes then its low bytes less 128, and ``c int64[N]``,
-    128 times its column sums; :func:`wide_dot` combines them."""
-    codes = codes.astype(jnp.int32)
-    hi = jnp.right_shift(codes, 8)
-    lo = jnp.bitwise_and(codes, 255) - 128
-    limbs = jnp.concatenate([hi, lo], axis=-1).astype(jnp.int8)
-    return limbs, 128 * jnp.sum(codes.astype(jnp.int64), axis=0)
-
-
-def wide_dot(a: Array, limbs: Array, c: Array) -> Array:
-    """Exact ``a @ w`` as ``int64[..., N]`` for codes ``a: int[..., K]`` and a weight matrix in the
-    form of :func:`weight_limbs`, from int8 dots only (``docs/design.md``, "The wide datapath").
-
-    With ``a = 256 a_h + u' + 128`` and ``w = 256 w_h + v' + 128`` (``a_h, u', w_h, v'`` int8),
-    ``sum a w = 65536 a_h.w_h + 256 (a_h.v' + u'.w_h) + u'.v' + 128 sum(a - 128) + 128 sum w``.
-    Each int8 dot stays below ``2^14 K`` in int32, so this is exact for ``K < 2^17``.
-    """
-    a = a.astype(jnp.int32)
-    n = limbs.shape[-1] // 2
-    a_h = jnp.right_shift(a, 8)
-    u = jnp.bitwise_and(a, 255) - 128
-    d_h = int_dot(a_h, limbs).astype(jnp.int64)  # [..., 2N]: a_h.w_h, a_h.v'
-    d_l = int_dot(u, limbs).astype(jnp.int64)  # u'.w_h, u'.v'
-    rows = 128 * jnp.sum((a - 128).astype(jnp.int64), axis=-1, keepdims=True)
-    return (65536 * d_h[..., :n] + 256 * (d_h[..., n:] + d_l[..., :n]) + d_l[..., n:]) + rows + c
-
-
 def _store_weights(arrays: dict, name: str, codes: Array, wide: bool) -> None:
     arrays[name] = codes.astype(code_dtype(wide))
     if wide:
         arrays[f"{name}_limbs"], arrays[f"{name}_c"] = weight_limbs(codes)
 
 
-def quantize_linear(w: Array, b: Array, bits: Array, in_scale: Array, in_zero: Array, out_scale: Array,
-                    wide: bool = False):
-    """Quantizes a stacked kernel ``w [in, k*H]`` and bias ``[k*H]`` operator by operator (each
-    its own width, ``bits [k]``); returns ``(codes int32[in, k*H], bias int32[k*H], mult[k],
-    shift[k])`` (bias int64 when ``wide``)."""
-    n_in, kh = w.shape
-    k = bits.shape[0]
-    hidden = kh // k
-    wk = jnp.moveaxis(w.reshape(n_in, k, hidden), 1, 0)  # [k, in, H]
-    codes, w_scale = jax.vmap(quantize_weights)(wk, bits)  # [k, in, H], [k]
-    acc_scale = w_scale * in_scale  # real value of one accumulator unit, per operator
-    bias = _round_int(b.reshape(k, hidden) / acc_scale[:, None], wide)
-    # fold the input zero point
-    bias = bias - in_zero.astype(bias.dtype) * codes.astype(bias.dtype).sum(axis=1)
-    mult, shift = fixed_point(acc_scale / out_scale)
-    codes = jnp.moveaxis(codes, 0, 1).reshape(n_in, kh)
-    return codes, bias.reshape(kh), mult, shift
-
-
-_ELEM = {"bits": ELEM_MULT_BITS, "max_shift": ELEM_MAX_SHIFT}
-
-
-def _prep_add(c, k, srcs, p):
-    a, b = srcs
-    ratio_a, ratio_b = c["scale"][a] / c["scale"][k], c["scale"][b] / c["scale"][k]
-    _, s = fixed_point(jnp.maximum(ratio_a, ratio_b), **_ELEM)  # one shift for both terms
-    ma, _ = fixed_point(ratio_a, s, bits=ELEM_MULT_BITS)
-    mb, _ = fixed_point(ratio_b, s, bits=ELEM_MULT_BITS)
-    dt = acc_dtype(c["wide"])
-    offset = -(ma.astype(dt) * c["zero"][a] + mb.astype(dt) * c["zero"][b])
-    return {"mult_a": ma, "mult_b": mb, "offset": offset, "shift": s, "mult": 1}
-
-
-def _prep_sub1(c, k, srcs, p):  # 1 - a: a sum of the constant 1 and -a
-    (a,) = srcs
-    m, s = fixed_point(c["scale"][a] / c["scale"][k], **_ELEM)
-    one = _round_int(jnp.ldexp(1.0 / c["scale"][k], s), c["wide"])
-    limit = WIDE_BIAS_LIMIT if c["wide"] else BIAS_LIMIT
-    return {"mult_a": -m, "offset": jnp.clip(one + m.astype(one.dtype) * c["zero"][a], -limit, limit), "shift": s,
-            "mult": 1}
-
-
-def _prep_mul(c, k, srcs, p):
-    a, b = srcs
-    m, s = fixed_point(c["scale"][a] * c["scale"][b] / c["scale"][k], **_ELEM)
-    return {"mult": m, "shift": s}
-
-
-def _prep_rescale(c, k, srcs, p):  # ReLU: the operand's scale to the output's
-    m, s = fixed_point(c["scale"][srcs[0]] / c["scale"][k], **_ELEM)
-    return {"mult": m, "shift": s}
-
-
-def _prep_scale(c, k, srcs, p):  # v * a: v quantized symmetric at the operator's width
-    codes, v_scale = quantize_weights(p[f"v_{p.cell.ops[k].name}"], c["bits"][k])
-    m, s = fixed_point(c["scale"][srcs[0]] * v_scale / c["scale"][k], **_ELEM)
-    return {"mult": m, "shift": s, "vector": codes.astype(code_dtype(c["wide"]))}
-
-
-def _prep_none(c, k, srcs, p):  # lookup tables are defined by the scales and zero points
-    return {}
-
-
-# prepare(constants, k, operand operator indices, float weights) -> fields of operator k.
-# Linear operators are prepared per source, by `quantize_linear`.
-PREPARE: dict[str, Callable] = {
-    "linear": quantize_linear, "scale": _prep_scale, "add": _prep_add, "sub1": _prep_sub1, "mul": _prep_mul,
-    "sigmoid": _prep_none, "tanh": _prep_none, "relu": _prep_rescale,
-}
+def _quantizers(cell: Cell, k: int, bits, scale, zero, x_scale, x_zero, wide: bool) -> Quantizers:
+    srcs = cell.operand_ops[k]
+    return Quantizers(
+        bits=bits[k], scale=scale[k], zero=zero[k], wide=wide,
+        in_scale=tuple(x_scale if s < 0 else scale[s] for s in srcs),
+        in_zero=tuple(x_zero if s < 0 else zero[s] for s in srcs))
 
 
 def quantize(
-    p: CellParams, ranges: Ranges, bits: Array, input_bits: Array = 8, head_bits: Array = 8, wide: bool = False
+    p: CellParams, ranges: Ranges, bits: Array, input_bits: Array = 8, head_bits: Array = 8, *, wide: bool = False
 ) -> IntModel:
     """Integer model for one genome ``bits: int32[n_ops]`` (traced; vmap it over a population).
 
-    ``wide`` (static) must be set when a width may exceed 8 bits, and the call traced under
-    ``jax.enable_x64(True)``; for widths up to 8 both datapaths give the same codes."""
+    Each operator's constants come from its kind's ``prepare`` (``jaxgru.ops.kinds``); a linear
+    group's codes are stacked into one matrix per source. ``wide`` (static, keyword-only) must be
+    set when a width may exceed 8 bits, and the call traced under ``jax.enable_x64(True)``; for
+    widths up to 8 both datapaths give the same codes."""
     cell = p.cell
     n = cell.n_ops
     bits = jnp.asarray(bits, jnp.int32)
@@ -225,45 +114,34 @@ def quantize(
     out_op = cell.index(cell.output)
     fields = {"mult": jnp.zeros(n, jnp.int32), "shift": jnp.ones(n, jnp.int32), "mult_a": jnp.zeros(n, jnp.int32),
               "mult_b": jnp.zeros(n, jnp.int32), "offset": jnp.zeros(n, acc_dtype(wide))}
+    parts: dict[str, list[Array]] = {}  # array name -> its operators' integer codes, in order
+    for k, op in enumerate(cell.ops):
+        kind = KINDS[op.kind]
+        qz = _quantizers(cell, k, bits, scale, zero, x_scale, x_zero, wide)
+        consts = kind.prepare(qz, owned(cell, p.arrays, k, p.hidden))
+        for prm in kind.owns:
+            value = consts.pop(prm.name)
+            parts.setdefault(cell.param_key(k, prm.name), []).append(
+                value.astype(code_dtype(wide)) if prm.quant == "weight" else value)
+        for name, value in consts.items():
+            fields[name] = fields[name].at[k].set(value)
     arrays = {}
-
-    for src, group in cell.linear_groups.items():
-        idx = jnp.array(group)
-        if src == INPUT:
-            in_scale, in_zero = x_scale, x_zero
-        else:
-            in_scale, in_zero = scale[cell.index(src)], zero[cell.index(src)]
-        codes, arrays[f"b{src}"], m, s = PREPARE["linear"](
-            p[f"w{src}"], p[f"b{src}"], bits[idx], in_scale, in_zero, scale[idx], wide)
-        _store_weights(arrays, f"w{src}", codes, wide)
-        fields["mult"], fields["shift"] = fields["mult"].at[idx].set(m), fields["shift"].at[idx].set(s)
-
-    consts = {"scale": scale, "zero": zero, "bits": bits, "wide": wide}
-    for k in cell.step_ops:
-        op = cell.ops[k]
-        for name, value in PREPARE[op.kind](consts, k, cell.operand_ops[k], p).items():
-            if name == "vector":
-                arrays[f"v_{op.name}"] = value
-            else:
-                fields[name] = fields[name].at[k].set(value)
+    for key, values in parts.items():
+        arrays[key] = values[0] if len(values) == 1 else jnp.concatenate(values, axis=-1)
+    if wide:  # matmul operands also as int8 limbs (`wide_dot`)
+        for src in cell.sources:
+            arrays[f"w{src}_limbs"], arrays[f"w{src}_c"] = weight_limbs(arrays[f"w{src}"])
 
     h_scale, h_zero = scale[out_op], zero[out_op]
     wd, d_scale = quantize_weights(p["wd"], head_bits)
     _store_weights(arrays, "wd", wd, wide)
-    bd = _round_int(p["bd"] / (d_scale * h_scale), wide)
+    bd = round_int(p["bd"] / (d_scale * h_scale), wide)
     arrays["bd"] = bd - h_zero.astype(bd.dtype) * wd.astype(bd.dtype).sum(axis=0)
 
     return IntModel(
         bits=bits, x_inv_scale=1.0 / x_scale, x_zero=x_zero, x_qmin=x_qmin, x_qmax=x_qmax, arrays=arrays,
         zero=zero, qmin=qmin, qmax=qmax, scale=scale, x_scale=x_scale, logit_scale=d_scale * h_scale, cell=cell,
         wide=wide, **fields,
-    )
-
-
-def int_dot(a: Array, b: Array) -> Array:
-    """``int8[..., K] @ int8[K, N] -> int32[..., N]`` (exact on every backend)."""
-    return jax.lax.dot_general(
-        a.astype(jnp.int8), b, (((a.ndim - 1,), (0,)), ((), ())), preferred_element_type=jnp.int32
     )
 
 
@@ -279,73 +157,50 @@ def quantize_input(q: IntModel, x: Array) -> Array:
     return jnp.clip(jnp.round(x * q.x_inv_scale).astype(jnp.int32) + q.x_zero, q.x_qmin, q.x_qmax)
 
 
-def lut_value(q: IntModel, k: int, code: Array) -> Array:
-    """Entry of operator ``k``'s lookup table at input ``code``: the output code of
-    ``f(S_in * (code - Z_in))``, ``f`` = sigmoid or tanh. The export tabulates it over every
-    input code; the cell evaluates it per element, the same computation on the same code."""
-    (src,) = q.cell.operand_ops[k]
-    real = LUT_FUNCTIONS[q.cell.ops[k].kind](q.scale[src] * (code - q.zero[src]).astype(jnp.float32))
-    return quantize_to_range(real, q.scale[k], q.zero[k], q.qmin[k], q.qmax[k])
+def constants(q: IntModel, k: int) -> dict:
+    """What operator ``k``'s kind evaluates with (``jaxgru.ops.kinds``): its per-operator fields,
+    its quantizers, its operands' zero points and scales, and its own integer parameters."""
+    cell = q.cell
+    srcs = cell.operand_ops[k]
+    c = {name: getattr(q, name)[k] for name in ("zero", "qmin", "qmax", "scale") + PER_OP_FIELDS}
+    c["in_zero"] = tuple(q.x_zero if s < 0 else q.zero[s] for s in srcs)
+    c["in_scale"] = tuple(q.x_scale if s < 0 else q.scale[s] for s in srcs)
+    c["wide"] = q.wide
+    for prm in KINDS[cell.ops[k].kind].owns:
+        c[prm.name] = q.arrays[cell.param_key(k, prm.name)]
+    return c
 
 
-def _saturate(q: IntModel, k: int, value: Array) -> Array:
-    return jnp.clip(q.zero[k] + value, q.qmin[k], q.qmax[k]).astype(jnp.int32)
+def group_constants(q: IntModel, src: str) -> dict:
+    """:func:`constants` of the fused group on ``src``: per-unit vectors ``[k*H]`` and the
+    stacked parameters (and, on the wide datapath, the weights' limbs)."""
+    cell = q.cell
+    group = cell.linear_groups[src]
+    hidden = q.arrays["wd"].shape[-2]
+    idx = jnp.array(group)
+    per_unit = lambda v: jnp.repeat(v[idx], hidden)  # noqa: E731
+    c = {name: per_unit(getattr(q, name)) for name in ("zero", "qmin", "qmax", "scale") + PER_OP_FIELDS}
+    c["in_zero"] = (q.x_zero if src == INPUT else q.zero[cell.index(src)],)
+    c["in_scale"] = (q.x_scale if src == INPUT else q.scale[cell.index(src)],)
+    c["wide"] = q.wide
+    for prm in KINDS[cell.ops[group[0]].kind].owns:
+        key = cell.param_key(group[0], prm.name)
+        c[prm.name] = q.arrays[key]
+        if q.wide and f"{key}_limbs" in q.arrays:
+            c[f"{prm.name}_limbs"], c[f"{prm.name}_c"] = q.arrays[f"{key}_limbs"], q.arrays[f"{key}_c"]
+    return c
 
 
-def _acc(q: IntModel, v: Array) -> Array:
-    """An operand in the accumulator type (elementwise products of 16-bit codes need int64)."""
-    return v.astype(acc_dtype(q.wide))
+def op_codes(q: IntModel, k: int, *codes: Array) -> Array:
+    """Output codes of operator ``k`` (not fused) from its operands' codes."""
+    return KINDS[q.cell.ops[k].kind].evaluate(constants(q, k), *codes)
 
 
 def _int_linear(q: IntModel, src: str, codes: Array) -> Array:
-    """The linear operators on ``src`` (codes ``[..., in]``) as one matmul, each operator's
+    """The fused operators on ``src`` (codes ``[..., in]``) as one matmul, each operator's
     slice requantized to its own width: ``int32[..., k*H]``."""
-    group = jnp.array(q.cell.linear_groups[src])
-    acc = matmul(q, f"w{src}", codes) + q.arrays[f"b{src}"]
-    hidden = acc.shape[-1] // len(q.cell.linear_groups[src])
-    per_unit = lambda v: jnp.repeat(v[group], hidden)  # noqa: E731
-    rq = requantize_wide if q.wide else requantize
-    out = jnp.clip(per_unit(q.zero) + rq(acc, per_unit(q.mult), per_unit(q.shift)), per_unit(q.qmin), per_unit(q.qmax))
-    return out.astype(jnp.int32)
-
-
-def _int_add(q, k, srcs, qa, qb):
-    acc = q.offset[k] + _acc(q, q.mult_a[k]) * qa + _acc(q, q.mult_b[k]) * qb
-    return _saturate(q, k, rounding_shift(acc, q.shift[k]))
-
-
-def _int_sub1(q, k, srcs, qa):  # the constant 1 lives in the offset
-    return _saturate(q, k, rounding_shift(q.offset[k] + _acc(q, q.mult_a[k]) * qa, q.shift[k]))
-
-
-def _int_mul(q, k, srcs, qa, qb):
-    a, b = srcs
-    acc = _acc(q, qa - q.zero[a]) * _acc(q, qb - q.zero[b]) * q.mult[k]
-    return _saturate(q, k, rounding_shift(acc, q.shift[k]))
-
-
-def _int_scale(q, k, srcs, qa):
-    acc = _acc(q, qa - q.zero[srcs[0]]) * _acc(q, q.arrays[f"v_{q.cell.ops[k].name}"]) * q.mult[k]
-    return _saturate(q, k, rounding_shift(acc, q.shift[k]))
-
-
-def _int_relu(q, k, srcs, qa):
-    acc = _acc(q, jnp.maximum(qa - q.zero[srcs[0]], 0)) * q.mult[k]
-    return _saturate(q, k, rounding_shift(acc, q.shift[k]))
-
-
-def _int_lut(q, k, srcs, qa):
-    # Evaluating the table's defining function per element vectorizes; a gather inside XLA's
-    # fused elementwise loop does not (it made the whole GRU cell 3x slower on the CPU).
-    return lut_value(q, k, qa)
-
-
-# kernel(q, k, operand operator indices, *operand codes) -> codes of operator k;
-# ``linear`` is the fused group, ``linear(q, src, codes)``.
-INT_KERNELS: dict[str, Callable] = {
-    "linear": _int_linear, "scale": _int_scale, "add": _int_add, "sub1": _int_sub1, "mul": _int_mul,
-    "sigmoid": _int_lut, "tanh": _int_lut, "relu": _int_relu,
-}
+    group = q.cell.linear_groups[src]
+    return KINDS[q.cell.ops[group[0]].kind].evaluate(group_constants(q, src), codes)
 
 
 def x_gate_codes(q: IntModel, x: Array) -> Array:
@@ -353,7 +208,7 @@ def x_gate_codes(q: IntModel, x: Array) -> Array:
     ``int8[..., k*H]`` (int16 when wide). They depend on the genome only through those
     operators' genes and the input width, which is what lets a population share them
     (:func:`select_x_gates`)."""
-    return INT_KERNELS["linear"](q, INPUT, quantize_input(q, x)).astype(code_dtype(q.wide))
+    return _int_linear(q, INPUT, quantize_input(q, x)).astype(code_dtype(q.wide))
 
 
 def select_x_gates(shared: Array, bits: Array, cell: Cell, widths: tuple[int, ...] = DEFAULT_WIDTHS.values) -> Array:
@@ -373,9 +228,9 @@ def int_step(q: IntModel, xg: Array, carry: tuple[Array, ...]) -> tuple[tuple[Ar
     cell = q.cell
     values = dict(zip(cell.carry, carry))
     for src, group in cell.linear_groups.items():
-        acc = xg.astype(jnp.int32) if src == INPUT else INT_KERNELS["linear"](q, src, values[src])
+        acc = xg.astype(jnp.int32) if src == INPUT else _int_linear(q, src, values[src])
         values.update(zip((cell.ops[k].name for k in group), jnp.split(acc, len(group), axis=-1)))
-    values = cell.walk(values, lambda k, op, *a: INT_KERNELS[op.kind](q, k, cell.operand_ops[k], *a))
+    values = cell.walk(values, lambda k, op, *a: op_codes(q, k, *a))
     return tuple(values[n] for n in cell.carry), tuple(values[op.name] for op in cell.ops)
 
 

@@ -36,7 +36,7 @@ def quantize_population(
     as quantization-aware training gives them); then nothing is shared and the second model is
     ``None``."""
     wide = Widths(widths).wide
-    one = lambda p_, g: quantize(p_, ranges, g, input_bits, head_bits, wide)  # noqa: E731
+    one = lambda p_, g: quantize(p_, ranges, g, input_bits, head_bits, wide=wide)  # noqa: E731
     if p.stacked:
         return jax.vmap(one)(p, genomes), None
     homogeneous = jnp.asarray(Widths(widths).homogeneous(p.cell))

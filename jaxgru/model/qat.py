@@ -24,13 +24,13 @@ import numpy as np
 import optax
 from jax import Array
 
-from jaxgru.cells.declaration import INPUT
 from jaxgru.cells.genome import check_genomes, check_io_bits, is_wide
 from jaxgru.model.blocks import CPU_QAT_BLOCK, Block, map_blocks, resolve_block
 from jaxgru.model.calibrate import Ranges
-from jaxgru.model.floating import CellParams, check_params, float_step, input_linears
+from jaxgru.model.floating import CellParams, check_params, float_step, input_linears, owned
 from jaxgru.model.integer import initial_carry, int_step, quantize, x_gate_codes
 from jaxgru.model.training import cross_entropy
+from jaxgru.ops.kinds import KINDS
 from jaxgru.ops.primitives import affine_params, code_range, quantize_weights
 
 sg = jax.lax.stop_gradient
@@ -43,36 +43,26 @@ def fake_quant(x: Array, scale: Array, zero: Array, qmin: Array, qmax: Array) ->
     return xc + sg(jnp.round(xc / scale) * scale - xc)
 
 
-def _fake_linear(w: Array, b: Array, bits: Array, in_scale: Array) -> tuple[Array, Array]:
-    """Stacked kernel ``w [in, k*H]`` and bias ``[k*H]`` on their integer grids, operator by
-    operator (each its own width, ``bits [k]``), as :func:`jaxgru.model.integer.quantize_linear` does."""
-    n_in, kh = w.shape
-    k = bits.shape[0]
-    hidden = kh // k
-    wk = jnp.moveaxis(w.reshape(n_in, k, hidden), 1, 0)
-    codes, w_scale = jax.vmap(quantize_weights)(sg(wk), bits)
-    w_q = wk + sg(codes.astype(w.dtype) * w_scale[:, None, None] - wk)
-    acc_scale = sg(w_scale * in_scale)[:, None]
-    bk = b.reshape(k, hidden)
-    b_q = bk + sg(jnp.round(bk / acc_scale) * acc_scale - bk)
-    return jnp.moveaxis(w_q, 0, 1).reshape(n_in, kh), b_q.reshape(kh)
-
-
-def _fake_weight(w: Array, bits: Array) -> Array:
-    """A weight tensor on its symmetric grid (``quantize_weights``), straight-through."""
-    codes, w_scale = quantize_weights(sg(w), bits)
-    return w + sg(codes.astype(w.dtype) * w_scale - w)
-
-
 def fake_quant_weights(p: CellParams, scale: Array, bits: Array, x_scale: Array, head_bits: Array) -> dict:
-    """Every weight of ``p`` on the grid the integer model gives it for genome ``bits``."""
-    cell, w = p.cell, {}
-    for src, group in cell.linear_groups.items():
-        in_scale = x_scale if src == INPUT else scale[cell.index(src)]
-        w[f"w{src}"], w[f"b{src}"] = _fake_linear(p[f"w{src}"], p[f"b{src}"], bits[jnp.array(group)], in_scale)
-    for k in cell.ops_of_kind("scale"):
-        name = f"v_{cell.ops[k].name}"
-        w[name] = _fake_weight(p[name], bits[k])
+    """Every weight of ``p`` on the grid the integer model gives it for genome ``bits``: each
+    operator's parameters by their kind's quantizer (``Param.quant``: a ``weight`` symmetric at
+    the operator's width, a ``bias`` in units of its weight's scale times its operand's), each
+    straight-through; a linear group's restacked."""
+    cell, w, parts = p.cell, {}, {}
+    for k, op in enumerate(cell.ops):
+        (src,) = cell.operand_ops[k][:1] or (None,)
+        in_scale = x_scale if src is not None and src < 0 else (scale[src] if src is not None else None)
+        w_scale = None
+        for prm, value in zip(KINDS[op.kind].owns, owned(cell, p.arrays, k, p.hidden).values()):
+            if prm.quant == "weight":
+                codes, w_scale = quantize_weights(sg(value), bits[k])
+                q = value + sg(codes.astype(value.dtype) * w_scale - value)
+            else:  # a bias, in accumulator units
+                acc_scale = sg(w_scale * in_scale)
+                q = value + sg(jnp.round(value / acc_scale) * acc_scale - value)
+            parts.setdefault(cell.param_key(k, prm.name), []).append(q)
+    for key, values in parts.items():
+        w[key] = values[0] if len(values) == 1 else jnp.concatenate(values, axis=-1)
     wd_codes, d_scale = quantize_weights(sg(p["wd"]), head_bits)
     w["wd"] = p["wd"] + sg(wd_codes.astype(p["wd"].dtype) * d_scale - p["wd"])
     bd_scale = sg(d_scale * scale[cell.index(cell.output)])
@@ -105,7 +95,7 @@ def fake_quant_logits(
     xs = {k: jnp.swapaxes(v, 0, 1) for k, v in input_linears(cell, w, xq).items()}  # {name: [T, B, H]}
     carry0 = tuple(jnp.zeros((x.shape[0], p.hidden), x.dtype) for _ in cell.carry)
     if exact:
-        q = quantize(sg(p), ranges, bits, input_bits, head_bits, wide)  # the same integer model, no gradient
+        q = quantize(sg(p), ranges, bits, input_bits, head_bits, wide=wide)  # the same integer model, no gradient
         xs = (xs, jnp.swapaxes(x, 0, 1))  # integer input codes made per step (see jaxgru.model.integer.int_logits)
         init = (carry0, initial_carry(q, x.shape[0]))
     else:

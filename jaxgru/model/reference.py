@@ -71,6 +71,10 @@ class Reference:
     def __init__(self, arrays, cell: Cell | None = None):
         self.a = {k: np.asarray(arrays[k]) for k in arrays}
         self.cell = cell or get_cell(str(self.a["cell"]))
+        missing = sorted({op.kind for op in self.cell.ops} - set(KERNELS))
+        if missing:
+            raise ValueError(f"no reference kernel for kind {missing[0]!r}; add one to jaxgru.model.reference.KERNELS "
+                             "(written apart from its record in jaxgru.ops.kinds).")
         self.hidden = self.a["wd"].shape[0]
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:

@@ -16,12 +16,34 @@ Conventions (the same in the JAX model and in ``jaxgru.model.reference``):
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 
 MULT_BITS = 15  # |m| < 2^15: keeps every partial product of `requantize` inside int32
 MIN_SHIFT, MAX_SHIFT = 1, 46
 EPS = 1e-8  # smallest range a quantizer spans; a constant tensor would otherwise give S = 0
+BIAS_LIMIT = 2**29  # integer biases and offsets are clipped here so that accumulators never wrap
+# The wide datapath's int64 accumulators hold |acc| < 2^39 from a 16 x 16-bit product over 2^9
+# terms; biases and offsets up to 2^46 keep acc * m (m < 2^15) inside int64.
+WIDE_BIAS_LIMIT = 2**46
+
+
+def acc_dtype(wide: bool):
+    """Accumulators and biases: int32, or int64 on the wide datapath (codes above 8 bits)."""
+    return jnp.int64 if wide else jnp.int32
+
+
+def code_dtype(wide: bool):
+    """Stored codes (weights, shared input-side codes): int8, or int16 on the wide datapath."""
+    return jnp.int16 if wide else jnp.int8
+
+
+def round_int(x: Array, wide: bool = False) -> Array:
+    """A real in accumulator units to the accumulator type, rounded half to even and clipped to
+    :data:`BIAS_LIMIT` (:data:`WIDE_BIAS_LIMIT` when ``wide``)."""
+    limit = WIDE_BIAS_LIMIT if wide else BIAS_LIMIT
+    return jnp.clip(jnp.round(x), -limit, limit).astype(acc_dtype(wide))
 
 
 def code_range(bits: Array) -> tuple[Array, Array]:
@@ -129,3 +151,39 @@ def requantize(acc: Array, m: Array, s: Array) -> Array:
     rest = jnp.right_shift(low_rest + jnp.left_shift(1, small_s - 1), small_s)
     out_small = jnp.left_shift(top_sat, 16 - small_s) + rest
     return jnp.where(s >= 17, out_big, out_small)
+
+
+def weight_limbs(codes: Array) -> tuple[Array, Array]:
+    """The wide datapath's form of a weight matrix ``codes int[K, N]`` (|codes| < 2^15):
+    ``limbs int8[K, 2N]``, its high bytes then its low bytes less 128, and ``c int64[N]``,
+    128 times its column sums; :func:`wide_dot` combines them."""
+    codes = codes.astype(jnp.int32)
+    hi = jnp.right_shift(codes, 8)
+    lo = jnp.bitwise_and(codes, 255) - 128
+    limbs = jnp.concatenate([hi, lo], axis=-1).astype(jnp.int8)
+    return limbs, 128 * jnp.sum(codes.astype(jnp.int64), axis=0)
+
+
+def wide_dot(a: Array, limbs: Array, c: Array) -> Array:
+    """Exact ``a @ w`` as ``int64[..., N]`` for codes ``a: int[..., K]`` and a weight matrix in the
+    form of :func:`weight_limbs`, from int8 dots only (``docs/design.md``, "The wide datapath").
+
+    With ``a = 256 a_h + u' + 128`` and ``w = 256 w_h + v' + 128`` (``a_h, u', w_h, v'`` int8),
+    ``sum a w = 65536 a_h.w_h + 256 (a_h.v' + u'.w_h) + u'.v' + 128 sum(a - 128) + 128 sum w``.
+    Each int8 dot stays below ``2^14 K`` in int32, so this is exact for ``K < 2^17``.
+    """
+    a = a.astype(jnp.int32)
+    n = limbs.shape[-1] // 2
+    a_h = jnp.right_shift(a, 8)
+    u = jnp.bitwise_and(a, 255) - 128
+    d_h = int_dot(a_h, limbs).astype(jnp.int64)  # [..., 2N]: a_h.w_h, a_h.v'
+    d_l = int_dot(u, limbs).astype(jnp.int64)  # u'.w_h, u'.v'
+    rows = 128 * jnp.sum((a - 128).astype(jnp.int64), axis=-1, keepdims=True)
+    return (65536 * d_h[..., :n] + 256 * (d_h[..., n:] + d_l[..., :n]) + d_l[..., n:]) + rows + c
+
+
+def int_dot(a: Array, b: Array) -> Array:
+    """``int8[..., K] @ int8[K, N] -> int32[..., N]`` (exact on every backend)."""
+    return jax.lax.dot_general(
+        a.astype(jnp.int8), b, (((a.ndim - 1,), (0,)), ((), ())), preferred_element_type=jnp.int32
+    )

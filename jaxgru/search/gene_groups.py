@@ -26,20 +26,19 @@ import itertools
 import numpy as np
 
 from jaxgru.cells.declaration import INPUT, Cell
+from jaxgru.ops.kinds import KINDS
 
 GROUPS = ("input linears", "recurrent linears", "sums", "tables", "products")
-_KIND_GROUP = {"add": "sums", "sub1": "sums", "relu": "sums", "sigmoid": "tables", "tanh": "tables",
-               "mul": "products", "scale": "products"}
 
 
 def op_groups(cell: Cell) -> dict[str, tuple[int, ...]]:
     """The cell's non-empty groups, in :data:`GROUPS` order: name -> operator indices."""
     members: dict[str, list[int]] = {g: [] for g in GROUPS}
     for i, op in enumerate(cell.ops):
-        if op.kind == "linear":
-            members["input linears" if op.inputs[0] == INPUT else "recurrent linears"].append(i)
-        else:
-            members[_KIND_GROUP[op.kind]].append(i)
+        group = KINDS[op.kind].group  # a kind's group; linears split by their source
+        if group == "linears":
+            group = "input linears" if op.inputs[0] == INPUT else "recurrent linears"
+        members[group].append(i)
     return {g: tuple(ix) for g, ix in members.items() if ix}
 
 

@@ -22,61 +22,9 @@ import numpy as np
 from flax import struct
 from jax import Array
 
+from jaxgru.search.pareto import hypervolume, non_dominated_rank
+
 # ----------------------------------------------------------------------------- ranking
-
-
-def dominance_matrix(fitness: Array, violation: Array | None = None) -> Array:
-    """``D[i, j]``: specimen ``i`` (constrained-)dominates ``j``. ``fitness: [N, M]`` minimized."""
-    f_i, f_j = fitness[:, None, :], fitness[None, :, :]
-    dom = jnp.all(f_i <= f_j, axis=-1) & jnp.any(f_i < f_j, axis=-1)
-    if violation is None:
-        return dom
-    v_i, v_j = violation[:, None], violation[None, :]
-    both_feasible = (v_i <= 0) & (v_j <= 0)
-    return jnp.where(both_feasible, dom, v_i < v_j)
-
-
-def _pack_bits(mask: Array) -> Array:
-    """``bool[N, N]`` to ``uint32[N, ceil(N / 32)]``: bit ``b`` of word ``w`` of row ``i`` is
-    ``mask[i, 32 w + b]``."""
-    n = mask.shape[1]
-    words = -(-n // 32)
-    mask = jnp.pad(mask, ((0, 0), (0, 32 * words - n))).reshape(mask.shape[0], words, 32)
-    return jnp.sum(mask.astype(jnp.uint32) << jnp.arange(32, dtype=jnp.uint32), axis=-1, dtype=jnp.uint32)
-
-
-def _unpack_bits(words: Array, n: int) -> Array:
-    """``uint32[W]`` to ``bool[n]``, the inverse of :func:`_pack_bits` for one row."""
-    return ((words[:, None] >> jnp.arange(32, dtype=jnp.uint32)) & 1).astype(bool).reshape(-1)[:n]
-
-
-def non_dominated_rank(
-    fitness: Array, violation: Array | None = None, n_stop: int | None = None
-) -> Array:
-    """Front index of each specimen (0 = non-dominated), ``int32[N]``.
-
-    Fronts are peeled one at a time; with ``n_stop`` the peeling ends once that many specimens
-    are ranked and the rest get rank ``N`` (what survival needs, as pymoo's ``n_stop_if_ranked``).
-    The dominance matrix is packed 32 specimens to a word, so each front costs an OR over
-    ``N x N / 32`` words instead of a float ``N x N`` matrix-vector product.
-    """
-    n = fitness.shape[0]
-    n_stop = n if n_stop is None else n_stop
-    dom = _pack_bits(dominance_matrix(fitness, violation))  # [N, W]
-
-    def cond(carry):
-        k, rank = carry
-        return (jnp.sum(rank < n) < n_stop) & (k < n)
-
-    def body(carry):
-        k, rank = carry
-        rows = jnp.where((rank == n)[:, None], dom, jnp.uint32(0))  # rows of unranked specimens
-        hit = jax.lax.reduce(rows, jnp.uint32(0), jax.lax.bitwise_or, (0,))
-        front = (rank == n) & ~_unpack_bits(hit, n)  # unranked, dominated by no unranked one
-        return k + 1, jnp.where(front, k, rank)
-
-    _, rank = jax.lax.while_loop(cond, body, (jnp.int32(0), jnp.full(n, n, jnp.int32)))
-    return rank
 
 
 def crowding_distance(fitness: Array, rank: Array) -> Array:
@@ -107,43 +55,6 @@ def crowding_distance(fitness: Array, rank: Array) -> Array:
         d = jnp.where(norm > 0, (gap_prev + gap_next) / jnp.where(norm > 0, norm, 1.0), 0.0)
         total = total.at[order].add(d)
     return jnp.where(front_size <= 2, jnp.inf, total / n_obj)
-
-
-def hypervolume_2d(fitness: Array, ref: Array, mask: Array | None = None) -> Array:
-    """Exact area dominated by the (masked) points of ``fitness: [N, 2]`` and bounded by ``ref``."""
-    f = jnp.minimum(fitness, ref)  # points beyond the reference add nothing
-    if mask is not None:
-        f = jnp.where(mask[:, None], f, ref)
-    order = jnp.lexsort((f[:, 1], f[:, 0]))
-    x, y = f[order, 0], f[order, 1]
-    best_y = jax.lax.cummin(y)
-    widths = jnp.concatenate([x[1:], ref[:1]]) - x
-    return jnp.sum(widths * (ref[1] - best_y))
-
-
-def hypervolume_3d(fitness: Array, ref: Array, mask: Array | None = None) -> Array:
-    """Exact volume dominated by the (masked) points of ``fitness: [N, 3]`` and bounded by ``ref``.
-
-    Slices along the third objective: between consecutive values of it, the dominated region's
-    cross-section is the 2-D hypervolume of the points at or below the slice. ``O(N^2 log N)``,
-    vmapped over the ``N`` slices."""
-    f = jnp.minimum(fitness, ref)
-    if mask is not None:
-        f = jnp.where(mask[:, None], f, ref)
-    z = jnp.sort(f[:, 2])
-    depth = jnp.concatenate([z[1:], ref[2:]]) - z  # slab i spans [z_i, z_{i+1})
-    area = jax.vmap(lambda zi: hypervolume_2d(f[:, :2], ref[:2], f[:, 2] <= zi))(z)
-    return jnp.sum(area * depth)
-
-
-def hypervolume(fitness: Array, ref: Array, mask: Array | None = None) -> Array:
-    """Exact hypervolume for 2 or 3 objectives; ``nan`` for more (not computed)."""
-    m = fitness.shape[-1]
-    if m == 2:
-        return hypervolume_2d(fitness, ref, mask)
-    if m == 3:
-        return hypervolume_3d(fitness, ref, mask)
-    return jnp.float32(jnp.nan)
 
 
 # ----------------------------------------------------------------------------- variation
