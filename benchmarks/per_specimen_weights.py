@@ -35,7 +35,7 @@ from jaxgru.model.population import quantize_population, quantized_population_lo
 def variant(p, ranges, genomes, x, name: str):
     models, per_width = quantize_population(p, ranges, genomes, 8, 8)
     if name == "shared":
-        return quantized_population_logits(models, per_width, x, 8)
+        return quantized_population_logits(models, per_width, x, block=8)
     xs = jnp.swapaxes(x, 0, 1)
     if name == "precompute":
         return map_blocks(lambda q: int_scan(q, x_gate_codes(q, xs)), models, 8)

@@ -26,6 +26,7 @@ specimens, since their cost per specimen does not depend on P. Prints a table an
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -83,8 +84,8 @@ def child(variant: str, hidden: int, population: int, samples: int, loop_cap: in
     if variant == "a":
         from jaxgru.model.population import population_logits
 
-        fn = jax.jit(population_logits, static_argnames="block")
-        args = (params, ranges, jnp.asarray(genomes), xj, jnp.int32(8), jnp.int32(8), block)
+        fn = jax.jit(functools.partial(population_logits, block=block))  # block: static
+        args = (params, ranges, jnp.asarray(genomes), xj, jnp.int32(8), jnp.int32(8))
         xla_bytes = _xla_bytes(fn, args)
         seconds = seconds_per_call(lambda: fn(*args).block_until_ready())
         measured = population

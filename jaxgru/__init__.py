@@ -13,11 +13,16 @@ from jaxgru.model.floating import CellClassifier, CellParams, float_logits
 from jaxgru.model.integer import IntModel, int_logits, quantize
 from jaxgru.model.population import population_accuracy, population_logits
 from jaxgru.model.reference import Reference
+from jaxgru.runs.config import Config, RunOptions
+from jaxgru.runs.experiment import train_and_evaluate
+from jaxgru.search.loop import run_search
+from jaxgru.search.nsga2 import NSGA2
 
 __all__ = [
-    "CELLS", "COSTS", "KINDS", "PLATFORM_WIDTHS", "TASKS", "Cell", "CellClassifier", "CellParams", "IntModel", "Op",
-    "Ranges", "Reference", "Widths", "calibrate", "check_genomes", "cost_model", "export_arrays", "export_npz",
-    "float_logits", "get_cell", "get_task", "homogeneous_genomes", "int_logits", "model_size", "op_counts",
-    "population_accuracy", "population_costs", "population_logits", "quantize",
+    "CELLS", "COSTS", "KINDS", "NSGA2", "PLATFORM_WIDTHS", "TASKS", "Cell", "CellClassifier", "CellParams", "Config",
+    "IntModel", "Op", "Ranges", "Reference", "RunOptions", "Widths", "calibrate", "check_genomes", "cost_model",
+    "export_arrays", "export_npz", "float_logits", "get_cell", "get_task", "homogeneous_genomes", "int_logits",
+    "model_size", "op_counts", "population_accuracy", "population_costs", "population_logits", "quantize",
+    "run_search", "train_and_evaluate",
 ]
 __version__ = "0.3.0"

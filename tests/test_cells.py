@@ -6,7 +6,6 @@ below), and the integer models against the NumPy reference's own int64 kernels.
 """
 
 import dataclasses
-import importlib.util
 import inspect
 import json
 
@@ -15,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import REPO, data_dir
+from conftest import data_dir
 from flax import nnx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -318,9 +317,7 @@ def test_sizes_and_counts_from_the_declaration():
 
 @pytest.mark.parametrize("name", ["lstm", "ligru", "sru"])
 def test_run_with_each_cell_writes_every_output(tmp_path, name):
-    spec = importlib.util.spec_from_file_location("run", REPO / "experiments" / "run.py")
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
+    from jaxgru.runs import cli as run
     out = tmp_path / name
     args = ["--task", "mnist_row", "--cell", name, "--hidden", "8", "--population", "4", "--generations", "1",
             "--epochs", "1", "--train-size", "1000", "--calib-size", "200", "--val-size", "100", "--mode", "ptq",

@@ -1,23 +1,19 @@
 """The reduced genome space: enumeration, its exact front, and NSGA-II measured against it."""
 
-import importlib.util
 import itertools
 
 import numpy as np
 import pytest
-from conftest import REPO
 
 from jaxgru.cells import CELLS, get_cell
 from jaxgru.cells.genome import Widths
 from jaxgru.model.counts import model_size
 from jaxgru.model.population import population_accuracy
-from jaxgru.runs.experiment import dominated_by
 from jaxgru.search.gene_groups import GROUPS, enumerate_space, expand, op_groups
 from jaxgru.search.nsga2 import NSGA2
-
-_spec = importlib.util.spec_from_file_location("exact_front", REPO / "experiments" / "exact_front.py")
-exact_front = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(exact_front)
+from jaxgru.search.pareto import archive_hypervolume, dominated_by, pareto_front
+from jaxgru.studies import exact_front
+from jaxgru.studies.common import resumable_runs, search_trajectory
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))
@@ -85,7 +81,7 @@ def test_resumed_enumeration_equals_scoring_every_genome(reduced):
 
 def test_exact_front_is_non_dominated_and_covers_the_space(reduced):
     f = reduced["f"]
-    front = exact_front.pareto_2d(f)
+    front = pareto_front(f)
     assert not dominated_by(f[front], f).any()  # nothing in the space beats a front point
     dominated_or_equal = dominated_by(f, f[front]) | (f[:, None] == f[front][None]).all(-1).any(1)
     assert dominated_or_equal.all()  # and every genome is dominated by or equal to one
@@ -96,14 +92,14 @@ def test_every_genome_nsga2_finds_lies_on_or_behind_the_exact_front(reduced):
     """NSGA-II scores its genomes independently (not through the table)."""
     cell, widths = reduced["cell"], reduced["widths"]
     f = reduced["f"].astype(np.float32).astype(np.float64)  # as the search holds objectives
-    front = f[exact_front.pareto_2d(f)]
+    front = f[pareto_front(f)]
     strategy = NSGA2(8, 5, 2, 0, len(widths) - 1)
 
     def evaluate(genes):
         genomes = expand(widths.decode(genes), cell)
         return np.stack([1.0 - reduced["score"](genomes), reduced["size_ratio"](genomes)], 1)
 
-    found, genes = exact_front.search_trajectory(strategy, evaluate, 6, seed=0, checkpoint_dir=None)
+    found, genes = search_trajectory(strategy, evaluate, 6, seed=0, checkpoint_dir=None)
     assert len(found) == 8 * 7
     on_or_behind = dominated_by(found, front) | (found[:, None] == front[None]).all(-1).any(1)
     assert on_or_behind.all()
@@ -112,7 +108,7 @@ def test_every_genome_nsga2_finds_lies_on_or_behind_the_exact_front(reduced):
 
 def test_archive_hypervolume_grows_with_evaluations():
     f = np.array([[0.5, 0.5], [0.2, 0.9], [0.6, 0.6], [0.1, 0.1]])
-    hv = exact_front.archive_hypervolume(f, [1, 2, 3, 4])
+    hv = archive_hypervolume(f, [1, 2, 3, 4])
     np.testing.assert_allclose(hv, [0.25, 0.25 + 0.3 * 0.1, 0.25 + 0.03, 0.81], rtol=1e-6)
 
 
@@ -124,8 +120,8 @@ def test_resumable_runs_runs_only_what_is_missing(tmp_path):
         return {"value": 10 * seed}
 
     path = tmp_path / "runs.json"
-    first = exact_front.resumable_runs(path, ["a"], [0, 1], run_one)
-    again = exact_front.resumable_runs(path, ["a", "b"], [0, 1], run_one)
+    first = resumable_runs(path, ["a"], [0, 1], run_one)
+    again = resumable_runs(path, ["a", "b"], [0, 1], run_one)
     assert calls == [("a", 0), ("a", 1), ("b", 0), ("b", 1)]  # the finished pairs are not run again
     assert first == {"a|0": {"value": 0}, "a|1": {"value": 10}}
     assert again["b|1"] == {"value": 10} and len(again) == 4

@@ -1,7 +1,6 @@
 """experiments/run.py end to end on tiny settings, and its refusals of bad input."""
 
 import dataclasses
-import importlib.util
 import json
 from pathlib import Path
 
@@ -9,15 +8,10 @@ import numpy as np
 import pytest
 from conftest import REPO, data_dir
 
+from jaxgru.runs import cli as run
+from jaxgru.runs import sweep
 from jaxgru.runs.config import PRESETS, Config
 from jaxgru.runs.processes import available_cores
-
-_spec = importlib.util.spec_from_file_location("run", REPO / "experiments" / "run.py")
-run = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(run)
-_spec = importlib.util.spec_from_file_location("sweep", REPO / "experiments" / "sweep.py")
-sweep = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sweep)
 
 TINY = ["--task", "mnist_row", "--hidden", "16", "--population", "6", "--generations", "2", "--epochs", "1",
         "--train-size", "3000", "--calib-size", "500", "--val-size", "300", "--mode", "ptq", "--quiet"]
@@ -165,14 +159,12 @@ def test_sweep_jobs_run_side_by_side_and_agree_with_one_at_a_time(tmp_path, caps
         assert (tmp_path / "two" / seed / "evaluated.csv").read_text() == (tmp_path / "one" / seed /
                                                                           "evaluated.csv").read_text()
     assert sweep.main([*args, "--jobs", "999", "--out", str(tmp_path / "bad")]) == 2
-    assert "--jobs must be between 1 and the" in capsys.readouterr().err
+    assert "jobs must be between 1 and the" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
 
 
 def test_report_gathers_runs_into_a_table(tmp_path):
-    spec = importlib.util.spec_from_file_location("report", REPO / "experiments" / "report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
+    from jaxgru.studies import report
     front = [{"bits": [3] * 17, "accuracy": 0.95, "size_bits": 300, "test_accuracy": 0.94},
              {"bits": [4] * 17, "accuracy": 0.97, "size_bits": 400, "test_accuracy": 0.96}]
     base = [{"bits": [b] * 17, "accuracy": a, "size_bits": s} for b, a, s in

@@ -2,24 +2,21 @@
 objectives, constraints, and beacon-based search."""
 
 import csv
-import importlib.util
 import json
 import re
 
 import numpy as np
 import pytest
-from conftest import REPO, data_dir
+from conftest import data_dir
 
 from jaxgru.cells import get_cell
 from jaxgru.cells.genome import PLATFORM_WIDTHS
 from jaxgru.data.tasks import get_task
 from jaxgru.model.population import population_accuracy
-from jaxgru.runs.experiment import dominated_by, read_float_model
+from jaxgru.runs import cli as run
+from jaxgru.runs.float_model import read_float_model
 from jaxgru.search.beacons import Beacons, nearest_beacon, pick_new_beacons
-
-_spec = importlib.util.spec_from_file_location("run", REPO / "experiments" / "run.py")
-run = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(run)
+from jaxgru.search.pareto import dominated_by
 
 TINY = ["--task", "mnist_row", "--hidden", "16", "--population", "6", "--generations", "2", "--epochs", "1",
         "--train-size", "3000", "--calib-size", "500", "--val-size", "300", "--mode", "ptq", "--quiet"]
@@ -149,9 +146,7 @@ def test_beacon_run_resumed_after_a_kill_equals_the_uninterrupted_one(tmp_path, 
 
 
 def test_mohaq_error_gain_reduction_by_hand():
-    spec = importlib.util.spec_from_file_location("mohaq", REPO / "experiments" / "mohaq.py")
-    mohaq = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mohaq)
+    from jaxgru.studies import mohaq
     ptq = [{"accuracy": 0.9, "bitfusion_speedup": 10.0}, {"accuracy": 0.8, "bitfusion_speedup": 20.0}]
     beacon = [{"accuracy": 0.95, "bitfusion_speedup": 12.0}, {"accuracy": 0.88, "bitfusion_speedup": 25.0}]
     got = mohaq.error_gain_reduction(ptq, beacon, widest_error=0.02)
@@ -165,9 +160,7 @@ def test_mohaq_error_gain_reduction_by_hand():
 
 
 def test_beacon_compare_takes_every_setting_and_gives_each_search_only_its_own(capsys):
-    spec = importlib.util.spec_from_file_location("beacon_compare", REPO / "experiments" / "beacon_compare.py")
-    bc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bc)
+    from jaxgru.studies import beacon_compare as bc
     cfgs = bc.configs(bc.parse_args(["--qat-epochs", "3", "--beacon-distance", "4", "--seed", "2"]))
     assert {m: c.mode for m, c in cfgs.items()} == {"ptq": "ptq", "beacon": "beacon", "qat": "qat"}
     assert all(c.seed == 2 and c.calib_size == 5000 for c in cfgs.values())  # shared, with the study's default

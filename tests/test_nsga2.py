@@ -13,7 +13,8 @@ from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from jaxgru.search import nsga2
 from jaxgru.search.loop import CheckpointError, run_search
-from jaxgru.search.nsga2 import NSGA2, crowding_distance, hypervolume_2d, hypervolume_3d, non_dominated_rank
+from jaxgru.search.nsga2 import NSGA2, crowding_distance
+from jaxgru.search.pareto import hypervolume_2d, hypervolume_3d, non_dominated_rank
 
 # Small integer objective values force ties and exact duplicates.
 objective_sets = st.integers(3, 40).flatmap(
@@ -70,11 +71,11 @@ def test_three_objective_search_reports_its_hypervolume():
     strategy = NSGA2(population_size=24, num_dims=3, num_objectives=3, lower=0, upper=3)
     params = strategy.default_params.replace(hv_ref=jnp.full(3, 10.0))
 
-    def evaluate(x):
+    def evaluate(x, generation):
         f = np.stack([x[:, 0], x[:, 1], 6 - x[:, 0] - x[:, 1] + x[:, 2]], 1).astype(np.float32)
         return f, None
 
-    result = run_search(strategy, params, evaluate, generations=15, seed=0, progress=False)
+    result = run_search(strategy, params, evaluate, generations=15, key=jax.random.key(0), progress=False)
     front = result.state.population[np.asarray(result.state.rank) == 0]
     assert np.all(np.asarray(front)[:, 2] == 0)  # x2 > 0 is always dominated
     hv = [h["hypervolume"] for h in result.history]
@@ -100,7 +101,11 @@ def _brute_force_front(problem, lower, upper, dims):
     return {tuple(v) for v in f[~dominated]}
 
 
-def _toy(g):  # front: g0 free, every other gene 0 -> four points (k, 3 - k)
+def _toy_run(g, generation):
+    return _toy(g), None
+
+
+def _toy(g, generation=0):  # front: g0 free, every other gene 0 -> four points (k, 3 - k)
     g = g.astype(np.float32)
     return np.stack([g[:, 0], 3.0 - g[:, 0] + g[:, 1:].sum(1)], 1)
 
@@ -114,7 +119,8 @@ def test_search_finds_known_front(crossover, mutation):
     want = _brute_force_front(_toy, 0, 3, 6)
     assert len(want) == 4
     strategy = NSGA2(12, 6, 2, 0, 3, crossover=crossover, mutation=mutation)
-    result = run_search(strategy, strategy.default_params, lambda g: (_toy(g), None), generations=40, seed=1,
+    result = run_search(strategy, strategy.default_params, _toy_run, generations=40,
+                        key=jax.random.key(1),
                         progress=False)
     state = result.state
     found = {tuple(v) for v in np.asarray(state.fitness)[np.asarray(state.rank) == 0]}
@@ -187,32 +193,35 @@ def test_dedup_rounds_zero_works_and_negative_is_refused():
 def test_bad_generations():
     strategy = NSGA2(4, 3)
     with pytest.raises(ValueError, match="generations"):
-        run_search(strategy, strategy.default_params, lambda g: (_toy(g), None), generations=0, seed=0)
+        run_search(strategy, strategy.default_params, _toy_run, generations=0,
+                   key=jax.random.key(0))
 
 
 def test_resume_equals_uninterrupted(tmp_path):
     strategy = NSGA2(8, 6, 2, 0, 3)
-    evaluate = lambda g: (_toy(g), None)  # noqa: E731
-    full = run_search(strategy, strategy.default_params, evaluate, generations=6, seed=3, progress=False)
+    evaluate = lambda g, _: (_toy(g), None)  # noqa: E731
+    full = run_search(strategy, strategy.default_params, evaluate, generations=6, key=jax.random.key(3), progress=False)
 
     class Interrupt(Exception):
         pass
 
     calls = {"n": 0}
 
-    def flaky(g):
+    def flaky(g, generation):
         calls["n"] += 1
         if calls["n"] == 4:  # dies inside generation 3, after 0..2 were checkpointed
             raise Interrupt
-        return evaluate(g)
+        return evaluate(g, generation)
 
     with pytest.raises(Interrupt):
-        run_search(strategy, strategy.default_params, flaky, generations=6, seed=3, checkpoint_dir=tmp_path,
+        run_search(strategy, strategy.default_params, flaky, generations=6, key=jax.random.key(3),
+                   checkpoint_dir=tmp_path,
                    progress=False)
-    with pytest.raises(FileExistsError, match="--resume"):
-        run_search(strategy, strategy.default_params, evaluate, generations=6, seed=3, checkpoint_dir=tmp_path,
+    with pytest.raises(FileExistsError, match="resume=True"):
+        run_search(strategy, strategy.default_params, evaluate, generations=6, key=jax.random.key(3),
+                   checkpoint_dir=tmp_path,
                    progress=False)
-    resumed = run_search(strategy, strategy.default_params, evaluate, generations=6, seed=3,
+    resumed = run_search(strategy, strategy.default_params, evaluate, generations=6, key=jax.random.key(3),
                          checkpoint_dir=tmp_path, resume=True, progress=False)
     np.testing.assert_array_equal(resumed.genomes, full.genomes)
     np.testing.assert_array_equal(resumed.generation, full.generation)
@@ -222,14 +231,16 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 def test_unreadable_checkpoint(tmp_path):
     strategy = NSGA2(4, 3, 2, 0, 3)
-    evaluate = lambda g: (_toy(g), None)  # noqa: E731
-    run_search(strategy, strategy.default_params, evaluate, generations=1, seed=0, checkpoint_dir=tmp_path,
+    evaluate = lambda g, _: (_toy(g), None)  # noqa: E731
+    run_search(strategy, strategy.default_params, evaluate, generations=1, key=jax.random.key(0),
+               checkpoint_dir=tmp_path,
                progress=False)
     for f in (tmp_path / "1").rglob("*"):
         if f.is_file():
             f.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="cannot read the search checkpoint"):
-        run_search(strategy, strategy.default_params, evaluate, generations=2, seed=0, checkpoint_dir=tmp_path,
+        run_search(strategy, strategy.default_params, evaluate, generations=2, key=jax.random.key(0),
+                   checkpoint_dir=tmp_path,
                    resume=True, progress=False)
 
 
@@ -245,5 +256,5 @@ def test_seeded_initial_population():
     from jaxgru.search.loop import run_search
 
     with pytest.raises(ValueError, match=r"seeds must be \[K, 17\] with K <= 10"):
-        run_search(strategy, params, lambda g: (np.zeros((len(g), 2)), None), generations=1, seed=0,
+        run_search(strategy, params, lambda g, _: (np.zeros((len(g), 2)), None), generations=1, key=jax.random.key(0),
                    seeds=np.zeros((11, 17)), progress=False)

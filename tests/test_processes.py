@@ -10,9 +10,9 @@ from jaxgru.runs.processes import available_cores, core_shares, run_pinned
 def test_core_shares_split_round_robin_and_refuse_too_many_jobs():
     assert core_shares(2, [0, 1, 2, 3, 4]) == [[0, 2, 4], [1, 3]]
     assert core_shares(1, [3, 1]) == [[1, 3]]
-    with pytest.raises(ValueError, match="--jobs must be between 1 and the 2 CPU cores"):
+    with pytest.raises(ValueError, match="jobs must be between 1 and the 2 CPU cores"):
         core_shares(3, [0, 1])
-    with pytest.raises(ValueError, match="--jobs"):
+    with pytest.raises(ValueError, match="jobs"):
         core_shares(0, [0, 1])
 
 

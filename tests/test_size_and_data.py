@@ -41,7 +41,7 @@ def test_missing_file_never_downloads(tmp_path, monkeypatch):
     """An empty data directory and downloads off: a clear error at once, not tfds' retries."""
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     monkeypatch.delenv("JAXGRU_DOWNLOAD", raising=False)
-    with pytest.raises(DataNotFoundError, match="mnist.npz.*--data-dir"):
+    with pytest.raises(DataNotFoundError, match="mnist.npz.*`data_dir`"):
         load_mnist(tmp_path, download=False)
 
 

@@ -130,9 +130,7 @@ def test_tfds_path_on_a_fixture(monkeypatch):
 def test_missing_tensorflow_is_one_clear_line(monkeypatch, capsys, tmp_path):
     """tfds installed but TensorFlow not: the loader says what to install before tfds is touched,
     and run.py prints that one line (exit 2), not a traceback from inside tensorflow-datasets."""
-    import importlib.util
 
-    from conftest import REPO
 
     touched = []
     fake = types.ModuleType("tensorflow_datasets")
@@ -143,9 +141,7 @@ def test_missing_tensorflow_is_one_clear_line(monkeypatch, capsys, tmp_path):
     with pytest.raises(DataNotFoundError, match=wanted):
         speech.tfds_clips(speech.KEYWORDS4)
     assert not touched
-    spec = importlib.util.spec_from_file_location("run", REPO / "experiments" / "run.py")
-    run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run)
+    from jaxgru.runs import cli as run
     assert run.main(["--task", "speech10", "--source", "tfds", "--quiet", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs TensorFlow" in err[0] and "pip install 'jaxgru[tfds]'" in err[0]
@@ -179,7 +175,7 @@ def test_speech_task_shapes_and_labels(monkeypatch, name):
 
 
 def test_speech_source_is_checked_and_mnist_has_no_synthetic_source():
-    with pytest.raises(ValueError, match="--source must be one of"):
+    with pytest.raises(ValueError, match="`source` must be one of"):
         tasks.get_task("speech4").load(source="radio")
     with pytest.raises(ValueError, match="MNIST has no 'synthetic' source"):
         tasks.get_task("mnist_row").load(source="synthetic")
@@ -187,13 +183,9 @@ def test_speech_source_is_checked_and_mnist_has_no_synthetic_source():
 
 @needs_espeak
 def test_make_speech_script_writes_the_cache_and_wavs(tmp_path, capsys):
-    import importlib.util
 
-    from conftest import REPO
 
-    spec = importlib.util.spec_from_file_location("make_speech", REPO / "experiments" / "make_speech.py")
-    make_speech = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_speech)
+    from jaxgru.studies import make_speech
     assert make_speech.main(["--per-word", "1", "--cache-dir", str(tmp_path), "--wav-dir", str(tmp_path / "w")]) == 0
     assert len(list((tmp_path / "w").rglob("*.wav"))) == 10
     assert len(list(tmp_path.glob("synthetic_keywords_*.npz"))) == 1

@@ -1,6 +1,7 @@
 """Any strategy with init / ask / tell drives run_search: evosax's algorithms through
 IntegerEvosax, and NSGA-II reusing compiled code across searches."""
 
+import jax
 import numpy as np
 import pytest
 from evosax.algorithms import DifferentialEvolution, SimpleGA
@@ -13,7 +14,7 @@ TARGET = np.array([1, 5, 3, 0, 6, 2])
 OPTIMUM = np.array([3, 5, 3, 0, 6, 2])  # the target, but gene 0 must be >= 3
 
 
-def _toy(genomes):
+def _toy(genomes, generation=0):
     """One objective in [0, 1] (distance to TARGET) and a violation (gene 0 below 3)."""
     g = np.asarray(genomes)
     objective = np.abs(g - TARGET).sum(1, keepdims=True) / (6.0 * g.shape[1])
@@ -26,7 +27,7 @@ def test_evosax_strategy_finds_the_constrained_optimum(algorithm):
     params = strategy.default_params
     if algorithm is SimpleGA:
         params = params.replace(crossover_rate=0.5)
-    result = run_search(strategy, params, _toy, generations=60, seed=0, progress=False)
+    result = run_search(strategy, params, _toy, generations=60, key=jax.random.key(0), progress=False)
     assert result.genomes.min() >= 0 and result.genomes.max() <= 6 and result.genomes.dtype == np.int32
     np.testing.assert_array_equal(np.asarray(result.state.best_genome), OPTIMUM)
     assert float(result.state.best_violation) == 0
@@ -42,19 +43,20 @@ def test_feasibility_rule_and_rounding():
 
 def test_evosax_run_resumes_where_it_stopped(tmp_path):
     strategy = IntegerEvosax(DifferentialEvolution, population_size=8, num_dims=6, lower=0, upper=6)
-    full = run_search(strategy, strategy.default_params, _toy, generations=5, seed=2, progress=False)
+    full = run_search(strategy, strategy.default_params, _toy, generations=5, key=jax.random.key(2), progress=False)
     calls = {"n": 0}
 
-    def dies_in_generation_3(g):
+    def dies_in_generation_3(g, generation):
         calls["n"] += 1
         if calls["n"] == 4:
             raise KeyboardInterrupt
         return _toy(g)
 
     with pytest.raises(KeyboardInterrupt):
-        run_search(strategy, strategy.default_params, dies_in_generation_3, generations=5, seed=2,
+        run_search(strategy, strategy.default_params, dies_in_generation_3, generations=5, key=jax.random.key(2),
                    checkpoint_dir=tmp_path, progress=False)
-    resumed = run_search(strategy, strategy.default_params, _toy, generations=5, seed=2, checkpoint_dir=tmp_path,
+    resumed = run_search(strategy, strategy.default_params, _toy, generations=5, key=jax.random.key(2),
+                         checkpoint_dir=tmp_path,
                          resume=True, progress=False)
     np.testing.assert_array_equal(resumed.genomes, full.genomes)
     np.testing.assert_array_equal(np.asarray(resumed.state.best_genome), np.asarray(full.state.best_genome))
@@ -68,30 +70,26 @@ def test_an_object_without_the_interface_is_refused():
             return None
 
     with pytest.raises(TypeError, match="init / ask / tell.*lacks init, tell"):
-        run_search(NotAStrategy(), None, _toy, generations=1, seed=0, progress=False)
+        run_search(NotAStrategy(), None, _toy, generations=1, key=jax.random.key(0), progress=False)
 
 
 def test_a_second_search_with_the_same_settings_compiles_nothing():
-    evaluate = lambda g: (_toy(g)[0].repeat(2, 1) * [1, -1], None)  # noqa: E731
+    evaluate = lambda g, _: (_toy(g)[0].repeat(2, 1) * [1, -1], None)  # noqa: E731
     first = NSGA2(8, 6, 2, 0, 6)
-    run_search(first, first.default_params, evaluate, generations=2, seed=0, progress=False)
+    run_search(first, first.default_params, evaluate, generations=2, key=jax.random.key(0), progress=False)
     compiled = (NSGA2.init._cache_size(), NSGA2.ask._cache_size(), NSGA2.tell._cache_size())
     second = NSGA2(8, 6, 2, 0, 6)
     assert second == first and hash(second) == hash(first) and second is not first
-    run_search(second, second.default_params, evaluate, generations=2, seed=1, progress=False)
+    run_search(second, second.default_params, evaluate, generations=2, key=jax.random.key(1), progress=False)
     assert (NSGA2.init._cache_size(), NSGA2.ask._cache_size(), NSGA2.tell._cache_size()) == compiled
     assert NSGA2(8, 6, 2, 0, 5) != first  # other settings are another strategy
 
 
 def test_pymoo_oracle_and_jaxgru_runs_count_evaluations_alike():
     """experiments/pymoo_compare.py: both searches score exactly the budget, genes in bounds."""
-    import importlib.util
 
-    from conftest import REPO
 
-    spec = importlib.util.spec_from_file_location("pymoo_compare", REPO / "experiments" / "pymoo_compare.py")
-    pc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pc)
+    from jaxgru.studies import pymoo_compare as pc
     seen = []
 
     def objectives(genes):

@@ -94,8 +94,8 @@ def local_clips(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def tfds_clips(data_dir: str | os.PathLike | None = None, *, download: bool = False):
     """tensorflow-datasets' ``spoken_digit`` (one ``train`` split), split by each example's file
     name as :func:`local_clips` splits the folder."""
-    how = ("Put the dataset's recordings/ folder in the data directory (--data-dir, as fsdd/recordings/), or "
-           "install the tfds extra (pip install 'jaxgru[tfds]') and pass --download once.")
+    how = ("Put the dataset's recordings/ folder in the data directory (`data_dir`, as fsdd/recordings/), or "
+           "install the tfds extra (pip install 'jaxgru[tfds]') and pass `download` once.")
     tfds, builder = tfds_builder("spoken_digit", "the Free Spoken Digit Dataset", how,
                                  data_dir=resolve_data_dir(data_dir), download=download)
     examples = tfds.as_numpy(builder.as_dataset(split="train"))
@@ -113,7 +113,7 @@ def clips(data_dir: str | os.PathLike | None = None, *, download: bool = False, 
     if folder is not None:
         return local_clips(folder), "Free Spoken Digit Dataset (real speech, local folder)"
     if source not in ("auto", "tfds"):
-        raise ValueError(f"the digits task has no {source!r} source; use --source auto (data dir, else tfds) or tfds.")
+        raise ValueError(f"the digits task has no {source!r} source; use `source`=auto (data dir, else tfds) or tfds.")
     try:
         return tfds_clips(data_dir, download=download), "Free Spoken Digit Dataset (real speech, tensorflow-datasets)"
     except DataNotFoundError as err:

@@ -30,7 +30,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
     if not path.is_dir():
         raise DataNotFoundError(
             f"data directory {str(path)!r} does not exist; pass an existing folder with "
-            f"--data-dir or ${DATA_DIR_ENV}."
+            f"`data_dir` or ${DATA_DIR_ENV}."
         )
     return path
 
@@ -91,9 +91,9 @@ def tfds_builder(name: str, what: str, how: str, *, data_dir: str | os.PathLike 
 def _mnist_from_tfds(folder: Path | None, download: bool) -> dict[str, np.ndarray]:
     where = f"{folder / 'mnist.npz'}" if folder is not None else f"no data directory (${DATA_DIR_ENV})"
     how = (
-        "Put Keras' mnist.npz in a folder and pass --data-dir FOLDER (or set "
+        "Put Keras' mnist.npz in a folder and pass `data_dir` FOLDER (or set "
         f"${DATA_DIR_ENV}=FOLDER), or install the tfds extra (pip install 'jaxgru[tfds]') and "
-        f"allow a download with --download or ${DOWNLOAD_ENV}=1."
+        f"allow a download with `download` or ${DOWNLOAD_ENV}=1."
     )
     try:
         tfds, builder = tfds_builder("mnist", "MNIST", how, download=download)

@@ -50,8 +50,8 @@ GENERATOR_VERSION = 1  # bump when the generator changes: it is part of the cach
 
 ESPEAK_HELP = (
     "espeak-ng is not installed; the synthetic keyword set needs it (Debian/Ubuntu: "
-    "apt-get install espeak-ng). Or use the real Speech Commands with --source tfds: "
-    "pip install 'jaxgru[tfds]' and pass --download once."
+    "apt-get install espeak-ng). Or use the real Speech Commands with `source`=tfds: "
+    "pip install 'jaxgru[tfds]' and pass `download` once."
 )
 
 
@@ -228,8 +228,8 @@ def tfds_clips(
     """Speech Commands' train/validation/test splits through tensorflow-datasets, as
     :func:`clips_from_examples` gives them. tfds' folder is ``data_dir`` when given (else its
     default); it downloads only when ``download`` is true."""
-    how = ("Install the tfds extra (pip install 'jaxgru[tfds]') and pass --download once, or use "
-           "--source synthetic (needs espeak-ng).")
+    how = ("Install the tfds extra (pip install 'jaxgru[tfds]') and pass `download` once, or use "
+           "`source`=synthetic (needs espeak-ng).")
     folder = resolve_data_dir(data_dir)
     tfds, builder = tfds_builder("speech_commands", "Speech Commands", how, data_dir=folder, download=download)
     names = builder.info.features["label"].names

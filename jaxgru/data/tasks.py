@@ -52,7 +52,7 @@ def _mnist_splits(images_to_seq: Callable[[np.ndarray], np.ndarray]):
     def load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto",
              quiet: bool = False) -> Splits:
         if source not in ("auto", "tfds"):
-            raise ValueError(f"MNIST has no {source!r} source; use --source auto (data dir, else tfds).")
+            raise ValueError(f"MNIST has no {source!r} source; use `source`=auto (data dir, else tfds).")
         raw = load_mnist(data_dir, download=download)
         x_train = images_to_seq(raw["x_train"])
         y_train = raw["y_train"].astype(np.int32)
@@ -104,7 +104,7 @@ def _speech_splits(keywords: tuple[str, ...]):
     def load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto",
              quiet: bool = False) -> Splits:
         if source not in SPEECH_SOURCES:
-            raise ValueError(f"--source must be one of {SPEECH_SOURCES}, got {source!r}.")
+            raise ValueError(f"`source` must be one of {SPEECH_SOURCES}, got {source!r}.")
         download = download_allowed(download)
         if source == "auto":
             source = "tfds" if download or speech.tfds_prepared(data_dir) else "synthetic"
@@ -128,7 +128,7 @@ def _speech_splits(keywords: tuple[str, ...]):
 def _audio_splits(parts: dict, described: str, synthetic: bool, *, shuffle_seed: int, **mel) -> Splits:
     """``{split: (int16 clips, labels)}`` to standardized log-mel :class:`Splits` (``mel``: the
     front end's settings, :func:`jaxgru.data.audio.log_mel`). Each split gets a fixed shuffle, so
-    that any prefix (--train-size, --val-size) mixes every class."""
+    that any prefix (`train_size`, `val_size`) mixes every class."""
     orders = [np.random.default_rng([shuffle_seed, i]).permutation(len(parts[n][1])) for i, n in enumerate(SPLITS)]
     feats = standardize(*(log_mel(parts[name][0][o], **mel) for name, o in zip(SPLITS, orders)))
     labels = [parts[name][1][o] for name, o in zip(SPLITS, orders)]

@@ -4,7 +4,7 @@ Specimens never interact, so any split of the population gives the same result; 
 decides speed and memory. On XLA's CPU backend a batched (vmapped) matmul runs on one thread
 while a plain matmul uses every core, so there small blocks are faster: measured on 2 cores,
 scoring in blocks of 8 was never slower than the whole population at once and up to 1.6x faster
-(GRU(256), P=256), and QAT in blocks of 2 was 1.8-1.9x faster (README, "Benchmarks").
+(GRU(256), P=256), and QAT in blocks of 2 was 1.8-1.9x faster (docs/benchmarks.md).
 Elsewhere (GPU, TPU) the whole population runs side by side, as far as memory allows; those
 defaults are not measured here.
 """

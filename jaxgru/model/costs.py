@@ -184,12 +184,12 @@ def normalized(model: CostModel, values: dict[str, np.ndarray], cell: Cell) -> d
 
 
 def check_objectives(names) -> tuple[str, ...]:
-    """Validates ``--objectives``: ``error`` first, then one or more known costs, no repeats."""
+    """Validates ``objectives``: ``error`` first, then one or more known costs, no repeats."""
     names = tuple(n.strip() for n in (names.split(",") if isinstance(names, str) else names))
     unknown = [n for n in names if n not in OBJECTIVES]
     if unknown:
         raise ValueError(f"unknown objective(s) {unknown}; choose from {', '.join(OBJECTIVES)} (e.g. error,size).")
     if len(names) < 2 or names[0] != "error" or len(set(names)) != len(names):
-        raise ValueError(f"--objectives must start with error and add one or more distinct costs "
+        raise ValueError(f"`objectives` must start with error and add one or more distinct costs "
                          f"({', '.join(COSTS)}); got {','.join(names)}.")
     return names

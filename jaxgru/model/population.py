@@ -25,7 +25,7 @@ DEFAULT_MEMORY_BUDGET = 2 * 2**30  # bytes of activations per chunk
 
 
 def quantize_population(
-    p: CellParams, ranges: Ranges, genomes: Array, input_bits: Array, head_bits: Array,
+    p: CellParams, ranges: Ranges, genomes: Array, input_bits: Array, head_bits: Array, *,
     widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
 ) -> tuple[IntModel, IntModel | None]:
     """The integer models of ``genomes: int32[P, n_ops]`` and of the homogeneous genomes of
@@ -44,7 +44,7 @@ def quantize_population(
 
 
 def quantized_population_logits(
-    models: IntModel, per_width: IntModel | None, x: Array, block: int | None = None,
+    models: IntModel, per_width: IntModel | None, x: Array, *, block: int | None = None,
     widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
 ) -> Array:
     """Integer logits ``int[P, B, C]`` of the models of :func:`quantize_population` on
@@ -71,6 +71,7 @@ def population_logits(
     x: Array,
     input_bits: Array,
     head_bits: Array,
+    *,
     block: Block = "auto",
     widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
 ) -> Array:
@@ -80,8 +81,8 @@ def population_logits(
     :func:`population_accuracy`): the genomes are data, so a new population never recompiles.
     Every gene must be one of ``widths``; with a width above 8 trace it under ``jax.enable_x64``.
     """
-    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits, widths)
-    return quantized_population_logits(models, per_width, x, resolve_block(block, CPU_EVAL_BLOCK), widths)
+    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits, widths=widths)
+    return quantized_population_logits(models, per_width, x, block=resolve_block(block, CPU_EVAL_BLOCK), widths=widths)
 
 
 def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_size: int, block: int | None,
@@ -93,11 +94,11 @@ def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_si
     x = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape((n_batches, batch_size) + x.shape[1:])
     y = jnp.pad(y, (0, pad), constant_values=-1).reshape(n_batches, batch_size)  # -1 never matches
 
-    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits, widths)  # once, not per chunk
+    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits, widths=widths)  # once
 
     def body(correct, batch):
         xb, yb = batch
-        logits = quantized_population_logits(models, per_width, xb, block, widths)
+        logits = quantized_population_logits(models, per_width, xb, block=block, widths=widths)
         return correct + jnp.sum(jnp.argmax(logits, axis=-1) == yb, axis=-1, dtype=jnp.int32), None
 
     correct, _ = jax.lax.scan(body, jnp.zeros_like(genomes[:, 0]), (x, y))  # zeros_like: sharded like genomes

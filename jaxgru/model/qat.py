@@ -123,7 +123,7 @@ _FLOATS_PER_OP_UNIT = 40 / 17
 
 
 def memory_block(
-    population: int, steps: int, hidden: int, batch_size: int, budget: int = QAT_MEMORY_BUDGET, n_ops: int = 17
+    population: int, steps: int, hidden: int, batch_size: int, *, n_ops: int, budget: int = QAT_MEMORY_BUDGET
 ) -> int:
     """Specimens per vmapped QAT block whose saved activations fit ``budget`` bytes, for a cell
     of ``n_ops`` operators."""
@@ -133,12 +133,11 @@ def memory_block(
 
 @functools.lru_cache(maxsize=8)
 def _population_step(
-    learning_rate: float, exact: bool, block: int | None, wide: bool = False
-) -> tuple[optax.GradientTransformation, Callable]:
-    """Adam and the QAT step, jitted and mapped over the population (weights, optimizer state,
-    genome) in vmapped blocks of ``block`` (:func:`jaxgru.model.blocks.map_blocks`); ranges, the
-    batch and the I/O widths are shared."""
-    tx = optax.adam(learning_rate)
+    tx: optax.GradientTransformation, exact: bool, block: int | None, wide: bool = False
+) -> Callable:
+    """The QAT step with optimizer ``tx``, jitted and mapped over the population (weights,
+    optimizer state, genome) in vmapped blocks of ``block`` (:func:`jaxgru.model.blocks.map_blocks`);
+    ranges, the batch and the I/O widths are shared. Cached per (optimizer, settings)."""
 
     def step(p, opt_state, bits, ranges, x, y, input_bits, head_bits):
         loss_fn = lambda q: cross_entropy(  # noqa: E731
@@ -150,7 +149,13 @@ def _population_step(
     def population_step(p, opt_state, genomes, *shared):
         return map_blocks(lambda s: step(*s, *shared), (p, opt_state, genomes), block)
 
-    return tx, jax.jit(population_step)
+    return jax.jit(population_step)
+
+
+@functools.lru_cache(maxsize=8)
+def _adam(learning_rate: float) -> optax.GradientTransformation:
+    """QAT's default optimizer; one object per step size, so the compiled step is reused."""
+    return optax.adam(learning_rate)
 
 
 def _replicate(p: CellParams, n: int) -> CellParams:
@@ -168,6 +173,7 @@ def qat_population(
     batch_size: int = 128,
     learning_rate: float = 1e-5,
     seed: int = 0,
+    optimizer: optax.GradientTransformation | None = None,
     block: Block = "auto",
     input_bits: int = 8,
     head_bits: int = 8,
@@ -176,11 +182,13 @@ def qat_population(
     """Fine-tunes a copy of ``p`` per genome of ``genomes: int[P, n_ops]`` on ``x: [N, T, I]``,
     ``y: [N]``; returns the population's weights, every leaf with a leading axis ``[P]``.
 
-    Every specimen sees the same batches (order drawn from ``seed``; the last partial batch of
-    an epoch is dropped), so a specimen's result does not depend on the rest of the population,
-    nor on ``block``: specimens are trained vmapped ``block`` at a time, one block after another
-    inside one jitted step (``"auto"``: 2 on the CPU, where that was fastest; elsewhere as many
-    as :func:`memory_block` fits in memory; ``None``: all at once). ``exact``: the forward pass is
+    ``optimizer`` (an Optax transformation, one state per specimen) defaults to Adam at
+    ``learning_rate``. Every specimen sees the same batches (order drawn from ``seed`` by host
+    NumPy; the last partial batch of an epoch is dropped), so a specimen's result does not
+    depend on the rest of the population, nor on ``block``: specimens are trained vmapped
+    ``block`` at a time, one block after another inside one jitted step (``"auto"``: 2 on the
+    CPU, where that was fastest; elsewhere as many as :func:`memory_block` fits in memory;
+    ``None``: all at once). ``exact``: the forward pass is
     the integer model itself (see :func:`fake_quant_logits`).
     """
     genomes = check_genomes(genomes, check_params(p).cell, name="genomes")
@@ -197,7 +205,8 @@ def qat_population(
     fits = memory_block(len(genomes), x.shape[1], p.hidden, batch_size, n_ops=p.cell.n_ops)
     block = resolve_block(block, min(CPU_QAT_BLOCK, fits), fits)
     wide = bool(exact) and is_wide(np.concatenate([genomes.ravel(), [input_bits, head_bits]]))
-    tx, step = _population_step(float(learning_rate), bool(exact), block, wide)
+    tx = _adam(float(learning_rate)) if optimizer is None else optimizer
+    step = _population_step(tx, bool(exact), block, wide)
     rng = np.random.default_rng(seed)
     steps = len(x) // batch_size
     batches = [rng.permutation(len(x))[: steps * batch_size].reshape(steps, batch_size) for _ in range(epochs)]

@@ -41,6 +41,13 @@ def float_accuracy(params: CellParams, x: np.ndarray, y: np.ndarray, batch_size:
     return correct / len(x)
 
 
+def default_optimizer(learning_rate: float, total_steps: int) -> optax.GradientTransformation:
+    """Float training's default: global-norm clipping at 1, then Adam with a cosine decay from
+    ``learning_rate`` to 0 over ``total_steps``."""
+    schedule = optax.cosine_decay_schedule(learning_rate, total_steps)
+    return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+
+
 def train_float(
     x: np.ndarray,
     y: np.ndarray,
@@ -52,12 +59,15 @@ def train_float(
     batch_size: int = 128,
     learning_rate: float = 2e-3,
     seed: int = 0,
+    optimizer: optax.GradientTransformation | None = None,
     log: Callable[[str], None] | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
 ) -> CellClassifier:
     """Trains a fresh ``CellClassifier`` of ``cell`` on ``x: float32[N, T, F]``, ``y: int[N]``.
 
-    Adam with a cosine decay and global-norm clipping; the last partial batch of an epoch is
+    ``optimizer`` (an Optax transformation) defaults to :func:`default_optimizer`: Adam at
+    ``learning_rate`` with a cosine decay and global-norm clipping. ``seed`` initializes the
+    weights and draws the epochs' data order (host NumPy). The last partial batch of an epoch is
     dropped so that the step compiles once. With ``checkpoint_dir``, the model and optimizer are
     saved after every epoch and a later call with the same arguments resumes from the last
     saved epoch, ending where an uninterrupted run would (long trainings, e.g. ``mnist_pixel``).
@@ -65,8 +75,7 @@ def train_float(
     n, _, features = x.shape
     model = CellClassifier(cell, features, hidden, classes, rngs=nnx.Rngs(seed))
     steps_per_epoch = max(n // batch_size, 1)
-    schedule = optax.cosine_decay_schedule(learning_rate, epochs * steps_per_epoch)
-    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(schedule))
+    tx = default_optimizer(learning_rate, epochs * steps_per_epoch) if optimizer is None else optimizer
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     rng = np.random.default_rng(seed)
     mngr, start = None, 0

@@ -1,5 +1,5 @@
 """A run's settings, declared once: :class:`Config` (what defines a run: it is saved as
-``config.json`` and ``--resume`` checks it) and :class:`RunOptions` (where and how a run is
+``config.json`` and ``resume`` checks it) and :class:`RunOptions` (where and how a run is
 carried out: output folder, resume, quiet, data directory, downloads).
 
 Both command lines (``experiments/run.py``: one value per setting; ``experiments/sweep.py``:
@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +23,11 @@ from jaxgru.cells import CELLS, get_cell
 from jaxgru.cells.genome import PLATFORM_WIDTHS, Widths
 from jaxgru.data.tasks import SPEECH_SOURCES, TASKS, Task, get_task
 from jaxgru.model.costs import COSTS, check_objectives
+from jaxgru.search.evosax_strategies import ALGORITHMS
 from jaxgru.search.nsga2 import CROSSOVERS, MUTATIONS
 
 MODES = ("ptq", "qat", "beacon")
+STRATEGIES = ("nsga2", *ALGORITHMS)
 # MOHAQ's platforms: their objectives (their width sets are genome.PLATFORM_WIDTHS).
 PLATFORMS = {"silago": ("error", "silago_speedup", "silago_energy"), "bitfusion": ("error", "bitfusion_speedup")}
 
@@ -54,6 +57,7 @@ class Config:
     # post-training quantization
     calib_size: int | None = setting(None, "calibration sequences, from train (default: the whole train split)")
     val_size: int | None = setting(None, "score on the first N validation sequences (default: all)")
+    test_size: int | None = setting(None, "report test accuracy on the first N test sequences (default: all)")
     source: str = setting("auto", "speech data: tfds (Speech Commands), synthetic (espeak-ng), auto (tfds when "
                           "prepared)", choices=list(SPEECH_SOURCES))
     # quantization-aware training of every specimen before it is scored
@@ -67,6 +71,9 @@ class Config:
     qat_exact: bool = setting(True, "QAT forward in float rounding instead of the integer model itself (faster, "
                               "~1-4%% of codes differ)", flag="--qat-float-surrogate", negate=True)
     # search
+    strategy: str = setting("nsga2", "nsga2: the Pareto front of the objectives; an evosax algorithm "
+                            f"({', '.join(ALGORITHMS)}): the single cost objective minimized under `max_error`",
+                            choices=list(STRATEGIES))
     crossover: str = setting("uniform", "NSGA-II crossover", choices=sorted(CROSSOVERS))
     mutation: str = setting("reset", "NSGA-II mutation", choices=sorted(MUTATIONS))
     mutation_rate: float | None = setting(None, "mutation probability per gene (default 1 / genome length)")
@@ -82,7 +89,7 @@ class Config:
     max_error: float | None = setting(None, "constraint: validation error at most this (e.g. 0.05); violators are "
                                       "infeasible (constrained dominance)")
     max_memory: float | None = setting(None, "constraint: parameter memory at most this many kB (1000 bytes)")
-    # beacon-based search (--mode beacon)
+    # beacon-based search (`mode` beacon)
     beacon_distance: int | None = setting(None, "a candidate farther than this from every beacon (L1 distance over "
                                           "gene indices) may become a beacon (default: the number of genes)")
     beacons_per_generation: int = setting(2, "at most this many new beacons (QAT runs) per generation")
@@ -96,53 +103,58 @@ class Config:
             if value is None and _optional(f):
                 continue
             if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ValueError(f"{_flag(f)} must be an integer, got {value!r}.")
-        for name in ("calib_size", "val_size", "train_size"):
+                raise ValueError(f"`{f.name}` must be an integer, got {value!r}.")
+        for name in ("calib_size", "val_size", "test_size", "train_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
         if self.population < 4 or self.population % 2:
-            raise ValueError(f"--population must be an even number >= 4, got {self.population}.")
+            raise ValueError(f"`population` must be an even number >= 4, got {self.population}.")
         if self.generations < 1:
-            raise ValueError(f"--generations must be >= 1, got {self.generations}.")
+            raise ValueError(f"`generations` must be >= 1, got {self.generations}.")
         if self.hidden < 1 or self.epochs < 0 or self.batch_size < 1:
-            raise ValueError("--hidden and --batch-size must be >= 1 and --epochs >= 0.")
+            raise ValueError("`hidden` and `batch_size` must be >= 1 and `epochs` >= 0.")
         if self.mode not in (None, *MODES):
-            raise ValueError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}.")
+            raise ValueError(f"`mode` must be one of {', '.join(MODES)}, got {self.mode!r}.")
         if not 0.0 < self.qat_fraction <= 1.0 or self.qat_learning_rate <= 0:
-            raise ValueError(f"--qat-fraction must lie in (0, 1] and --qat-learning-rate be > 0; got "
+            raise ValueError(f"`qat_fraction` must lie in (0, 1] and `qat_learning_rate` be > 0; got "
                              f"{self.qat_fraction}, {self.qat_learning_rate}.")
         if self.qat_epochs < 1 or self.qat_batch_size < 1:
-            raise ValueError("--qat-epochs and --qat-batch-size must be >= 1.")
+            raise ValueError("`qat_epochs` and `qat_batch_size` must be >= 1.")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}.")
+        if self.strategy != "nsga2" and (len(self.resolved_objectives()) != 2 or self.max_error is None):
+            raise ValueError(f"`strategy` {self.strategy} answers a single-objective question: give exactly one "
+                             "cost objective (e.g. `objectives` error,size) and the error bound `max_error`.")
         if self.crossover not in CROSSOVERS:
-            raise ValueError(f"--crossover must be one of {sorted(CROSSOVERS)}, got {self.crossover!r}.")
+            raise ValueError(f"`crossover` must be one of {sorted(CROSSOVERS)}, got {self.crossover!r}.")
         if self.mutation not in MUTATIONS:
-            raise ValueError(f"--mutation must be one of {sorted(MUTATIONS)}, got {self.mutation!r}.")
+            raise ValueError(f"`mutation` must be one of {sorted(MUTATIONS)}, got {self.mutation!r}.")
         if self.platform is not None and self.platform not in PLATFORMS:
-            raise ValueError(f"unknown --platform {self.platform!r}; choose from {', '.join(sorted(PLATFORMS))}.")
+            raise ValueError(f"unknown `platform` {self.platform!r}; choose from {', '.join(sorted(PLATFORMS))}.")
         self.resolved_widths()
         self.resolved_objectives()
         if self.max_error is not None and not 0.0 < self.max_error <= 1.0:
-            raise ValueError(f"--max-error must lie in (0, 1], got {self.max_error}.")
+            raise ValueError(f"`max_error` must lie in (0, 1], got {self.max_error}.")
         if self.max_memory is not None and self.max_memory <= 0:
-            raise ValueError(f"--max-memory must be a positive number of kB, got {self.max_memory}.")
+            raise ValueError(f"`max_memory` must be a positive number of kB, got {self.max_memory}.")
         if self.beacon_distance is not None and self.beacon_distance < 0:
-            raise ValueError(f"--beacon-distance must be >= 0, got {self.beacon_distance}.")
+            raise ValueError(f"`beacon_distance` must be >= 0, got {self.beacon_distance}.")
         if self.beacons_per_generation < 1:
-            raise ValueError(f"--beacons-per-generation must be >= 1, got {self.beacons_per_generation}.")
+            raise ValueError(f"`beacons_per_generation` must be >= 1, got {self.beacons_per_generation}.")
         return task
 
     def resolved_widths(self) -> Widths:
-        """The width set: ``--widths``, else the platform's, else 2..8."""
+        """The width set: ``widths``, else the platform's, else 2..8."""
         if self.widths is not None:
             try:
                 return Widths.parse(self.widths)
             except ValueError as err:
-                raise ValueError(f"--widths {self.widths}: {err}") from None
+                raise ValueError(f"`widths` {self.widths}: {err}") from None
         return PLATFORM_WIDTHS[self.platform or "default"]
 
     def resolved_objectives(self) -> tuple[str, ...]:
-        """The objectives: ``--objectives``, else the platform's, else (error, size)."""
+        """The objectives: ``objectives``, else the platform's, else (error, size)."""
         if self.objectives is not None:
             return check_objectives(self.objectives)
         return PLATFORMS[self.platform] if self.platform else ("error", "size")
@@ -163,7 +175,7 @@ class RunOptions:
     """How a run is carried out; none of it changes its results."""
 
     out: str | None = setting(None, "run directory (default results/<task>, or results/<task>_<cell>)")
-    resume: bool = setting(False, "continue the checkpointed run in --out")
+    resume: bool = setting(False, "continue the checkpointed run in `out`")
     quiet: bool = setting(False, "no progress output")
     data_dir: str | None = setting(None, "folder with the data files (else $JAXGRU_DATA_DIR)")
     download: bool = setting(False, "let tensorflow-datasets download missing data")
@@ -214,11 +226,14 @@ def _flag(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
-def add_arguments(parser: argparse.ArgumentParser, cls: type, *, many: bool = False) -> None:
+def add_arguments(parser, cls: type, *, many: bool = False, only: tuple[str, ...] | None = None) -> None:
     """One option per field of ``cls`` (:class:`Config` or :class:`RunOptions`), as the flag's
     value (a boolean: the flag present). ``many`` (a sweep): each option takes one or more
-    values, a list; a boolean flag alone means present, ``--flag no yes`` runs both."""
+    values, a list; a boolean flag alone means present, ``--flag no yes`` runs both. ``only``:
+    just these fields (a study that fixes the others)."""
     for f in dataclasses.fields(cls):
+        if only is not None and f.name not in only:
+            continue
         kind, meta = _base_type(f), f.metadata
         if kind is bool:
             if many:
@@ -266,11 +281,26 @@ def grid_from_args(ns: argparse.Namespace, cls: type = Config) -> list[tuple[dic
     return runs
 
 
+def command_line_message(message: str) -> str:
+    """A library error message as the command line says it: each setting named in backticks
+    (```data_dir```, ```source`=tfds``) becomes its flag (``--data-dir``, ``--source tfds``)."""
+    flags = {f.name: _flag(f) for cls in (Config, RunOptions) for f in dataclasses.fields(cls)}
+    flags["resume=True"] = "--resume"
+
+    def flag(m: re.Match) -> str:
+        name, value = m.group(1), m.group(2)
+        if name not in flags:
+            return m.group(0)
+        return flags[name] + (f" {value}" if value else "")
+
+    return re.sub(r"`([a-z_]+(?:=True)?)`(?:=(\w+))?", flag, message)
+
+
 def saved_settings(path: Path) -> dict:
     """The :class:`Config` fields of a saved ``config.json``; fields it lacks (older runs) take
     their defaults, keys that are not fields (older run-only options) are dropped."""
     saved = json.loads(path.read_text())
-    if saved.get("accuracy_floor") is not None:  # before --max-error, the same constraint
+    if saved.get("accuracy_floor") is not None:  # before `max_error`, the same constraint
         saved.setdefault("max_error", round(1.0 - saved["accuracy_floor"], 12))
     names = {f.name for f in dataclasses.fields(Config)}
     return {**dataclasses.asdict(Config()), **{k: v for k, v in saved.items() if k in names}}

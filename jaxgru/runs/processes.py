@@ -31,7 +31,7 @@ def core_shares(jobs: int, cores: Iterable[int] | None = None) -> list[list[int]
     round robin. Raises ``ValueError`` when there are fewer cores than jobs."""
     cores = sorted(available_cores() if cores is None else cores)
     if not 1 <= jobs <= len(cores):
-        raise ValueError(f"--jobs must be between 1 and the {len(cores)} CPU cores this process may use; got {jobs}.")
+        raise ValueError(f"jobs must be between 1 and the {len(cores)} CPU cores this process may use; got {jobs}.")
     return [cores[i::jobs] for i in range(jobs)]
 
 

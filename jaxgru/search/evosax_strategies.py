@@ -16,7 +16,7 @@ genome within 1 point of 8 bits"). :class:`IntegerEvosax` bridges the two:
 - **The initial population** is random integers (``seeds`` first, as :class:`~jaxgru.search.nsga2.NSGA2`
   takes them); evosax's ``init`` is called with it and its fitness at the first ``tell``.
 
-Only the first objective column is optimized; the strategy keeps the best genome seen.
+Only one objective column is optimized; the strategy keeps the best genome seen.
 """
 
 from __future__ import annotations
@@ -67,13 +67,17 @@ class IntegerEvosax:
     ``[lower, upper]^num_dims`` with a constraint, behind jaxgru's strategy interface.
 
     Static settings: the algorithm class and its keyword arguments, ``population_size``,
-    ``num_dims``, ``num_objectives`` (only the first is optimized), the bounds and
-    ``infeasible_offset``. ``params`` are the algorithm's own (``default_params``)."""
+    ``num_dims``, ``num_objectives`` (only column ``objective`` is optimized, the first by
+    default), the bounds and ``infeasible_offset``. ``params`` are the algorithm's own
+    (``default_params``)."""
 
     def __init__(self, algorithm_cls, population_size: int, num_dims: int, num_objectives: int = 1,
-                 lower: int = 2, upper: int = 8, infeasible_offset: float = 1.0, **algorithm_kwargs):
+                 lower: int = 2, upper: int = 8, infeasible_offset: float = 1.0, objective: int = 0,
+                 **algorithm_kwargs):
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 4:
             raise ValueError(f"population_size must be an int >= 4, got {population_size!r}.")
+        if not 0 <= objective < num_objectives:
+            raise ValueError(f"objective must index one of the {num_objectives} objectives, got {objective}.")
         if num_dims < 1 or num_objectives < 1 or lower > upper:
             raise ValueError(f"need num_dims >= 1, num_objectives >= 1, lower <= upper; got "
                              f"{num_dims}, {num_objectives}, [{lower}, {upper}].")
@@ -83,10 +87,11 @@ class IntegerEvosax:
         self.population_size, self.num_dims, self.num_objectives = population_size, num_dims, num_objectives
         self.lower, self.upper = int(lower), int(upper)
         self.infeasible_offset = float(infeasible_offset)
+        self.objective = int(objective)
 
     def _settings(self) -> tuple:
         return (self.algorithm_cls, self.algorithm_kwargs, self.population_size, self.num_dims,
-                self.num_objectives, self.lower, self.upper, self.infeasible_offset)
+                self.num_objectives, self.lower, self.upper, self.infeasible_offset, self.objective)
 
     def __eq__(self, other) -> bool:  # equal settings share compiled code (``self`` is static)
         return type(other) is type(self) and other._settings() == self._settings()
@@ -130,11 +135,11 @@ class IntegerEvosax:
     def tell(self, key: Array, population: Array, fitness: Array, state: State, params,
              violation: Array | None = None) -> tuple[State, dict]:
         """Tells the algorithm the scalar fitness of the positions last asked (``population``
-        is their rounding); ``fitness: [P, M]``, only column 0 counts."""
+        is their rounding); ``fitness: [P, M]``, only column ``objective`` counts."""
         del population  # the genomes are the rounding of state.position
         violation = jnp.zeros(self.population_size) if violation is None else violation.astype(jnp.float32)
         fitness = fitness.astype(jnp.float32)
-        scalar = feasibility_fitness(fitness[:, 0], violation, self.infeasible_offset)
+        scalar = feasibility_fitness(fitness[:, self.objective], violation, self.infeasible_offset)
         first = lambda: self.algorithm.init(key, state.position, scalar, params)  # noqa: E731
         later = lambda: self.algorithm.tell(key, state.position, scalar, state.inner, params)[0]  # noqa: E731
         inner = jax.lax.cond(state.generation_counter == 0, first, later)
@@ -153,3 +158,27 @@ class IntegerEvosax:
                    "best_fitness": jnp.where(feasible, state.best_objectives, jnp.inf),
                    "hypervolume": jnp.float32(jnp.nan)}
         return state, metrics
+
+
+# evosax algorithms a run can choose by name (``Config.strategy``), with the parameters jaxgru
+# gives them: SimpleGA's crossover rate 0.5 (evosax's default), DifferentialEvolution's defaults.
+ALGORITHMS: dict[str, tuple[str, dict]] = {
+    "simple_ga": ("SimpleGA", {"crossover_rate": 0.5}),
+    "differential_evolution": ("DifferentialEvolution", {}),
+}
+
+
+def evosax_strategy(name: str, population_size: int, num_dims: int, num_objectives: int, lower: int, upper: int,
+                    objective: int) -> tuple[IntegerEvosax, Any]:
+    """The :class:`IntegerEvosax` of the algorithm called ``name`` (a key of :data:`ALGORITHMS`)
+    optimizing objective column ``objective``, and its parameters."""
+    import evosax.algorithms
+
+    try:
+        cls_name, overrides = ALGORITHMS[name]
+    except KeyError:
+        raise ValueError(f"unknown evosax algorithm {name!r}; choose one of {sorted(ALGORITHMS)}.") from None
+    strategy = IntegerEvosax(getattr(evosax.algorithms, cls_name), population_size, num_dims, num_objectives,
+                             lower, upper, objective=objective)
+    params = strategy.default_params
+    return strategy, (params.replace(**overrides) if overrides else params)

@@ -8,7 +8,7 @@ A strategy is anything with evosax's ``init / ask / tell`` (:class:`Strategy`): 
 Generation 0 scores the initial population; generations 1..G score offspring. After every
 generation the strategy state and every record so far are checkpointed with Orbax, so a run
 killed at any point resumes from its last finished generation and, because each generation's
-key is ``fold_in(seed key, generation)``, ends exactly where the uninterrupted run would.
+key is ``fold_in(key, generation)``, ends exactly where the uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from flax import serialization
 
-# evaluate(genomes int32[P, D]) -> (objectives float[P, M] minimized, violation float[P] or None)
-EvaluateFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+# evaluate(genomes int32[P, D], generation) -> (objectives float[P, M] minimized, violation float[P] or None)
+EvaluateFn = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray | None]]
 
 
 @runtime_checkable
@@ -120,7 +120,7 @@ def _restore(mngr: ocp.CheckpointManager, template) -> tuple[int, SearchResult, 
     except Exception as err:  # orbax raises many types; say plainly what failed
         raise CheckpointError(
             f"cannot read the search checkpoint {mngr.directory}/{step}: {type(err).__name__}: {err}. "
-            "Delete that folder to restart the search from scratch, or point --out elsewhere."
+            "Delete that folder to restart the search from scratch, or write the run elsewhere."
         ) from err
     return step, result, float(tree["elapsed"])
 
@@ -131,7 +131,7 @@ def run_search(
     evaluate: EvaluateFn,
     *,
     generations: int,
-    seed: int,
+    key: jax.Array,
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
     on_generation: Callable[[SearchResult], None] | None = None,
@@ -140,6 +140,8 @@ def run_search(
 ) -> SearchResult:
     """Runs ``generations`` generations after the initial one; returns every record.
 
+    ``evaluate(genomes, generation)`` scores one generation's genomes (``int32[P, D]``); ``key`` is
+    the search's PRNG key (``jax.random.key(seed)``), from which every generation's key is folded.
     ``on_generation`` is called after each generation (and once on resume) with the records so
     far, e.g. to write result files. With ``resume``, the latest checkpoint in
     ``checkpoint_dir`` is continued; without it, an existing checkpoint is an error.
@@ -148,7 +150,7 @@ def run_search(
     check_strategy(strategy)
     if isinstance(generations, bool) or not isinstance(generations, int) or generations < 1:
         raise ValueError(f"generations must be an int >= 1, got {generations!r}.")
-    key_init, key = jax.random.split(jax.random.key(seed))
+    key_init, key = jax.random.split(key)
     if seeds is not None:
         seeds = np.asarray(seeds, np.int32)
         if seeds.ndim != 2 or seeds.shape[1] != strategy.num_dims or len(seeds) > strategy.population_size:
@@ -162,8 +164,8 @@ def run_search(
         mngr = ocp.CheckpointManager(checkpoint_dir, options=ocp.CheckpointManagerOptions(max_to_keep=2))
         if mngr.latest_step() is not None and not resume:
             raise FileExistsError(
-                f"{checkpoint_dir} already holds a search checkpoint; pass --resume to continue it "
-                "or choose another --out."
+                f"{checkpoint_dir} already holds a search checkpoint; resume it (`resume=True`) or choose "
+                "another folder."
             )
         restored = _restore(mngr, initial) if resume else None
         if restored is not None:
@@ -184,7 +186,7 @@ def run_search(
             k_ask, k_tell = jax.random.split(jax.random.fold_in(key, g))
             population, state = strategy.ask(k_ask, state, params)
             genomes = np.asarray(population)
-            objectives, violation = evaluate(genomes)
+            objectives, violation = evaluate(genomes, g)
             objectives = np.asarray(objectives, np.float32)
             violation = np.zeros(len(genomes), np.float32) if violation is None else np.asarray(violation, np.float32)
             state, metrics = strategy.tell(k_tell, population, objectives, state, params, violation)

@@ -128,7 +128,7 @@ def polynomial_mutation(key: Array, x: Array, rate: Array, lower: int, upper: in
     return jnp.where(jax.random.bernoulli(k_do, rate, x.shape), moved, x)
 
 
-# The operators a run can name (``--crossover``, ``--mutation``).
+# The operators a run can name (``crossover``, ``mutation``).
 CROSSOVERS = {"uniform": uniform_crossover, "two_point": two_point_crossover, "sbx": sbx_crossover}
 MUTATIONS = {"reset": reset_mutation, "step": step_mutation, "polynomial": polynomial_mutation}
 

@@ -1,0 +1,71 @@
+"""A run's float model on disk: trained once, saved with its calibrated ranges (Orbax), read
+back by every later step and by ``resume``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxgru.cells import Cell, get_cell
+from jaxgru.data.tasks import Splits, Task
+from jaxgru.model.calibrate import Ranges, calibrate
+from jaxgru.model.floating import CellParams, param_shapes
+from jaxgru.model.training import remove_checkpoints, train_float
+from jaxgru.runs.config import Config
+
+
+def read_float_model(ckpt: Path, cell: str | Cell) -> tuple[CellParams, Ranges]:
+    """The float weights and calibrated ranges a run saved in ``ckpt`` (its ``float_model``)."""
+    try:
+        tree = ocp.StandardCheckpointer().restore(Path(ckpt).absolute())
+        arrays = {k: np.asarray(v) for k, v in tree["params"].items()}
+        ranges = Ranges(**{k: np.asarray(tree["ranges"][k]) for k in Ranges.__dataclass_fields__})
+    except Exception as err:
+        raise RuntimeError(
+            f"cannot read the float model checkpoint {ckpt}: {type(err).__name__}: {err}. "
+            "Delete that folder to retrain."
+        ) from err
+    return CellParams(arrays=arrays, cell=get_cell(cell)), ranges
+
+
+def write_float_model(ckpt: Path, params: CellParams, ranges: Ranges) -> None:
+    """Saves ``params`` and ``ranges`` in ``ckpt`` (read back by :func:`read_float_model`)."""
+    tree = {
+        "params": {k: np.asarray(v) for k, v in params.arrays.items()},
+        "ranges": {k: np.asarray(getattr(ranges, k)) for k in Ranges.__dataclass_fields__},
+    }
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(Path(ckpt).absolute(), tree, force=True)
+    checkpointer.wait_until_finished()
+
+
+def load_or_train(cfg: Config, task: Task, splits: Splits, out: Path,
+                  log: Callable[[str], None]) -> tuple[CellParams, Ranges]:
+    """The float model and its calibration from ``out/float_model``, or trained, calibrated and
+    saved there (training checkpoints every epoch in ``out/float_training``, so it resumes)."""
+    ckpt = (out / "float_model").absolute()
+    cell = get_cell(cfg.cell)
+    if ckpt.exists():
+        params, ranges = read_float_model(ckpt, cell)
+        want = param_shapes(cell, task.features, cfg.hidden, task.classes)
+        got = {k: tuple(v.shape) for k, v in params.arrays.items()}
+        if got != want or len(ranges.lo) != cell.n_ops:
+            raise ValueError(f"{ckpt} does not hold a {cell.name.upper()}({cfg.hidden}) for {task.name} "
+                             f"(weights {got}); this run asks for one. Write the run to another folder.")
+        log(f"loaded float model from {ckpt}")
+        return params, ranges
+    n = len(splits.x_train) if cfg.train_size is None else cfg.train_size
+    log(f"training float {cell.name.upper()}({cfg.hidden}) on {n} sequences for {cfg.epochs} epochs")
+    model = train_float(
+        splits.x_train[:n], splits.y_train[:n], cell=cell, hidden=cfg.hidden, classes=task.classes,
+        epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seed=cfg.seed, log=log,
+        checkpoint_dir=out / "float_training",
+    )
+    params = model.params()
+    ranges = calibrate(params, splits.x_train[: cfg.calib_size])  # calib_size None: all of it
+    write_float_model(ckpt, params, ranges)
+    remove_checkpoints(out / "float_training")
+    return params, ranges

@@ -1,0 +1,117 @@
+"""Step 1 of a run, and the objectives every later step computes the same way: :func:`prepare`
+(settings checked, data loaded, float model trained or read, calibrated) and the objective
+assembly (error, each cost relative to the all-16-bit model, MOHAQ's constraint violation)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from jaxgru.cells.genome import Widths
+from jaxgru.data.tasks import Splits, Task
+from jaxgru.files import write_json
+from jaxgru.model.calibrate import Ranges
+from jaxgru.model.costs import CostModel, cost_model, normalized, population_costs
+from jaxgru.model.counts import model_size
+from jaxgru.model.floating import CellParams
+from jaxgru.model.training import float_accuracy
+from jaxgru.runs.config import Config, RunOptions, saved_settings
+from jaxgru.runs.float_model import load_or_train
+
+
+class SettingsMismatch(ValueError):
+    """A run folder holds a run with other settings than the ones given to resume it."""
+
+
+def _check_config_file(cfg: Config, opts: RunOptions, path: Path) -> None:
+    """Writes ``config.json``; when resuming, first refuses settings that differ from it."""
+    mine = dataclasses.asdict(cfg)
+    if path.exists() and opts.resume:
+        theirs = saved_settings(path)
+        if theirs != mine:
+            diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
+            raise SettingsMismatch(f"resuming with settings that differ from {path}: {diff} (saved, given).")
+    write_json(path, mine)
+
+
+@dataclass
+class Prepared:
+    """What a search starts from: the task, its splits (validation and test cut to ``val_size``
+    and ``test_size``), the
+    float model and its calibration, the mode, the width set and objectives, and where results go."""
+
+    cfg: Config
+    task: Task
+    splits: Splits
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    params: CellParams
+    ranges: Ranges
+    mode: str
+    out: Path
+    float_val: float
+    float_test: float
+    log: Callable[[str], None]
+    widths: Widths
+    objectives: tuple[str, ...]
+    costs: CostModel
+
+
+def prepare(cfg: Config, opts: RunOptions | None = None) -> Prepared:
+    """Checks the settings, loads the data, trains (or loads) and calibrates the float model;
+    writes ``config.json`` and the ``float_model`` checkpoint into the run directory."""
+    opts = opts or RunOptions()
+    task = cfg.check()
+    out = opts.out_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    log = (lambda *_: None) if opts.quiet else print
+    _check_config_file(cfg, opts, out / "config.json")
+    splits = task.load(opts.data_dir, download=opts.download or None, source=cfg.source, quiet=opts.quiet)
+    mode, widths, objectives = cfg.resolved_mode(), cfg.resolved_widths(), cfg.resolved_objectives()
+    log(f"{task.name}: {splits.source}{' (SYNTHETIC)' if splits.synthetic else ''}, {len(splits.x_train)} train / "
+        f"{len(splits.x_val)} validation / {len(splits.x_test)} test sequences; {cfg.cell.upper()}, {mode.upper()}, "
+        f"widths {widths}, objectives {','.join(objectives)}, strategy {cfg.strategy}")
+    x_val, y_val = splits.x_val[: cfg.val_size], splits.y_val[: cfg.val_size]  # None: all of it
+    x_test, y_test = splits.x_test[: cfg.test_size], splits.y_test[: cfg.test_size]
+    params, ranges = load_or_train(cfg, task, splits, out, log)
+    float_val = float_accuracy(params, x_val, y_val)
+    float_test = float_accuracy(params, x_test, y_test)
+    log(f"float accuracy: validation {float_val:.4f}, test {float_test:.4f}")
+    costs = cost_model(params.cell, task.features, cfg.hidden, task.classes, splits.x_val.shape[1])
+    return Prepared(cfg, task, splits, x_val, y_val, x_test, y_test, params, ranges, mode, out, float_val,
+                    float_test, log, widths, objectives, costs)
+
+
+def sizes(prep: Prepared, genomes) -> tuple[np.ndarray, np.ndarray]:
+    """``(size_bits, size ratio to the 16-bit model)`` of ``genomes``."""
+    bits, fitness = model_size(genomes, prep.params.cell, prep.task.features, prep.cfg.hidden, prep.task.classes)
+    return bits, 1.0 - fitness
+
+
+def genome_costs(prep: Prepared, genomes) -> dict[str, np.ndarray]:
+    """Every cost of ``genomes`` in its natural units (``jaxgru.model.costs``), ``float64[P]`` each."""
+    return population_costs(prep.costs, genomes, prep.params.cell)
+
+
+def objective_values(prep: Prepared, acc: np.ndarray, costs: dict[str, np.ndarray]) -> np.ndarray:
+    """The search's objectives ``[P, M]``, all minimized: the error, then each cost relative to
+    the all-16-bit model (``jaxgru.model.costs.normalized``)."""
+    norm = normalized(prep.costs, {n: costs[n] for n in prep.objectives[1:]}, prep.params.cell)
+    return np.stack([1.0 - acc] + [norm[n] for n in prep.objectives[1:]], 1)
+
+
+def constraint_violation(cfg: Config, acc: np.ndarray, costs: dict[str, np.ndarray]) -> np.ndarray | None:
+    """MOHAQ's constraints as a violation ``>= 0`` per specimen: each excess relative to its bound,
+    summed (``None`` without constraints)."""
+    parts = []
+    if cfg.max_error is not None:
+        parts.append(np.maximum((1.0 - acc) - cfg.max_error, 0.0) / cfg.max_error)
+    if cfg.max_memory is not None:
+        parts.append(np.maximum(costs["memory"] / 1000.0 - cfg.max_memory, 0.0) / cfg.max_memory)
+    return np.sum(parts, axis=0) if parts else None

@@ -1,0 +1,93 @@
+"""Step 3 of a run: the search over the cell's genomes with the strategy its settings name,
+written to ``evaluated.csv`` and ``history.csv`` after every generation and checkpointed."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from jaxgru.files import write_csv
+from jaxgru.runs.config import Config, RunOptions
+from jaxgru.runs.prepare import Prepared, constraint_violation, genome_costs, objective_values, sizes
+from jaxgru.runs.scoring import Scorer
+from jaxgru.search import nsga2
+from jaxgru.search.evosax_strategies import evosax_strategy
+from jaxgru.search.loop import SearchResult, run_search
+
+# Every cost of every evaluated genome is logged, whichever the run's objectives.
+COST_COLUMNS = ("memory", "bitops", "silago_speedup", "silago_energy", "bitfusion_speedup")
+
+
+def history_rows(result: SearchResult) -> list[dict]:
+    """The search's history rows with ``best_accuracy`` (objective 0 is the error)."""
+    return [dict(h, best_accuracy=1.0 - h["best_obj0"]) for h in result.history]
+
+
+def make_strategy(cfg: Config, num_dims: int, num_objectives: int, upper: int):
+    """The strategy ``cfg.strategy`` names over genes ``0..upper``, and its parameters: NSGA-II
+    with the run's variation operators, or an evosax algorithm minimizing the last objective
+    (a cost) under the run's constraint (``max_error``)."""
+    if cfg.strategy == "nsga2":
+        strategy = nsga2.NSGA2(cfg.population, num_dims, num_objectives, 0, upper,
+                               crossover=nsga2.CROSSOVERS[cfg.crossover], mutation=nsga2.MUTATIONS[cfg.mutation])
+        params = strategy.default_params
+        if cfg.mutation_rate is not None:
+            params = params.replace(mutation_rate=np.float32(cfg.mutation_rate))
+        return strategy, params
+    return evosax_strategy(cfg.strategy, cfg.population, num_dims, num_objectives, 0, upper,
+                           objective=num_objectives - 1)
+
+
+def search(prep: Prepared, accuracy: Scorer, opts: RunOptions | None = None) -> SearchResult:
+    """The run's strategy (NSGA-II by default) over the cell's genomes (genes are indices into
+    the width set), minimizing the run's objectives; writes ``evaluated.csv`` (every cost of every genome) and
+    ``history.csv`` after every generation and checkpoints, so that ``opts.resume`` continues it.
+    Its history's ``wall_seconds`` is the search's own time (asking, scoring and telling, summed
+    over every generation, an interrupted run's earlier part too). The result's genomes are widths."""
+    cfg, cell, out, widths = prep.cfg, prep.params.cell, prep.out, prep.widths
+    opts = opts or RunOptions()
+
+    def evaluate(genes, generation: int):
+        genomes = widths.decode(genes)
+        acc = accuracy.search_accuracy(genomes, generation)
+        costs = genome_costs(prep, genomes)
+        violation = constraint_violation(cfg, acc, costs)
+        if generation == 0 and violation is not None and not (violation <= 0).any():
+            prep.log("no genome of the initial population meets the constraints (max_error / max_memory); "
+                     "the search goes on, preferring the least violation (constrained dominance)")
+        return objective_values(prep, acc, costs), violation
+
+    cost_log = {c: np.zeros(0) for c in COST_COLUMNS}  # costs of the rows written so far
+
+    def write_progress(result: SearchResult):
+        genomes = widths.decode(result.genomes)
+        acc = 1.0 - result.objectives[:, 0]
+        bits, ratio = sizes(prep, genomes)
+        # Only the new rows: a growing shape would recompile the jitted costs every generation.
+        if len(genomes) > len(cost_log["memory"]):
+            new = genome_costs(prep, genomes[len(cost_log["memory"]):])
+            for c in COST_COLUMNS:
+                cost_log[c] = np.concatenate([cost_log[c], new[c]])
+        costs = cost_log
+        header = ["generation"] + [f"b{k}_{op.name}" for k, op in enumerate(cell.ops)] + [
+            "accuracy", "size_bits", "size_ratio", *COST_COLUMNS, "feasible"]
+        write_csv(out / "evaluated.csv", header, (
+            [int(g), *map(int, genome), f"{a:.6f}", int(b), f"{r:.6f}", *(f"{costs[c][i]:.6g}" for c in COST_COLUMNS),
+             int(v <= 0)]
+            for i, (g, genome, a, b, r, v) in enumerate(zip(result.generation, genomes, acc, bits, ratio,
+                                                            result.violation))))
+        hist = history_rows(result)
+        best = [f"best_obj{m}" for m in range(1, len(prep.objectives))]
+        cols = ["generation", "hypervolume", "best_accuracy", *best, "front_size", "evaluations", "wall_seconds"]
+        write_csv(out / "history.csv", cols, ([h[c] for c in cols] for h in hist))
+
+    strategy, sp = make_strategy(cfg, cell.n_ops, len(prep.objectives), len(widths) - 1)
+    result = run_search(
+        strategy, sp, evaluate, generations=cfg.generations, key=jax.random.key(cfg.seed),
+        checkpoint_dir=out / "checkpoints", resume=opts.resume, on_generation=write_progress,
+        progress=not opts.quiet, seeds=widths.encode(widths.homogeneous(cell)) if cfg.seed_homogeneous else None,
+    )
+    result.genomes = widths.decode(result.genomes)
+    return result
+
+
