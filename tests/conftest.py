@@ -1,4 +1,12 @@
-"""Shared fixtures: MNIST from the local data directory and one small trained model."""
+"""Shared fixtures: MNIST from the local data directory and one small trained model; and a bound
+on the memory maps that compiled code holds.
+
+XLA's CPU backend maps every compiled executable's code and data into the process (about 900
+regions for one population scoring call); a process that compiles for hundreds of tests reaches
+Linux's ``vm.max_map_count`` (65,530 by default) and the next compilation segfaults inside XLA.
+Clearing JAX's caches releases them, so every test ends with
+:func:`jaxgru.runs.processes.bound_compiled_code`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from jaxgru.runs.processes import bound_compiled_code
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -51,3 +61,9 @@ def small_model(mnist_splits):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _bounded_compiled_code():
+    yield
+    bound_compiled_code()

@@ -31,3 +31,21 @@ def test_run_pinned_raises_a_task_error_here():
         pytest.skip("needs two CPU cores")
     with pytest.raises(ValueError):
         list(run_pinned(int, [("1",), ("not a number",)], 2))
+
+
+def test_compiled_code_is_released_past_its_budget():
+    """XLA maps each executable into the process; past the budget the caches are cleared and
+    the maps released (what keeps a long process under vm.max_map_count)."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxgru.runs.processes import bound_compiled_code, mapped_regions
+
+    if not mapped_regions():
+        pytest.skip("no /proc/self/maps here")
+    for i in range(20):
+        jax.jit(lambda x, i=i: jnp.tanh(x @ x.T + i).sum(0))(jnp.ones((64, 64))).block_until_ready()
+    before = mapped_regions()
+    assert not bound_compiled_code(budget=before + 1000)  # under budget: nothing cleared
+    assert bound_compiled_code(budget=0)
+    assert mapped_regions() < before

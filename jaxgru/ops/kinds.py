@@ -3,28 +3,22 @@
 A cell (:mod:`jaxgru.cells`) is a list of operators, each of a kind named in :data:`KINDS`.
 Every backend reads the kind's :class:`OperatorKind` record, and nothing else, about it:
 
-=============  ==================================================================  =====================
-field          what it says                                                        read by
-=============  ==================================================================  =====================
-``arity``      number of operands                                                  the declaration check
-``owns``       the parameters it owns (:class:`Param`: name, shape, quantizer)     float model, QAT,
-                                                                                   export, counts
-``fused``      operators of the kind that read one source run as one stacked       every walker
-               computation (their parameters stacked along the output axis)
-``float_fn``   its float value, ``float_fn(owned, *operands)``                     float model,
-                                                                                   calibration, QAT
-``prepare``    its integer constants, ``prepare(quantizers, owned) -> dict``       integer model
-``evaluate``   its output codes, ``evaluate(constants, *operand codes)``           integer model,
-                                                                                   QAT's exact twin,
-                                                                                   export (tables)
-``table``      the function a lookup table tabulates, or ``None``                  export
-``counts``     ``(parameters, MACs, other elementwise ops)`` per step,             sizes, costs
-               ``counts(fan_in, H)``
-``multiplies`` which two widths its multiplications take: ``("self", 0)`` its own  hardware costs
-               weights by operand 0's codes, ``(0, 1)`` its two operands, ``()``
-               none
-``group``      its gene group in the reduced genome                                reduced genome
-=============  ==================================================================  =====================
+| field          | what it says                                          | read by                          |
+| -------------- | ----------------------------------------------------- | -------------------------------- |
+| ``arity``      | number of operands                                    | the declaration check            |
+| ``owns``       | the parameters it owns (:class:`Param`)               | float model, QAT, export, counts |
+| ``fused``      | a source's operators of the kind run stacked          | every walker                     |
+| ``float_fn``   | its float value, ``float_fn(owned, *operands)``       | float model, calibration, QAT    |
+| ``prepare``    | its integer constants, ``prepare(quantizers, owned)`` | integer model                    |
+| ``evaluate``   | its output codes, ``evaluate(constants, *codes)``     | integer model, exact QAT, export |
+| ``table``      | the function a lookup table tabulates, or ``None``    | export                           |
+| ``counts``     | ``(parameters, MACs, elementwise)``, ``counts(n, H)`` | sizes, costs                     |
+| ``multiplies`` | which two widths its multiplications take             | hardware costs                   |
+| ``group``      | its gene group in the reduced genome                  | reduced genome                   |
+
+A fused kind's parameters are stacked along the output axis. ``multiplies`` is ``("self", 0)``
+for its own weights by operand 0's codes, ``(0, 1)`` for its two operands, ``()`` for none;
+``counts(n, H)`` takes the operand's fan-in ``n``.
 
 Every value is ``[..., H]``. The NumPy reference (:mod:`jaxgru.model.reference`) keeps its own
 kernel per kind on purpose: it shares nothing with these records but the declaration, so its

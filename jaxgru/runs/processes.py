@@ -18,6 +18,35 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
+# XLA's CPU backend maps each compiled executable's code and data into the process (about 900
+# regions for one population scoring call). A process that compiles for many runs reaches Linux's
+# vm.max_map_count (65,530 by default), and the next compilation segfaults inside XLA.
+MAPPED_REGIONS_BUDGET = 20_000
+
+
+def mapped_regions() -> int:
+    """Memory regions mapped into this process (0 where ``/proc`` does not say)."""
+    try:
+        with open("/proc/self/maps") as f:
+            return sum(1 for _ in f)
+    except OSError:
+        return 0
+
+
+def bound_compiled_code(budget: int = MAPPED_REGIONS_BUDGET) -> bool:
+    """Clears JAX's compilation caches (releasing their executables' memory maps) when this
+    process maps more than ``budget`` regions; returns whether it did. Call it between units of
+    work in one long-lived process: runs of a sweep, tests, cells of a notebook."""
+    if mapped_regions() <= budget:
+        return False
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
+    return True
+
 
 def available_cores() -> list[int]:
     """The CPU cores this process may run on (all of them where affinity is unknown)."""
@@ -49,7 +78,9 @@ def run_pinned(fn: Callable[..., Any], tasks: Iterable[tuple], jobs: int) -> Ite
     jobs = min(jobs, len(tasks))
     if jobs <= 1:
         for i, task in enumerate(tasks):
-            yield i, fn(*task)
+            result = fn(*task)
+            bound_compiled_code()
+            yield i, result
         return
     ctx = multiprocessing.get_context("spawn")
     pinning = {}

@@ -6,15 +6,13 @@ evaluator and know the exact Pareto front, the ground truth a search is measured
 
 The groups are read from the cell declaration (``docs/design.md``, "Reduced genome"):
 
-==================  ======================================  ===================
-group               operators                               GRU
-==================  ======================================  ===================
-input linears       ``linear`` on the input ``x``           xr, xz, xn
-recurrent linears   ``linear`` on a recurrent state         hr, hz, hn
-sums                ``add``, ``sub1``, ``relu``             rp, zp, np, omz, h
-tables              ``sigmoid``, ``tanh``                   r, z, n
-products            ``mul``, ``scale``                      rh, a, b
-==================  ======================================  ===================
+| group             | operators                              | GRU                 |
+| ----------------- | -------------------------------------- | ------------------- |
+| input linears     | ``linear`` on the input ``x``          | xr, xz, xn          |
+| recurrent linears | ``linear`` on a recurrent state        | hr, hz, hn          |
+| sums              | ``add``, ``sub1``, ``relu``            | rp, zp, np, omz, h  |
+| tables            | ``sigmoid``, ``tanh``                  | r, z, n             |
+| products          | ``mul``, ``scale``                     | rh, a, b            |
 
 A cell without operators of some role has fewer groups.
 """
