@@ -21,6 +21,12 @@ from jaxgru.runs.processes import bound_compiled_code
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# A run small enough for a test: GRU(16), 1 epoch on 3000 rows, P=6, 2 generations, 300
+# validation and 300 test sequences.
+TINY = ["--task", "mnist_row", "--hidden", "16", "--population", "6", "--generations", "2", "--epochs", "1",
+        "--train-size", "3000", "--calib-size", "500", "--val-size", "300", "--test-size", "300", "--mode", "ptq",
+        "--quiet"]
+
 
 def data_dir() -> Path:
     chosen = os.environ.get("JAXGRU_DATA_DIR") or str(SHARED_DATA)
@@ -56,6 +62,26 @@ def small_model(mnist_splits):
         "y_val": y_val,
         "float_acc": float_accuracy(params, x_val, y_val),
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_float_model(tmp_path_factory) -> Path:
+    """The ``float_model`` folder of a :data:`TINY` run, trained once per test process, for the
+    run tests that are not about training (:func:`run_dir_with`)."""
+    from jaxgru.runs.cli import parse_args
+    from jaxgru.runs.prepare import prepare
+
+    out = tmp_path_factory.mktemp("tiny_float_model")
+    prepare(*parse_args(TINY + ["--data-dir", str(data_dir()), "--out", str(out)]))
+    return out / "float_model"
+
+
+def run_dir_with(float_model: Path, out: Path) -> Path:
+    """``out``, a new run folder that starts from ``float_model`` (a copy) instead of training."""
+    import shutil
+
+    shutil.copytree(float_model, out / "float_model")
+    return out
 
 
 @pytest.fixture

@@ -6,15 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, data_dir
+from conftest import REPO, TINY, data_dir, run_dir_with
 
 from jaxgru.runs import cli as run
 from jaxgru.runs import sweep
 from jaxgru.runs.config import PRESETS, Config
 from jaxgru.runs.processes import available_cores
-
-TINY = ["--task", "mnist_row", "--hidden", "16", "--population", "6", "--generations", "2", "--epochs", "1",
-        "--train-size", "3000", "--calib-size", "500", "--val-size", "300", "--mode", "ptq", "--quiet"]
 
 
 def test_run_writes_every_output(tmp_path):
@@ -46,15 +43,16 @@ def test_run_writes_every_output(tmp_path):
                                  "--out", str(out)]) == 2
 
 
-def test_quiet_run_prints_nothing(tmp_path, capfd):
-    assert run.main(TINY + ["--data-dir", str(data_dir()), "--out", str(tmp_path / "q")]) == 0  # TINY has --quiet
+def test_quiet_run_prints_nothing(tmp_path, capfd, tiny_float_model):
+    out = run_dir_with(tiny_float_model, tmp_path / "q")
+    assert run.main(TINY + ["--data-dir", str(data_dir()), "--out", str(out)]) == 0  # TINY has --quiet
     out, err = capfd.readouterr()
     assert out == "" and err == "", (out, err)
     assert (tmp_path / "q" / "summary.json").is_file()
 
 
-def test_qat_run_fine_tunes_every_specimen(tmp_path):
-    out = tmp_path / "qat"
+def test_qat_run_fine_tunes_every_specimen(tmp_path, tiny_float_model):
+    out = run_dir_with(tiny_float_model, tmp_path / "qat")
     args = TINY[: TINY.index("--mode")] + ["--mode", "qat", "--qat-fraction", "0.005", "--qat-learning-rate", "1e-3",
                                            "--seed-homogeneous", "--population", "8", "--quiet",
                                            "--data-dir", str(data_dir()), "--out", str(out)]

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import data_dir
+from conftest import TINY, data_dir, run_dir_with
 
 from jaxgru.cells import get_cell
 from jaxgru.cells.genome import PLATFORM_WIDTHS
@@ -18,9 +18,6 @@ from jaxgru.runs.float_model import read_float_model
 from jaxgru.search.beacons import Beacons, nearest_beacon, pick_new_beacons
 from jaxgru.search.pareto import dominated_by
 
-TINY = ["--task", "mnist_row", "--hidden", "16", "--population", "6", "--generations", "2", "--epochs", "1",
-        "--train-size", "3000", "--calib-size", "500", "--val-size", "300", "--mode", "ptq", "--quiet"]
-
 
 def _evaluated(out):
     with open(out / "evaluated.csv") as f:
@@ -29,8 +26,8 @@ def _evaluated(out):
     return rows, genes
 
 
-def test_platform_run_draws_only_its_widths(tmp_path):
-    out = tmp_path / "bf"
+def test_platform_run_draws_only_its_widths(tmp_path, tiny_float_model):
+    out = run_dir_with(tiny_float_model, tmp_path / "bf")
     assert run.main(TINY + ["--platform", "bitfusion", "--generations", "4", "--seed-homogeneous",
                             "--data-dir", str(data_dir()), "--out", str(out)]) == 0
     rows, genes = _evaluated(out)
@@ -44,8 +41,8 @@ def test_platform_run_draws_only_its_widths(tmp_path):
     assert share is None or 0 <= share["share_of_max"] <= 1
 
 
-def test_three_objectives_and_a_memory_constraint(tmp_path):
-    out = tmp_path / "m3"
+def test_three_objectives_and_a_memory_constraint(tmp_path, tiny_float_model):
+    out = run_dir_with(tiny_float_model, tmp_path / "m3")
     assert run.main(TINY + ["--objectives", "error,size,bitops", "--generations", "3", "--max-memory", "1.2",
                             "--data-dir", str(data_dir()), "--out", str(out)]) == 0
     hist = np.genfromtxt(out / "history.csv", delimiter=",", names=True)
@@ -80,9 +77,10 @@ def test_unknown_platform_is_refused(capsys):
     assert "invalid choice: 'tpu'" in capsys.readouterr().err
 
 
-def test_a_constraint_nobody_meets_is_said_and_the_search_goes_on(tmp_path, capsys):
+def test_a_constraint_nobody_meets_is_said_and_the_search_goes_on(tmp_path, capsys, tiny_float_model):
     args = [a for a in TINY if a != "--quiet"]
-    assert run.main(args + ["--max-error", "0.001", "--data-dir", str(data_dir()), "--out", str(tmp_path / "c")]) == 0
+    out = run_dir_with(tiny_float_model, tmp_path / "c")
+    assert run.main(args + ["--max-error", "0.001", "--data-dir", str(data_dir()), "--out", str(out)]) == 0
     assert "no genome of the initial population meets the constraints" in capsys.readouterr().out
     assert json.loads((tmp_path / "c" / "front.json").read_text()) == []  # nothing feasible, nothing claimed
 
@@ -105,8 +103,8 @@ BEACON = TINY[: TINY.index("--mode")] + ["--mode", "beacon", "--qat-fraction", "
                                          "--generations", "3"]
 
 
-def test_beacon_scores_are_the_better_of_ptq_and_the_nearest_beacon(tmp_path):
-    out = tmp_path / "b"
+def test_beacon_scores_are_the_better_of_ptq_and_the_nearest_beacon(tmp_path, tiny_float_model):
+    out = run_dir_with(tiny_float_model, tmp_path / "b")
     assert run.main(BEACON + ["--data-dir", str(data_dir()), "--out", str(out)]) == 0
     rows, genomes = _evaluated(out)
     params, ranges = read_float_model(out / "float_model", get_cell("gru"))
@@ -125,8 +123,8 @@ def test_beacon_scores_are_the_better_of_ptq_and_the_nearest_beacon(tmp_path):
     assert json.loads((out / "summary.json").read_text())["beacons"] == len(beacons)
 
 
-def test_beacon_run_resumed_after_a_kill_equals_the_uninterrupted_one(tmp_path, monkeypatch):
-    whole, cut = tmp_path / "whole", tmp_path / "cut"
+def test_beacon_run_resumed_after_a_kill_equals_the_uninterrupted_one(tmp_path, monkeypatch, tiny_float_model):
+    whole, cut = (run_dir_with(tiny_float_model, tmp_path / name) for name in ("whole", "cut"))
     assert run.main(BEACON + ["--data-dir", str(data_dir()), "--out", str(whole)]) == 0
     save = Beacons.save
 
