@@ -320,8 +320,8 @@ def test_run_with_each_cell_writes_every_output(tmp_path, name):
     from jaxgru.runs import cli as run
     out = tmp_path / name
     args = ["--task", "mnist_row", "--cell", name, "--hidden", "8", "--population", "4", "--generations", "1",
-            "--epochs", "1", "--train-size", "1000", "--calib-size", "200", "--val-size", "100", "--mode", "ptq",
-            "--quiet", "--data-dir", str(data_dir()), "--out", str(out)]
+            "--epochs", "1", "--train-size", "1000", "--calib-size", "200", "--val-size", "100", "--test-size", "100",
+            "--mode", "ptq", "--quiet", "--data-dir", str(data_dir()), "--out", str(out)]
     assert run.main(args) == 0
     for f in ("config.json", "front.json", "baseline.json", "evaluated.csv", "history.csv", "pareto.png",
               "history.png", "summary.json"):

@@ -121,7 +121,7 @@ def test_readme_commands_exist():
 
 def test_sweep_gathers_runs_and_skips_finished(tmp_path, capsys):
     args = ["--seeds", "0", "1", "--hidden", "8", "--population", "4", "--generations", "1", "--epochs", "1",
-            "--train-size", "1000", "--calib-size", "200", "--val-size", "100", "--mode", "ptq",
+            "--train-size", "1000", "--calib-size", "200", "--val-size", "100", "--test-size", "100", "--mode", "ptq",
             "--data-dir", str(data_dir()),
             "--out", str(tmp_path)]
     assert sweep.main(args) == 0
@@ -143,7 +143,7 @@ def test_sweep_takes_a_preset_and_flags_override_it():
 def test_sweep_jobs_run_side_by_side_and_agree_with_one_at_a_time(tmp_path, capsys):
     """--jobs 2: two spawned processes, each on its own core, give the runs of --jobs 1 exactly."""
     args = ["--seeds", "0", "1", "--hidden", "8", "--population", "4", "--generations", "1", "--epochs", "1",
-            "--train-size", "600", "--calib-size", "100", "--val-size", "100", "--mode", "ptq",
+            "--train-size", "600", "--calib-size", "100", "--val-size", "100", "--test-size", "100", "--mode", "ptq",
             "--data-dir", str(data_dir())]
     if len(available_cores()) < 2:
         pytest.skip("needs two CPU cores")

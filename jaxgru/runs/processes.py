@@ -21,7 +21,7 @@ from typing import Any
 # XLA's CPU backend maps each compiled executable's code and data into the process (about 900
 # regions for one population scoring call). A process that compiles for many runs reaches Linux's
 # vm.max_map_count (65,530 by default), and the next compilation segfaults inside XLA.
-MAPPED_REGIONS_BUDGET = 20_000
+MAPPED_REGIONS_BUDGET = 40_000
 
 
 def mapped_regions() -> int:
