@@ -235,10 +235,10 @@ def test_unreadable_checkpoint(tmp_path):
     run_search(strategy, strategy.default_params, evaluate, generations=1, key=jax.random.key(0),
                checkpoint_dir=tmp_path,
                progress=False)
-    for f in (tmp_path / "1").rglob("*"):
+    for f in [*(tmp_path / "0").rglob("*"), *(tmp_path / "1").rglob("*")]:  # every kept generation
         if f.is_file():
             f.write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="cannot read the search checkpoint"):
+    with pytest.raises(CheckpointError, match="cannot read the search checkpoint"), pytest.warns(UserWarning):
         run_search(strategy, strategy.default_params, evaluate, generations=2, key=jax.random.key(0),
                    checkpoint_dir=tmp_path,
                    resume=True, progress=False)

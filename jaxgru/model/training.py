@@ -15,6 +15,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from jaxgru.cells.declaration import Cell
+from jaxgru.files import check_digest, with_digest
 from jaxgru.model.floating import CellClassifier, CellParams, float_logits
 
 
@@ -98,6 +99,7 @@ def train_float(
             log(f"epoch {epoch + 1}/{epochs}: loss {float(jnp.mean(jnp.stack(losses))):.4f}")
         if mngr is not None:
             tree = {"model": nnx.to_pure_dict(nnx.state(model)), "optimizer": nnx.to_pure_dict(nnx.state(optimizer))}
+            tree = with_digest(jax.tree.map(np.asarray, tree))
             mngr.save(epoch + 1, args=ocp.args.StandardSave(tree), force=True)
             mngr.wait_until_finished()
     if mngr is not None:
@@ -108,15 +110,21 @@ def train_float(
 def _restore_training(mngr: ocp.CheckpointManager, model: CellClassifier, optimizer: nnx.Optimizer) -> int:
     """Loads the last saved epoch into ``model`` and ``optimizer``; returns the epochs done."""
     step = mngr.latest_step()
+    where = f"the float-training checkpoint {mngr.directory}/{step}"
     try:
         tree = mngr.restore(step, args=ocp.args.StandardRestore())
+    except Exception as err:  # orbax raises many types; say plainly what failed
+        raise RuntimeError(f"cannot read {where}: {type(err).__name__}: {err}. Delete that folder to train from "
+                           "scratch.") from err
+    tree = check_digest(tree, where, "delete that folder to train from scratch")
+    try:
         for obj, key in ((model, "model"), (optimizer, "optimizer")):
             state = nnx.state(obj)
             nnx.replace_by_pure_dict(state, tree[key])
             nnx.update(obj, state)
     except Exception as err:  # orbax raises many types; say plainly what failed
-        raise RuntimeError(f"cannot read the float-training checkpoint {mngr.directory}/{step}: "
-                           f"{type(err).__name__}: {err}. Delete that folder to train from scratch.") from err
+        raise RuntimeError(f"cannot load {where}: {type(err).__name__}: {err}. Delete that folder to train from "
+                           "scratch.") from err
     return int(step)
 
 

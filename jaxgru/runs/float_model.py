@@ -1,5 +1,5 @@
-"""A run's float model on disk: trained once, saved with its calibrated ranges (Orbax), read
-back by every later step and by ``resume``."""
+"""A run's float model on disk: trained once, saved with its calibrated ranges and their digest
+(Orbax), read back and checked by every later step and by ``resume``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import orbax.checkpoint as ocp
 
 from jaxgru.cells import Cell, get_cell
 from jaxgru.data.tasks import Splits, Task
+from jaxgru.files import check_digest, with_digest
 from jaxgru.model.calibrate import Ranges, calibrate
 from jaxgru.model.floating import CellParams, param_shapes
 from jaxgru.model.training import remove_checkpoints, train_float
@@ -18,27 +19,30 @@ from jaxgru.runs.config import Config
 
 
 def read_float_model(ckpt: Path, cell: str | Cell) -> tuple[CellParams, Ranges]:
-    """The float weights and calibrated ranges a run saved in ``ckpt`` (its ``float_model``)."""
+    """The float weights and calibrated ranges a run saved in ``ckpt`` (its ``float_model``),
+    checked against the digest saved with them (:class:`jaxgru.files.DamagedStateError` if not)."""
     try:
         tree = ocp.StandardCheckpointer().restore(Path(ckpt).absolute())
-        arrays = {k: np.asarray(v) for k, v in tree["params"].items()}
-        ranges = Ranges(**{k: np.asarray(tree["ranges"][k]) for k in Ranges.__dataclass_fields__})
     except Exception as err:
         raise RuntimeError(
             f"cannot read the float model checkpoint {ckpt}: {type(err).__name__}: {err}. "
             "Delete that folder to retrain."
         ) from err
+    tree = check_digest(tree, f"the float model checkpoint {ckpt}",
+                        "delete that folder to train and calibrate again, or restore it from a copy")
+    arrays = {k: np.asarray(v) for k, v in tree["params"].items()}
+    ranges = Ranges(**{k: np.asarray(tree["ranges"][k]) for k in Ranges.__dataclass_fields__})
     return CellParams(arrays=arrays, cell=get_cell(cell)), ranges
 
 
 def write_float_model(ckpt: Path, params: CellParams, ranges: Ranges) -> None:
-    """Saves ``params`` and ``ranges`` in ``ckpt`` (read back by :func:`read_float_model`)."""
+    """Saves ``params``, ``ranges`` and their digest in ``ckpt`` (read back by :func:`read_float_model`)."""
     tree = {
         "params": {k: np.asarray(v) for k, v in params.arrays.items()},
         "ranges": {k: np.asarray(getattr(ranges, k)) for k in Ranges.__dataclass_fields__},
     }
     checkpointer = ocp.StandardCheckpointer()
-    checkpointer.save(Path(ckpt).absolute(), tree, force=True)
+    checkpointer.save(Path(ckpt).absolute(), with_digest(tree), force=True)
     checkpointer.wait_until_finished()
 
 

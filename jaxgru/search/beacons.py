@@ -19,7 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxgru.files import atomic_write_bytes
+from jaxgru.files import DamagedStateError, atomic_write_bytes, check_digest, with_digest
 from jaxgru.model.floating import CellParams
 
 
@@ -76,14 +76,17 @@ class Beacons:
         """The beacons saved in ``path`` (empty when it does not exist)."""
         if not path.exists():
             return cls.empty(num_dims, path)
+        remedy = "delete it and the run's checkpoints to restart the search"
         try:
             with np.load(path) as f:
-                genes, generation = f["genes"].astype(np.int32), f["generation"].astype(np.int32)
-                ptq, qat = f["ptq_accuracy"], f["qat_accuracy"]
-                arrays = {k[2:]: f[k] for k in f.files if k.startswith("w/")}
+                saved = check_digest({k: f[k] for k in f.files}, f"the beacons file {path}", remedy)
+        except DamagedStateError:
+            raise
         except Exception as err:
-            raise RuntimeError(f"cannot read the beacons file {path}: {type(err).__name__}: {err}. Delete it and "
-                               "the run's checkpoints to restart the search.") from err
+            raise RuntimeError(f"cannot read the beacons file {path}: {type(err).__name__}: {err}; {remedy}.") from err
+        genes, generation = saved["genes"].astype(np.int32), saved["generation"].astype(np.int32)
+        ptq, qat = saved["ptq_accuracy"], saved["qat_accuracy"]
+        arrays = {k[2:]: saved[k] for k in saved if k.startswith("w/")}
         weights = CellParams(arrays=arrays, cell=like.cell) if len(genes) else None
         return cls(genes, generation, ptq, qat, weights, path)
 
@@ -109,10 +112,12 @@ class Beacons:
                        np.concatenate([self.qat_accuracy, qat_accuracy]), merged, self.path)
 
     def save(self) -> None:
-        """Writes the beacons atomically to ``path``."""
+        """Writes the beacons and their digest atomically to ``path``."""
         buf = io.BytesIO()
-        np.savez(buf, genes=self.genes, generation=self.generation, ptq_accuracy=self.ptq_accuracy,
-                 qat_accuracy=self.qat_accuracy, **{f"w/{k}": v for k, v in self.weights.arrays.items()})
+        weights = {f"w/{k}": np.asarray(v) for k, v in self.weights.arrays.items()}
+        arrays = {"genes": self.genes, "generation": self.generation, "ptq_accuracy": self.ptq_accuracy,
+                  "qat_accuracy": self.qat_accuracy, **weights}
+        np.savez(buf, **with_digest(arrays))
         atomic_write_bytes(self.path, buf.getvalue())
 
     def weights_for(self, idx: np.ndarray) -> CellParams:

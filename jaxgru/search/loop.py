@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from flax import serialization
+
+from jaxgru.files import DamagedStateError, check_digest, with_digest
 
 # evaluate(genomes int32[P, D], generation) -> (objectives float[P, M] minimized, violation float[P] or None)
 EvaluateFn = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray | None]]
@@ -92,16 +95,37 @@ def _save(mngr: ocp.CheckpointManager, g: int, result: SearchResult, elapsed: fl
         "history": {k: np.array([row[k] for row in result.history]) for k in result.history[0]},
         "elapsed": np.float64(elapsed),
     }
-    mngr.save(g, args=ocp.args.StandardSave(tree), force=True)
+    mngr.save(g, args=ocp.args.StandardSave(with_digest(tree)), force=True)
     mngr.wait_until_finished()
 
 
 def _restore(mngr: ocp.CheckpointManager, template) -> tuple[int, SearchResult, float] | None:
-    step = mngr.latest_step()
-    if step is None:
-        return None
+    """The latest checkpointed generation that reads back intact (its digest holds); a damaged
+    latest one falls back to the one before it, with a warning, and none intact is an error."""
+    steps = sorted(mngr.all_steps(), reverse=True)
+    for i, step in enumerate(steps):
+        try:
+            restored = _restore_step(mngr, step, template)
+        except (CheckpointError, DamagedStateError) as err:
+            if i + 1 == len(steps):
+                raise CheckpointError(str(err)) from err
+            warnings.warn(f"{err} Resuming from generation {steps[i + 1]}, the one before it.", stacklevel=3)
+            continue
+        for damaged in steps[:i]:  # recomputed from here, so their steps are written again
+            mngr.delete(damaged)
+        return restored
+    return None
+
+
+def _restore_step(mngr: ocp.CheckpointManager, step: int, template) -> tuple[int, SearchResult, float]:
+    where = f"the search checkpoint {mngr.directory}/{step}"
+    remedy = "delete that folder to restart the search from scratch, or write the run elsewhere"
     try:
         tree = mngr.restore(step, args=ocp.args.StandardRestore())
+    except Exception as err:  # orbax raises many types; say plainly what failed
+        raise CheckpointError(f"cannot read {where}: {type(err).__name__}: {err}; {remedy}.") from err
+    tree = check_digest(tree, where, remedy)
+    try:
         state = serialization.from_state_dict(template, jax.tree.map(jax.numpy.asarray, tree["state"]))
         keys = list(tree["history"])
         history = [
@@ -117,11 +141,8 @@ def _restore(mngr: ocp.CheckpointManager, template) -> tuple[int, SearchResult, 
             generation=np.asarray(tree["generation"], np.int32),
             history=history,
         )
-    except Exception as err:  # orbax raises many types; say plainly what failed
-        raise CheckpointError(
-            f"cannot read the search checkpoint {mngr.directory}/{step}: {type(err).__name__}: {err}. "
-            "Delete that folder to restart the search from scratch, or write the run elsewhere."
-        ) from err
+    except Exception as err:
+        raise CheckpointError(f"cannot load {where}: {type(err).__name__}: {err}; {remedy}.") from err
     return step, result, float(tree["elapsed"])
 
 
