@@ -103,3 +103,22 @@ def test_pymoo_oracle_and_jaxgru_runs_count_evaluations_alike():
     assert genes.min() >= 0 and genes.max() <= 6 and np.issubdtype(genes.dtype, np.integer)
     g = pc.run_jaxgru(objectives, 6, 6, population=8, evaluations=40, seed=0, variant=("sbx", "polynomial", None))
     assert g.shape == (40, 2)
+
+
+def test_a_run_chooses_its_strategy_by_setting():
+    """``Config.strategy``: NSGA-II by default; an evosax algorithm minimizes the one cost under
+    the error bound, and without one cost and a bound it is refused in one line."""
+    from jaxgru.runs.config import Config
+    from jaxgru.runs.searching import make_strategy
+
+    strategy, _ = make_strategy(Config(), num_dims=17, num_objectives=2, upper=6)
+    assert isinstance(strategy, NSGA2)
+    cfg = Config(strategy="simple_ga", max_error=0.05)
+    cfg.check()
+    strategy, params = make_strategy(cfg, num_dims=17, num_objectives=2, upper=6)
+    assert isinstance(strategy, IntegerEvosax) and strategy.name == "SimpleGA" and strategy.objective == 1
+    assert float(params.crossover_rate) == 0.5
+    for bad in (Config(strategy="simple_ga"), Config(strategy="differential_evolution", max_error=0.05,
+                                                     objectives="error,size,bitops")):
+        with pytest.raises(ValueError, match="answers a single-objective question"):
+            bad.check()
