@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from jaxgru.files import write_json
 from jaxgru.model.population import population_accuracy
-from jaxgru.runs.config import Config, RunOptions, add_arguments
+from jaxgru.runs.config import Config, RunOptions, add_arguments, command_line_message
 from jaxgru.runs.prepare import Prepared, prepare
 from jaxgru.search.loop import run_search
 
@@ -52,6 +53,16 @@ def fixed_subset(args: argparse.Namespace) -> Prepared:
     if args.float_model and not (model_dir / "float_model").exists():
         shutil.copytree(Path(args.float_model) / "float_model", model_dir / "float_model")
     return prepare(model_config(args), RunOptions(out=str(model_dir), data_dir=args.data_dir, quiet=True))
+
+
+def fixed_subset_or_report(args: argparse.Namespace) -> Prepared | None:
+    """:func:`fixed_subset`, or ``None`` after printing why it could not be made (one line, in
+    the command line's terms): the studies' entry points then return 2."""
+    try:
+        return fixed_subset(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"error: {command_line_message(str(err))}", file=sys.stderr)
+        return None
 
 
 def cached(score: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:

@@ -24,17 +24,17 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from evosax.algorithms import DifferentialEvolution, SimpleGA
 
 from jaxgru.files import atomic_write_bytes, write_json
-from jaxgru.runs.config import Config, add_arguments, command_line_message
+from jaxgru.runs.config import Config, add_arguments
 from jaxgru.runs.prepare import sizes
-from jaxgru.search.evosax_strategies import IntegerEvosax
+from jaxgru.search.evosax_strategies import evosax_strategy
 from jaxgru.search.loop import run_search
 from jaxgru.search.nsga2 import NSGA2
-from jaxgru.studies.common import PAPER_BUDGET, add_model_args, cached_accuracy, fixed_subset, resumable_runs
+from jaxgru.studies.common import PAPER_BUDGET, add_model_args, cached_accuracy, fixed_subset_or_report, resumable_runs
 
 STRATEGIES = ("SimpleGA", "DifferentialEvolution", "NSGA-II")
+STRATEGY_NAMES = {"SimpleGA": "simple_ga", "DifferentialEvolution": "differential_evolution"}  # ALGORITHMS' keys
 
 
 def parse_args(argv=None):
@@ -51,20 +51,14 @@ def strategy_for(name: str, population: int, n_var: int, upper: int):
     if name == "NSGA-II":
         s = NSGA2(population, n_var, 2, 0, upper)
         return s, s.default_params
-    if name == "SimpleGA":
-        s = IntegerEvosax(SimpleGA, population, n_var, 1, 0, upper)
-        return s, s.default_params.replace(crossover_rate=0.5)
-    s = IntegerEvosax(DifferentialEvolution, population, n_var, 1, 0, upper)
-    return s, s.default_params
+    return evosax_strategy(STRATEGY_NAMES[name], population, n_var, 1, 0, upper, objective=0)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
-    try:
-        prep = fixed_subset(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"error: {command_line_message(str(err))}", file=sys.stderr)
+    prep = fixed_subset_or_report(args)
+    if prep is None:
         return 2
     widths, n_var = prep.widths, prep.params.cell.n_ops
     score = cached_accuracy(prep)

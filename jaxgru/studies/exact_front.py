@@ -28,12 +28,18 @@ from pathlib import Path
 import numpy as np
 
 from jaxgru.files import atomic_write_bytes, write_json
-from jaxgru.runs.config import Config, add_arguments, command_line_message
+from jaxgru.runs.config import Config, add_arguments
 from jaxgru.runs.prepare import sizes
 from jaxgru.search.gene_groups import enumerate_space, expand, op_groups
 from jaxgru.search.nsga2 import NSGA2
 from jaxgru.search.pareto import archive_hypervolume, pareto_front
-from jaxgru.studies.common import PAPER_BUDGET, add_model_args, cached_accuracy, fixed_subset, search_trajectory
+from jaxgru.studies.common import (
+    PAPER_BUDGET,
+    add_model_args,
+    cached_accuracy,
+    fixed_subset_or_report,
+    search_trajectory,
+)
 
 MULTIPLES = (1, 4, 16)
 
@@ -82,10 +88,8 @@ class SpaceScores:
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
-    try:
-        prep = fixed_subset(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"error: {command_line_message(str(err))}", file=sys.stderr)
+    prep = fixed_subset_or_report(args)
+    if prep is None:
         return 2
     cell, widths = prep.params.cell, prep.widths
     groups = op_groups(cell)

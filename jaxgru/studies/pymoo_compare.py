@@ -25,12 +25,12 @@ import jax
 import numpy as np
 
 from jaxgru.files import atomic_write_bytes, write_json
-from jaxgru.runs.config import Config, add_arguments, command_line_message
+from jaxgru.runs.config import Config, add_arguments
 from jaxgru.runs.prepare import sizes
 from jaxgru.search import nsga2
 from jaxgru.search.loop import run_search
 from jaxgru.search.pareto import archive_hypervolume
-from jaxgru.studies.common import PAPER_BUDGET, add_model_args, cached_accuracy, fixed_subset, resumable_runs
+from jaxgru.studies.common import PAPER_BUDGET, add_model_args, cached_accuracy, fixed_subset_or_report, resumable_runs
 
 # jaxgru variants: crossover, mutation, mutation rate per gene (None: 1 / D)
 VARIANTS = {
@@ -99,10 +99,8 @@ def run_jaxgru(objectives, n_var: int, upper: int, population: int, evaluations:
 def main(argv=None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
-    try:
-        prep = fixed_subset(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"error: {command_line_message(str(err))}", file=sys.stderr)
+    prep = fixed_subset_or_report(args)
+    if prep is None:
         return 2
     widths, n_var = prep.widths, prep.params.cell.n_ops
     score = cached_accuracy(prep)
