@@ -50,9 +50,9 @@ TORCH_BLOCK = 16
 def _setup(cell_name: str, hidden: int, population: int, samples: int, seed: int = 0):
     import numpy as np
 
-    from jaxgru.cells import get_cell
+    from jaxgru.cells import Stack, get_cell
     from jaxgru.model.calibrate import calibrate
-    from jaxgru.model.floating import CellParams, param_shapes
+    from jaxgru.model.floating import ModelParams, param_shapes
 
     rng = np.random.default_rng(seed)
     cell = get_cell(cell_name)
@@ -62,7 +62,7 @@ def _setup(cell_name: str, hidden: int, population: int, samples: int, seed: int
         scale = 0.1 if name[0] == "b" else std.get(name[1] if name[0] == "w" else name[0], 1 / np.sqrt(hidden))
         arrays[name] = rng.normal(0, scale, shape).astype(np.float32)
     arrays["bd"] = np.zeros(CLASSES, np.float32)
-    params = CellParams(arrays=arrays, cell=cell)
+    params = ModelParams(arrays=arrays, stack=Stack.of(cell))
     x = rng.random((samples, STEPS, FEATURES), dtype=np.float32)
     ranges = calibrate(params, x)
     genomes = rng.integers(2, 9, size=(population, cell.n_ops)).astype(np.int32)

@@ -45,12 +45,13 @@ KERNELS = {
 
 
 class FakeQuantCell:
-    """cell(H) -> dense with fake-quantized operators; weights as jaxgru's ``CellParams``."""
+    """cell(H) -> dense with fake-quantized operators; weights as jaxgru's ``ModelParams``."""
 
     def __init__(self, params, ranges, bits, input_bits: int = 8, head_bits: int = 8):
         t = lambda a: torch.from_numpy(np.asarray(a, np.float32))  # noqa: E731
-        cell = self.cell = params.cell
-        self.hidden = params.hidden
+        (cell,) = params.stack.cells  # one layer
+        self.cell = cell
+        (self.hidden,) = params.hidden
         lo, hi = np.asarray(ranges.lo), np.asarray(ranges.hi)
         self.q = [_affine(float(lo[k]), float(hi[k]), int(bits[k])) for k in range(cell.n_ops)]
         self.qx = _affine(float(ranges.x_lo), float(ranges.x_hi), input_bits)
@@ -107,8 +108,9 @@ class FakeQuantPopulation:
     def __init__(self, params, ranges, genomes, input_bits: int = 8, head_bits: int = 8):
         t = lambda a: torch.from_numpy(np.asarray(a, np.float32))  # noqa: E731
         genomes = np.asarray(genomes)
-        cell = self.cell = params.cell
-        self.hidden = params.hidden
+        (cell,) = params.stack.cells  # one layer
+        self.cell = cell
+        (self.hidden,) = params.hidden
         lo, hi = np.asarray(ranges.lo), np.asarray(ranges.hi)
         self.q = [_affine_population(float(lo[k]), float(hi[k]), genomes[:, k]) for k in range(cell.n_ops)]
         self.qx = _affine(float(ranges.x_lo), float(ranges.x_hi), input_bits)

@@ -47,7 +47,7 @@ def throughput(hidden: int, population: int, samples: int, variant: str) -> floa
     genes_from, scored = VARIANTS[variant]
     params, ranges, _, x = _setup("gru", hidden, population, samples)
     rng = np.random.default_rng(1)
-    genomes = genes_from.decode(rng.integers(0, len(genes_from), (population, params.cell.n_ops)))
+    genomes = genes_from.decode(rng.integers(0, len(genes_from), (population, params.stack.n_ops)))
     block = resolve_block("auto", CPU_EVAL_BLOCK)
     with jax.enable_x64(scored.wide):
         fn = jax.jit(population_logits, static_argnames=("block", "widths"))

@@ -19,14 +19,14 @@ from flax import nnx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jaxgru.cells import CELLS, get_cell
+from jaxgru.cells import CELLS, Stack, get_cell
 from jaxgru.cells.declaration import Cell, Op
 from jaxgru.cells.genome import check_genomes
 from jaxgru.model import counts as size
 from jaxgru.model import reference
 from jaxgru.model.calibrate import calibrate
 from jaxgru.model.export import export_arrays
-from jaxgru.model.floating import CellClassifier, CellParams, float_logits, param_shapes
+from jaxgru.model.floating import Classifier, ModelParams, float_logits, param_shapes
 from jaxgru.model.integer import int_logits, quantize
 from jaxgru.model.population import population_accuracy, population_logits
 from jaxgru.model.qat import fake_quant_logits
@@ -102,7 +102,7 @@ def test_a_new_kind_is_one_record_and_one_reference_kernel(monkeypatch, mnist_sp
     sq = Cell("sq", ("h",), (
         Op("xh", "linear", ("x",)), Op("hh", "linear", ("h",)), Op("p", "add", ("xh", "hh")),
         Op("s", "square", ("p",)), Op("h", "tanh", ("s",))), "h")
-    p = CellClassifier(sq, 28, 12, 10, rngs=nnx.Rngs(1)).params()
+    p = Classifier(sq, 28, 12, 10, rngs=nnx.Rngs(1)).params()
     x = mnist_splits.x_val[:12]
     r = calibrate(p, mnist_splits.x_train[:200])
     assert float(r.hi[sq.index("s")]) >= 0 and float(r.lo[sq.index("s")]) >= 0  # the float model ran a * a
@@ -136,16 +136,17 @@ def test_unknown_cell_and_wrong_genome_length_say_what_fits():
         get_cell("lsmt")
     with pytest.raises(ValueError, match=r"shape \[21\] or \[P, 21\] for the lstm cell"):
         check_genomes(np.full(17, 8), get_cell("lstm"))
-    with pytest.raises(ValueError, match="operator 'vfc' of the sru cell"):
+    with pytest.raises(ValueError, match="operator 'vfc' of sru"):
         check_genomes(np.array([8] * 4 + [17] + [8] * 14), get_cell("sru"))
 
 
 # --- the float models against implementations that do not read the declaration ------------
 
-def _random_params(cell, n_in=5, hidden=6, classes=3, seed=0) -> CellParams:
+def _random_params(cell, n_in=5, hidden=6, classes=3, seed=0) -> ModelParams:
     rng = np.random.default_rng(seed)
     shapes = param_shapes(cell, n_in, hidden, classes)
-    return CellParams(arrays={k: rng.normal(0, 0.5, s).astype(np.float32) for k, s in shapes.items()}, cell=cell)
+    return ModelParams(arrays={k: rng.normal(0, 0.5, s).astype(np.float32) for k, s in shapes.items()},
+                       stack=Stack.of(cell))
 
 
 def _sig(v):
@@ -230,7 +231,7 @@ genome_st = st.lists(st.integers(2, 8), min_size=21, max_size=21)
 def test_jax_integer_model_equals_numpy_reference(cell_models, mnist_splits, name, genome, io):
     """Bit-identical logits for random genomes on real MNIST sequences, odd I/O widths included."""
     p, r = cell_models[name]
-    g = np.array(genome[: p.cell.n_ops], np.int32)
+    g = np.array(genome[: p.stack.n_ops], np.int32)
     x = mnist_splits.x_val[:24]
     q = jax.jit(quantize)(p, r, jnp.asarray(g), io[0], io[1])
     want = Reference(export_arrays(p, r, g, input_bits=io[0], head_bits=io[1])).logits(x)
@@ -254,7 +255,7 @@ def test_8bit_ptq_close_to_float(cell_models, mnist_splits, name):
     p, r = cell_models[name]
     x, y = mnist_splits.x_val[:1000], mnist_splits.y_val[:1000]
     acc_float = float_accuracy(p, x, y)
-    (acc8,) = population_accuracy(p, r, np.full((1, p.cell.n_ops), 8, np.int32), x, y)
+    (acc8,) = population_accuracy(p, r, np.full((1, p.stack.n_ops), 8, np.int32), x, y)
     assert acc_float > 0.5, f"the {name} fixture did not train ({acc_float})"
     assert abs(acc8 - acc_float) <= 0.015, (acc8, acc_float)
 
@@ -263,7 +264,7 @@ def test_8bit_ptq_close_to_float(cell_models, mnist_splits, name):
 def test_population_at_once_equals_each_alone(cell_models, mnist_splits, name):
     p, r = cell_models[name]
     x = mnist_splits.x_val[:32]
-    genomes = np.random.default_rng(3).integers(2, 9, (10, p.cell.n_ops)).astype(np.int32)  # > 7: shared inputs
+    genomes = np.random.default_rng(3).integers(2, 9, (10, p.stack.n_ops)).astype(np.int32)  # > 7: shared inputs
     together = np.asarray(jax.jit(population_logits, static_argnames="block")(
         p, r, jnp.asarray(genomes), jnp.asarray(x), 8, 8, block=4))
     for g, got in zip(genomes, together):
@@ -274,12 +275,12 @@ def test_population_at_once_equals_each_alone(cell_models, mnist_splits, name):
 def test_exact_qat_forward_is_the_integer_model(cell_models, mnist_splits, name):
     p, r = cell_models[name]
     x = jnp.asarray(mnist_splits.x_val[:200])
-    for g in np.random.default_rng(4).integers(2, 9, (3, p.cell.n_ops)).astype(np.int32):
+    for g in np.random.default_rng(4).integers(2, 9, (3, p.stack.n_ops)).astype(np.int32):
         q = quantize(p, r, g, 6, 5)
         ints = np.asarray(int_logits(q, x), np.float64) * float(q.logit_scale)
         fake = np.asarray(fake_quant_logits(p, r, jnp.asarray(g), x, 6, 5))
         np.testing.assert_allclose(fake, ints, rtol=1e-5, atol=1e-5 * np.abs(ints).max())
-    grads = jax.grad(lambda w: fake_quant_logits(w, r, jnp.full(p.cell.n_ops, 4, jnp.int32), x).sum())(p)
+    grads = jax.grad(lambda w: fake_quant_logits(w, r, jnp.full(p.stack.n_ops, 4, jnp.int32), x).sum())(p)
     assert all(bool(jnp.isfinite(leaf).all()) for leaf in jax.tree.leaves(grads))
     assert float(jnp.abs(grads["wx"]).max()) > 0
 
@@ -294,7 +295,7 @@ def test_a_new_cell_is_one_declaration(mnist_splits):
         Op("a", "mul", ("og", "u")), Op("b", "mul", ("g", "t")), Op("h", "add", ("a", "b")),
     ), "h")
     assert {op.kind for op in toy.ops} == set(KINDS)
-    model_ = CellClassifier(toy, 28, 16, 10, rngs=nnx.Rngs(0))
+    model_ = Classifier(toy, 28, 16, 10, rngs=nnx.Rngs(0))
     p = model_.params()
     x = mnist_splits.x_val[:16]
     r = calibrate(p, mnist_splits.x_train[:200])

@@ -47,7 +47,7 @@ def reduced(small_model, tmp_path_factory):
     """The whole space of widths {2, 3, 4} per group (3^5 genomes), scored on 64 sequences."""
     p, r = small_model["params"], small_model["ranges"]
     x, y = small_model["x_val"][:64], small_model["y_val"][:64]
-    cell, widths = p.cell, Widths((2, 3, 4))
+    cell, widths = p.stack, Widths((2, 3, 4))
 
     def score(genomes):
         return population_accuracy(p, r, genomes, x, y, widths=widths)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgru.cells import Stack
 from jaxgru.ops.primitives import int_dot
 
 gpu = [d for d in jax.devices() if d.platform == "gpu"]
@@ -22,16 +23,15 @@ def test_int8_dot_is_exact_on_gpu():
 
 def test_population_matches_reference_on_gpu():
     """The whole integer model on the GPU against the NumPy reference."""
-    from jaxgru.cells import get_cell
     from jaxgru.model.calibrate import calibrate
     from jaxgru.model.export import export_arrays
-    from jaxgru.model.floating import CellParams
+    from jaxgru.model.floating import ModelParams
     from jaxgru.model.population import population_logits
     from jaxgru.model.reference import Reference
 
     rng = np.random.default_rng(1)
     h, i, c = 64, 28, 10
-    p = CellParams(cell=get_cell("gru"), arrays=dict(
+    p = ModelParams(stack=Stack.of("gru"), arrays=dict(
         wx=rng.normal(0, 0.3, (i, 3 * h)).astype(np.float32), bx=rng.normal(0, 0.1, 3 * h).astype(np.float32),
         wh=rng.normal(0, 0.12, (h, 3 * h)).astype(np.float32), bh=rng.normal(0, 0.1, 3 * h).astype(np.float32),
         wd=rng.normal(0, 0.3, (h, c)).astype(np.float32), bd=np.zeros(c, np.float32),

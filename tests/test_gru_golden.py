@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgru.cells import get_cell
+from jaxgru.cells import Stack
 from jaxgru.model.calibrate import Ranges
-from jaxgru.model.floating import CellParams
+from jaxgru.model.floating import ModelParams
 from jaxgru.model.population import population_logits
 from jaxgru.model.qat import fake_quant_logits
 
@@ -23,7 +23,7 @@ GOLDEN = Path(__file__).parent / "data" / "gru_golden.npz"
 
 def _load():
     d = dict(np.load(GOLDEN))
-    p = CellParams(arrays={k[6:]: d[k] for k in d if k.startswith("param_")}, cell=get_cell("gru"))
+    p = ModelParams(arrays={k[6:]: d[k] for k in d if k.startswith("param_")}, stack=Stack.of("gru"))
     r = Ranges(**{k: d[f"range_{k}"] for k in ("x_lo", "x_hi", "lo", "hi")})
     return d, p, r
 

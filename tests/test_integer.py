@@ -57,7 +57,7 @@ def test_exported_npz_runs_in_reference(small_model, tmp_path):
 def test_weights_dequantize_close_to_float(small_model):
     p, r = small_model["params"], small_model["ranges"]
     ex = export_arrays(p, r, np.full(17, 8, np.int32))
-    hidden = p.hidden
+    (hidden,) = p.hidden
     w_scale = np.abs(np.asarray(p["wh"][:, :hidden])).max() / 127
     err = np.abs(ex["w_hr"] * w_scale - np.asarray(p["wh"][:, :hidden]))
     assert err.max() <= w_scale / 2 + 1e-6
@@ -90,9 +90,9 @@ def test_large_population_in_bounded_chunks(small_model, rng):
     p, r = small_model["params"], small_model["ranges"]
     genomes = rng.integers(2, 9, size=(1024, 17)).astype(np.int32)
     budget = 64 * 2**20
-    bs = auto_batch_size(1024, p.hidden, 40, 17, budget)
+    bs = auto_batch_size(1024, p.hidden[0], 40, 17, budget)
     assert 1 <= bs < 40  # the whole population side by side: the data must be cut
-    assert auto_batch_size(8, p.hidden, 40, 17, budget) == 40  # one block of 8 (the default): it need not
+    assert auto_batch_size(8, p.hidden[0], 40, 17, budget) == 40  # one block of 8 (the default): it need not
     x, y = small_model["x_val"][:40], small_model["y_val"][:40]
     acc = population_accuracy(p, r, genomes, x, y, memory_budget=budget, block=None)
     assert acc.shape == (1024,) and np.all((acc >= 0) & (acc <= 1))

@@ -107,4 +107,4 @@ def test_qat_refuses_bad_input(small_model):
         qat_population(p, r, np.full((2, 17), 17), x, y, batch_size=32)
     with pytest.raises(ValueError, match="block"):
         qat_population(p, r, np.full((2, 17), 4), x, y, batch_size=32, block=0)
-    assert memory_block(40, 361, 128, 128, n_ops=17) < memory_block(40, 28, 128, 128, n_ops=17) <= 40
+    assert memory_block(40, 361, 128, op_units=128 * 17) < memory_block(40, 28, 128, op_units=128 * 17) <= 40

@@ -10,10 +10,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from jaxgru.cells import get_cell
+from jaxgru.cells import Stack, get_cell
 from jaxgru.files import DIGEST, DamagedStateError, check_digest, tree_digest, with_digest
 from jaxgru.model.calibrate import calibrate
-from jaxgru.model.floating import CellParams, param_shapes
+from jaxgru.model.floating import ModelParams, param_shapes
 from jaxgru.model.training import train_float
 from jaxgru.runs.float_model import read_float_model, write_float_model
 from jaxgru.search.beacons import Beacons
@@ -34,7 +34,7 @@ def _params(seed=0, hidden=5):
     rng = np.random.default_rng(seed)
     cell = get_cell("gru")
     arrays = {k: rng.normal(0, 0.3, s).astype(np.float32) for k, s in param_shapes(cell, 3, hidden, 2).items()}
-    return CellParams(arrays=arrays, cell=cell)
+    return ModelParams(arrays=arrays, stack=Stack.of(cell))
 
 
 def test_digest_is_of_the_arrays_not_their_container():

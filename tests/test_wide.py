@@ -6,11 +6,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgru.cells import CELLS, get_cell
+from jaxgru.cells import CELLS, Stack, get_cell
 from jaxgru.cells.genome import PLATFORM_WIDTHS, Widths
 from jaxgru.model.calibrate import Ranges, calibrate
 from jaxgru.model.export import export_arrays
-from jaxgru.model.floating import CellParams, param_shapes
+from jaxgru.model.floating import ModelParams, param_shapes
 from jaxgru.model.integer import int_logits, quantize
 from jaxgru.model.population import population_accuracy, population_logits
 from jaxgru.model.qat import fake_quant_logits
@@ -58,7 +58,8 @@ def test_wide_dot_is_exact_at_the_extremes(k):
 def _random_model(cell, n_in, hidden, classes, seed, scale=0.5):
     rng = np.random.default_rng(seed)
     shapes = param_shapes(cell, n_in, hidden, classes)
-    return CellParams(arrays={k: rng.normal(0, scale, s).astype(np.float32) for k, s in shapes.items()}, cell=cell)
+    return ModelParams(arrays={k: rng.normal(0, scale, s).astype(np.float32) for k, s in shapes.items()},
+                       stack=Stack.of(cell))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -1,27 +1,14 @@
-"""Cells as data: the declaration (:class:`Cell`, :class:`Op`), the declared cells, and genomes.
+"""Cells as data: the declaration (:class:`Cell`, :class:`Op`), the declared cells, stacks of
+them (:class:`Stack`) and genomes.
 
 Each cell module (``gru``, ``lstm``, ``ligru``, ``sru``) declares one :class:`Cell` as ``CELL``;
-adding a cell is adding a module and naming it in :data:`CELLS`.
+adding a cell is adding a module and naming it in :data:`CELLS` (``jaxgru.cells.registry``).
 """
 
 from __future__ import annotations
 
-from jaxgru.cells import gru, ligru, lstm, sru
 from jaxgru.cells.declaration import INPUT, Cell, Op
+from jaxgru.cells.registry import CELLS, DEFAULT_CELL, get_cell
+from jaxgru.cells.stack import Stack
 
-CELLS: dict[str, Cell] = {m.CELL.name: m.CELL for m in (gru, ligru, lstm, sru)}
-DEFAULT_CELL = "gru"
-
-
-def get_cell(cell: str | Cell) -> Cell:
-    """The cell called ``cell`` (a :class:`Cell` passes through); ``ValueError`` listing the
-    known ones otherwise."""
-    if isinstance(cell, Cell):
-        return cell
-    try:
-        return CELLS[cell]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown cell {cell!r}; choose one of {sorted(CELLS)}.") from None
-
-
-__all__ = ["CELLS", "DEFAULT_CELL", "INPUT", "Cell", "Op", "get_cell"]
+__all__ = ["CELLS", "DEFAULT_CELL", "INPUT", "Cell", "Op", "Stack", "get_cell"]

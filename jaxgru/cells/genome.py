@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jaxgru.cells.declaration import Cell
+from jaxgru.cells.stack import Stack
 
 MIN_BITS, MAX_BITS = 2, 16  # any width the integer datapath computes exactly
 NARROW_BITS = 8  # up to here every matmul is int8 x int8 -> int32; wider codes take the wide path
@@ -79,7 +80,7 @@ class Widths:
                              f"{self}.")
         return idx
 
-    def homogeneous(self, cell: Cell) -> np.ndarray:
+    def homogeneous(self, cell: Cell | Stack) -> np.ndarray:
         """The homogeneous genomes ``int32[len(set), n_ops]``: every operator at each width, narrowest first."""
         return np.repeat(np.asarray(self.values, np.int32)[:, None], cell.n_ops, axis=1)
 
@@ -89,12 +90,12 @@ DEFAULT_WIDTHS = Widths(tuple(range(2, 9)))
 PLATFORM_WIDTHS = {"default": DEFAULT_WIDTHS, "silago": Widths((4, 8, 16)), "bitfusion": Widths((2, 4, 8, 16))}
 
 
-def homogeneous_genomes(cell: Cell, widths: Widths = DEFAULT_WIDTHS) -> np.ndarray:
+def homogeneous_genomes(cell: Cell | Stack, widths: Widths = DEFAULT_WIDTHS) -> np.ndarray:
     """The homogeneous genomes of ``widths`` (default 2..8): ``int32[len(widths), n_ops]``."""
     return widths.homogeneous(cell)
 
 
-def check_genomes(genomes, cell: Cell, *, name: str = "genome") -> np.ndarray:
+def check_genomes(genomes, cell: Cell | Stack, *, name: str = "genome") -> np.ndarray:
     """Validates bit-width vectors on the host and returns them as ``int32[..., n_ops]``.
 
     Accepts one genome ``[n_ops]`` or a population ``[P, n_ops]`` of integers in 2..16. Raises
@@ -118,7 +119,7 @@ def check_genomes(genomes, cell: Cell, *, name: str = "genome") -> np.ndarray:
         where = np.argwhere(bad)[0]
         raise ValueError(
             f"{name} bit widths must lie in {MIN_BITS}..{MAX_BITS}; found {int(arr[tuple(where)])} at index "
-            f"{tuple(int(i) for i in where)} (operator {cell.op_names[int(where[-1])]!r} of the {cell.name} cell)."
+            f"{tuple(int(i) for i in where)} (operator {cell.op_names[int(where[-1])]!r} of {cell.name})."
         )
     return arr.astype(np.int32)
 

@@ -32,6 +32,14 @@ class Splits:
     y_test: np.ndarray
     source: str = ""  # where the data came from, said in every output
     synthetic: bool = False  # generated stand-in data: outputs say so
+    # Each sequence's valid steps ``int32[N]`` per split, the rest padding (None: all are full).
+    lengths_train: np.ndarray | None = None
+    lengths_val: np.ndarray | None = None
+    lengths_test: np.ndarray | None = None
+
+    def lengths(self, split: str) -> np.ndarray | None:
+        """The lengths of ``split`` (train, val or test), ``None`` when every sequence is full."""
+        return getattr(self, f"lengths_{split}")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ Costs are of one classified sequence of ``steps`` time steps: the cell's MACs an
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jax
@@ -24,7 +25,8 @@ import numpy as np
 from flax import struct
 from jax import Array
 
-from jaxgru.cells.declaration import INPUT, Cell
+from jaxgru.cells import Stack
+from jaxgru.cells.declaration import Cell
 from jaxgru.cells.genome import DEFAULT_IO_BITS, check_genomes
 from jaxgru.model.counts import op_counts
 from jaxgru.ops.kinds import KINDS
@@ -56,20 +58,22 @@ class CostModel:
     head_bits: int = struct.field(pytree_node=False, default=DEFAULT_IO_BITS)
 
 
-def cost_model(cell: Cell, n_in: int, hidden: int, n_classes: int, steps: int,
+def cost_model(stack: Stack | Cell | str, n_in: int, hidden: int | Sequence[int], n_classes: int, steps: int,
                input_bits: int = DEFAULT_IO_BITS, head_bits: int = DEFAULT_IO_BITS) -> CostModel:
-    """The cost model of ``cell`` with these shapes, read off its declaration."""
-    counts = op_counts(cell, n_in, hidden, n_classes)
-    n = cell.n_ops
+    """The cost model of ``stack`` with these shapes, read off its declaration (a deeper layer's
+    input linears multiply by the codes of the layer below's output operator)."""
+    stack = Stack.of(stack)
+    counts = op_counts(stack, n_in, hidden, n_classes)
+    n = stack.n_ops
     input_idx, head_idx = n, n + 1
     pairs = []
-    for k, op in enumerate(cell.ops):
+    for k, op in enumerate(stack.ops):
         # The widths its kind multiplies: "self" is its own (its weights'), an int an operand's.
-        srcs = [input_idx if name == INPUT else cell.index(name) for name in op.inputs]
+        srcs = [input_idx if s < 0 else s for s in stack.operand_ops[k]]
         multiplies = KINDS[op.kind].multiplies
         # (k, k) where it multiplies nothing: 0 MACs, the operands do not matter
         pairs.append(tuple(k if w == "self" else srcs[w] for w in multiplies) if multiplies else (k, k))
-    pairs.append((head_idx, cell.index(cell.output)))
+    pairs.append((head_idx, stack.output))
     a, b = np.asarray(pairs, np.int32).T
     f = functools.partial(np.asarray, dtype=np.float64)
     return CostModel(
@@ -164,22 +168,25 @@ def _population_costs(model: CostModel, genomes: Array, names: tuple[str, ...]) 
     return {n: jax.vmap(lambda g, n=n: COSTS[n].value(model, g))(genomes) for n in names}
 
 
-def population_costs(model: CostModel, genomes, cell: Cell, names=tuple(COSTS)) -> dict[str, np.ndarray]:
+def population_costs(model: CostModel, genomes, stack: Stack | Cell | str, names=tuple(COSTS)
+                     ) -> dict[str, np.ndarray]:
     """Every cost in ``names`` of ``genomes: int[P, n_ops]``, in its natural units, ``float64[P]``
     (computed in float64, so counts and sizes are exact)."""
-    genomes = check_genomes(genomes, cell, name="genomes").reshape(-1, cell.n_ops)
+    stack = Stack.of(stack)
+    genomes = check_genomes(genomes, stack, name="genomes").reshape(-1, stack.n_ops)
     with jax.enable_x64(True):
         model64 = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64 if v.dtype.kind == "f" else jnp.int32), model)
         out = _population_costs(model64, jnp.asarray(genomes), tuple(names))
         return {k: np.asarray(v, np.float64) for k, v in out.items()}
 
 
-def normalized(model: CostModel, values: dict[str, np.ndarray], cell: Cell) -> dict[str, np.ndarray]:
+def normalized(model: CostModel, values: dict[str, np.ndarray], stack: Stack | Cell | str) -> dict[str, np.ndarray]:
     """Each cost as the search minimizes it: relative to the all-16-bit model, its input and
     head included (the inverse for a speed-up), so 1 is the 16-bit model and smaller is better.
     ``size`` is then GRU-GA's ``M_Q / M_FP16``."""
     ref_model = model.replace(input_bits=16, head_bits=16)
-    ref = population_costs(ref_model, np.full((1, cell.n_ops), 16, np.int32), cell, tuple(values))
+    stack = Stack.of(stack)
+    ref = population_costs(ref_model, np.full((1, stack.n_ops), 16, np.int32), stack, tuple(values))
     return {k: (ref[k][0] / v if COSTS[k].maximize else v / ref[k][0]) for k, v in values.items()}
 
 

@@ -10,11 +10,13 @@ operator owns nothing. ``M_FP16 = 16 * number of parameters``; the fitness is ``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
-from jaxgru.cells.declaration import INPUT, Cell
+from jaxgru.cells import Stack
+from jaxgru.cells.declaration import Cell
 from jaxgru.cells.genome import DEFAULT_IO_BITS, check_genomes
 from jaxgru.ops.kinds import KINDS
 
@@ -33,28 +35,35 @@ class OpCounts(NamedTuple):
     head_macs: int
 
 
-def op_counts(cell: Cell, n_in: int, hidden: int, n_classes: int) -> OpCounts:
-    """Every operator's counts, from its kind's ``counts(fan_in, H)`` (``jaxgru.ops.kinds``)."""
-    rows = [KINDS[op.kind].counts(n_in if op.inputs[0] == INPUT else hidden, hidden) for op in cell.ops]
+def op_counts(stack: Stack | Cell | str, n_in: int, hidden: int | Sequence[int], n_classes: int) -> OpCounts:
+    """Every operator's counts (genome order), from its kind's ``counts(fan_in, H)``
+    (``jaxgru.ops.kinds``); a deeper layer's fan-in on ``x`` is the width of the layer below.
+    ``hidden``: one width for every layer or one per layer."""
+    stack = Stack.of(stack)
+    hidden = stack.hidden(hidden)
+    rows = [KINDS[op.kind].counts(fan_in, h) for op, (fan_in, h) in zip(stack.ops, stack.fan_ins(n_in, hidden))]
     params, macs, elementwise = (np.array(col, np.int64) for col in zip(*rows))
-    return OpCounts(params, macs, elementwise, hidden * n_classes + n_classes, hidden * n_classes)
+    return OpCounts(params, macs, elementwise, hidden[-1] * n_classes + n_classes, hidden[-1] * n_classes)
 
 
-def param_counts(cell: Cell, n_in: int, hidden: int, n_classes: int) -> tuple[np.ndarray, int]:
-    """Parameters owned by each operator of ``cell``, and by the dense head."""
-    counts = op_counts(cell, n_in, hidden, n_classes)
+def param_counts(stack: Stack | Cell | str, n_in: int, hidden: int | Sequence[int], n_classes: int
+                 ) -> tuple[np.ndarray, int]:
+    """Parameters owned by each operator of ``stack``, and by the dense head."""
+    counts = op_counts(stack, n_in, hidden, n_classes)
     return counts.params, counts.head_params
 
 
 def model_size(
-    genomes, cell: Cell, n_in: int, hidden: int, n_classes: int, head_bits: int = DEFAULT_IO_BITS
+    genomes, stack: Stack | Cell | str, n_in: int, hidden: int | Sequence[int], n_classes: int,
+    head_bits: int = DEFAULT_IO_BITS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(size_bits, fitness)`` for ``genomes: int[..., n_ops]`` of ``cell``.
+    """``(size_bits, fitness)`` for ``genomes: int[..., n_ops]`` of ``stack``.
 
     ``size_bits`` is ``M_Q``; ``fitness = 1 - M_Q / M_FP16`` (larger is better, 0.5 at 8 bits).
     """
-    genomes = check_genomes(genomes, cell)
-    counts, head = param_counts(cell, n_in, hidden, n_classes)
+    stack = Stack.of(stack)
+    genomes = check_genomes(genomes, stack)
+    counts, head = param_counts(stack, n_in, hidden, n_classes)
     size_bits = genomes.astype(np.int64) @ counts + head_bits * head
     fp16 = 16 * (counts.sum() + head)
     return size_bits, 1.0 - size_bits / fp16

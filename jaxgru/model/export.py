@@ -1,7 +1,9 @@
 """Export of one quantized model as plain arrays (``.npz``): what a device would store.
 
 Every array is named after the operator that owns it (``w_<op>``, ``b_<op>``, ``v_<op>``,
-``lut_<op>``), so a port reads the cell's declaration and finds each operator's data by name.
+``lut_<op>``), so a port reads the cell's declaration and finds each operator's data by name. In
+a stack of several layers each layer's arrays carry its prefix (``l0.w_xr``, ``l1.zero``); the
+input quantizer and the head are the model's own.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ import numpy as np
 from jaxgru.cells.genome import DEFAULT_IO_BITS, check_genomes, check_io_bits, is_wide
 from jaxgru.files import atomic_write_bytes
 from jaxgru.model.calibrate import Ranges
-from jaxgru.model.floating import CellParams, check_params, owned
+from jaxgru.model.floating import ModelParams, check_params, owned
 from jaxgru.model.integer import op_codes, quantize
 from jaxgru.ops.kinds import KINDS
 
 _quantize_one = jax.jit(quantize, static_argnames="wide")
 # Per-operator fields of the integer model, stored as int32[n_ops] (scale as float32).
 PER_OP = ("zero", "qmin", "qmax", "mult", "shift", "mult_a", "mult_b", "offset", "scale")
-SCALARS = ("x_inv_scale", "x_zero", "x_qmin", "x_qmax", "x_scale", "logit_scale")
+SCALARS = ("x_inv_scale", "x_zero", "x_qmin", "x_qmax", "x_scale")  # the first layer's input quantizer
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
@@ -37,7 +39,7 @@ def _table(q, k: int, n_codes: int) -> jax.Array:
 
 
 def export_arrays(
-    p: CellParams,
+    p: ModelParams,
     ranges: Ranges,
     genome,
     input_bits: int = DEFAULT_IO_BITS,
@@ -45,35 +47,42 @@ def export_arrays(
 ) -> dict[str, np.ndarray]:
     """The integer model of one genome as a dict of NumPy arrays.
 
-    ``cell`` (its name), ``genome``, ``input_bits``, ``head_bits``; the input quantizer
-    (``x_inv_scale``, ``x_zero``, ``x_qmin``, ``x_qmax``); per operator ``int32[n_ops]`` arrays
-    ``zero``, ``qmin``, ``qmax``, ``mult``, ``shift``, ``mult_a``, ``mult_b``, ``offset`` (and
-    ``scale`` for reporting); per linear operator ``w_<op> int8[in, H]`` and ``b_<op> int32[H]``
+    ``cell`` (the stack's name, e.g. ``gru`` or ``gru+gru``), ``genome``, ``input_bits``,
+    ``head_bits``; the input quantizer (``x_inv_scale``, ``x_zero``, ``x_qmin``, ``x_qmax``);
+    per operator ``int32[n_ops]`` arrays ``zero``, ``qmin``, ``qmax``, ``mult``, ``shift``,
+    ``mult_a``, ``mult_b``, ``offset`` (and ``scale`` for reporting); per linear operator ``w_<op>
+    int8[in, H]`` and ``b_<op> int32[H]``
     (input zero point folded in); per ``scale`` operator ``v_<op> int8[H]``; per table operator
     ``lut_<op>``, the ``2^b`` entries of its input's code range, ``lut_<op>[q - qmin_in]``; the
-    head ``wd int8[H, C]``, ``bd int32[C]``. A genome with a width above 8 bits exports the wide
-    datapath's types: weights ``int16``, biases and ``offset`` ``int64``.
+    head ``wd int8[H, C]``, ``bd int32[C]`` and ``logit_scale``. Every per-layer array is named
+    with its layer's prefix (``Stack.prefix``). A genome with a width above 8 bits exports the
+    wide datapath's types: weights ``int16``, biases and ``offset`` ``int64``.
     """
-    cell = check_params(p).cell
-    genome = check_genomes(genome, cell)
+    stack = check_params(p).stack
+    genome = check_genomes(genome, stack)
     if genome.ndim != 1:
-        raise ValueError(f"export takes one genome of shape [{cell.n_ops}] ({cell.name} cell), "
+        raise ValueError(f"export takes one genome of shape [{stack.n_ops}] ({stack.name}), "
                          f"got shape {genome.shape}.")
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
     wide = is_wide(np.concatenate([genome, [input_bits, head_bits]]))
     with jax.enable_x64(wide):
         q = _quantize_one(p, ranges, genome, input_bits, head_bits, wide=wide)
-        out = {name: np.asarray(getattr(q, name)) for name in PER_OP + SCALARS}
-        for k in (k for k, op in enumerate(cell.ops) if KINDS[op.kind].table is not None):
-            (src,) = cell.operand_ops[k]
-            n_codes = int(out["qmax"][src]) - int(out["qmin"][src]) + 1
-            out[f"lut_{cell.ops[k].name}"] = np.asarray(_table(q, k, n_codes))
-    for k, op in enumerate(cell.ops):  # every operator's own parameters, by its kind's `owns`
-        for name, value in owned(cell, q.arrays, k, p.hidden).items():
-            out[f"{name}_{op.name}"] = np.asarray(value)
-    out["wd"], out["bd"] = np.asarray(q.arrays["wd"]), np.asarray(q.arrays["bd"])
-    out["cell"] = np.array(cell.name)
+        out = {name: np.asarray(getattr(q.layers[0], name)) for name in SCALARS}
+        for layer, (cell, ql) in enumerate(zip(stack.cells, q.layers)):
+            pre = stack.prefix(layer)
+            per_op = {name: np.asarray(getattr(ql, name)) for name in PER_OP}
+            for k in (k for k, op in enumerate(cell.ops) if KINDS[op.kind].table is not None):
+                (src,) = cell.operand_ops[k]
+                n_codes = int(per_op["qmax"][src]) - int(per_op["qmin"][src]) + 1
+                out[f"{pre}lut_{cell.ops[k].name}"] = np.asarray(_table(ql, k, n_codes))
+            out.update({pre + name: v for name, v in per_op.items()})
+            for k, op in enumerate(cell.ops):  # every operator's own parameters, by its kind's `owns`
+                for name, value in owned(cell, ql.arrays, k, ql.hidden).items():
+                    out[f"{pre}{name}_{op.name}"] = np.asarray(value)
+        out["wd"], out["bd"] = np.asarray(q.head["wd"]), np.asarray(q.head["bd"])
+        out["logit_scale"] = np.asarray(q.logit_scale)
+    out["cell"] = np.array(stack.name)
     out["genome"] = genome
     out["input_bits"] = np.int32(input_bits)
     out["head_bits"] = np.int32(head_bits)
@@ -87,6 +96,6 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def export_npz(path: str | os.PathLike, p: CellParams, ranges: Ranges, genome, **io_bits) -> Path:
+def export_npz(path: str | os.PathLike, p: ModelParams, ranges: Ranges, genome, **io_bits) -> Path:
     """:func:`export_arrays` written to ``path``."""
     return save_npz(path, export_arrays(p, ranges, genome, **io_bits))

@@ -14,8 +14,9 @@ from jax.sharding import Mesh, PartitionSpec
 from jaxgru.cells.genome import DEFAULT_IO_BITS, DEFAULT_WIDTHS, Widths, check_genomes, check_io_bits
 from jaxgru.model.blocks import CPU_EVAL_BLOCK, Block, map_blocks, resolve_block
 from jaxgru.model.calibrate import Ranges
-from jaxgru.model.floating import CellParams, check_params
+from jaxgru.model.floating import ModelParams, check_params
 from jaxgru.model.integer import IntModel, int_logits, int_scan, quantize, select_x_gates, x_gate_codes
+from jaxgru.model.lengths import check_lengths
 
 # Live int32 values per (specimen, sample, hidden unit, operator) inside one step, with headroom
 # (measured on the GRU: 48 per gate unit, 3 gates, 17 operators); sizes data chunks so that
@@ -25,7 +26,7 @@ DEFAULT_MEMORY_BUDGET = 2 * 2**30  # bytes of activations per chunk
 
 
 def quantize_population(
-    p: CellParams, ranges: Ranges, genomes: Array, input_bits: Array, head_bits: Array, *,
+    p: ModelParams, ranges: Ranges, genomes: Array, input_bits: Array, head_bits: Array, *,
     widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
 ) -> tuple[IntModel, IntModel | None]:
     """The integer models of ``genomes: int32[P, n_ops]`` and of the homogeneous genomes of
@@ -37,81 +38,90 @@ def quantize_population(
     ``None``."""
     wide = Widths(widths).wide
     one = lambda p_, g: quantize(p_, ranges, g, input_bits, head_bits, wide=wide)  # noqa: E731
-    if p.stacked:
+    if p.per_specimen:
         return jax.vmap(one)(p, genomes), None
-    homogeneous = jnp.asarray(Widths(widths).homogeneous(p.cell))
+    homogeneous = jnp.asarray(Widths(widths).homogeneous(p.stack))
     return jax.vmap(one, (None, 0))(p, genomes), jax.vmap(one, (None, 0))(p, homogeneous)
 
 
 def quantized_population_logits(
-    models: IntModel, per_width: IntModel | None, x: Array, *, block: int | None = None,
-    widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
+    models: IntModel, per_width: IntModel | None, x: Array, lengths: Array | None = None, *,
+    block: int | None = None, widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
 ) -> Array:
     """Integer logits ``int[P, B, C]`` of the models of :func:`quantize_population` on
-    ``x: float32[B, T, I]``. The input projections (``cell.input_ops``) are computed once per
-    width of ``widths`` and shared, since a specimen's own depend only on its widths (with fewer
+    ``x: float32[B, T, I]`` (``lengths: int[B]``, optional: each sequence's valid steps). The
+    first layer's input projections (its cell's ``input_ops``) are computed once per width of
+    ``widths`` and shared, since a specimen's own depend only on its widths (with fewer
     specimens than widths each computes its own, as does every specimen with its own weights,
-    ``per_width=None``).
+    ``per_width=None``). Deeper layers read their own specimen's codes, so each computes its
+    own input projections.
 
     ``block`` (static): specimens run vmapped in blocks of ``block``, one block after another
     (:func:`jaxgru.model.blocks.map_blocks`; ``None``: all at once). Activations scale with the block."""
     if per_width is None or models.bits.shape[0] < per_width.bits.shape[0]:  # sharing pays only when P > |widths|
-        run = lambda m: int_logits(m, x)  # noqa: E731
+        run = lambda m: int_logits(m, x, lengths)  # noqa: E731
     else:
         # [T, len(widths), B, 3H]: scanned over T; each specimen picks its widths inside the step.
-        shared = jax.vmap(x_gate_codes, (0, None), 1)(per_width, jnp.swapaxes(x, 0, 1))
-        run = lambda m: int_scan(m, shared, lambda q, s: select_x_gates(s, q.bits, q.cell, widths))  # noqa: E731
+        shared = jax.vmap(x_gate_codes, (0, None), 1)(per_width.layers[0], jnp.swapaxes(x, 0, 1))
+        pick = lambda q, s: select_x_gates(s, q.bits, q.cell, widths)  # noqa: E731
+        run = lambda m: int_scan(m, shared, pick, lengths)  # noqa: E731
     return map_blocks(run, models, block)
 
 
 def population_logits(
-    p: CellParams,
+    p: ModelParams,
     ranges: Ranges,
     genomes: Array,
     x: Array,
     input_bits: Array,
     head_bits: Array,
     *,
+    lengths: Array | None = None,
     block: Block = "auto",
     widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
 ) -> Array:
-    """Integer logits ``int[P, B, C]`` of ``genomes: int32[P, n_ops]`` on ``x: float32[B, T, I]``.
+    """Integer logits ``int[P, B, C]`` of ``genomes: int32[P, n_ops]`` on ``x: float32[B, T, I]``
+    (``lengths: int[B]``, optional: each sequence's valid steps).
 
     Pure and traceable in every argument but ``block`` and ``widths`` (static; see
     :func:`population_accuracy`): the genomes are data, so a new population never recompiles.
     Every gene must be one of ``widths``; with a width above 8 trace it under ``jax.enable_x64``.
     """
     models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits, widths=widths)
-    return quantized_population_logits(models, per_width, x, block=resolve_block(block, CPU_EVAL_BLOCK), widths=widths)
+    return quantized_population_logits(models, per_width, x, lengths, block=resolve_block(block, CPU_EVAL_BLOCK),
+                                       widths=widths)
 
 
-def _correct_counts(p, ranges, genomes, x, y, input_bits, head_bits, *, batch_size: int, block: int | None,
-                    widths: tuple[int, ...]) -> Array:
+def _correct_counts(p, ranges, genomes, x, y, lengths, input_bits, head_bits, *, batch_size: int,
+                    block: int | None, widths: tuple[int, ...]) -> Array:
     """Correct predictions ``int32[P]``; the data is scanned in chunks of ``batch_size``."""
     n = x.shape[0]
     n_batches = -(-n // batch_size)
     pad = n_batches * batch_size - n
     x = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape((n_batches, batch_size) + x.shape[1:])
     y = jnp.pad(y, (0, pad), constant_values=-1).reshape(n_batches, batch_size)  # -1 never matches
+    if lengths is not None:
+        lengths = jnp.pad(lengths, (0, pad), constant_values=1).reshape(n_batches, batch_size)
 
     models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits, widths=widths)  # once
 
     def body(correct, batch):
-        xb, yb = batch
-        logits = quantized_population_logits(models, per_width, xb, block=block, widths=widths)
+        xb, yb, lb = batch
+        logits = quantized_population_logits(models, per_width, xb, lb, block=block, widths=widths)
         return correct + jnp.sum(jnp.argmax(logits, axis=-1) == yb, axis=-1, dtype=jnp.int32), None
 
-    correct, _ = jax.lax.scan(body, jnp.zeros_like(genomes[:, 0]), (x, y))  # zeros_like: sharded like genomes
+    correct, _ = jax.lax.scan(body, jnp.zeros_like(genomes[:, 0]), (x, y, lengths))  # zeros_like: sharded like genomes
     return correct
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_counts(devices: tuple, batch_size: int, block: int | None, stacked: bool, widths: tuple[int, ...]):
+def _compiled_counts(devices: tuple, batch_size: int, block: int | None, per_specimen: bool,
+                     widths: tuple[int, ...]):
     """``_correct_counts`` jitted; over several devices, sharded along the population axis.
 
     Each device scores its own slice of the population against the whole (replicated) data
     set: specimens never communicate, so ``shard_map`` needs no collective at all. Weights
-    are replicated, or split with the population when ``stacked`` (one set per specimen).
+    are replicated, or split with the population when ``per_specimen`` (one set per specimen).
     """
     fn = functools.partial(_correct_counts, batch_size=batch_size, block=block, widths=widths)
     if len(devices) == 1:
@@ -120,7 +130,7 @@ def _compiled_counts(devices: tuple, batch_size: int, block: int | None, stacked
     rep, split = PartitionSpec(), PartitionSpec("population")
     return jax.jit(
         jax.shard_map(
-            fn, mesh=mesh, in_specs=(split if stacked else rep, rep, split, rep, rep, rep, rep),
+            fn, mesh=mesh, in_specs=(split if per_specimen else rep, rep, split, rep, rep, rep, rep, rep),
             out_specs=split,
         )
     )
@@ -130,13 +140,14 @@ def auto_batch_size(
     population: int, hidden: int, n: int, n_ops: int, memory_budget: int = DEFAULT_MEMORY_BUDGET
 ) -> int:
     """Largest data chunk whose activations for ``population`` specimens side by side (one
-    block of them) fit ``memory_budget``; a cell's live values grow with its operators."""
+    block of them) fit ``memory_budget``; a cell's live values grow with its operators. For a
+    stack, pass its largest layer's ``hidden`` and ``n_ops`` (the layers run one after another)."""
     per_sample = int(population * hidden * 4 * _WORDS_PER_OP_UNIT * n_ops)
     return int(max(1, min(n, memory_budget // per_sample)))
 
 
 def population_accuracy(
-    p: CellParams,
+    p: ModelParams,
     ranges: Ranges,
     genomes,
     x,
@@ -149,8 +160,10 @@ def population_accuracy(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     devices: Sequence[jax.Device] | None = None,
     widths: Widths | None = None,
+    lengths=None,
 ) -> np.ndarray:
-    """Accuracy ``float64[P]`` of every genome of ``genomes: int[P, n_ops]`` on ``x: [N, T, I]``, ``y: [N]``.
+    """Accuracy ``float64[P]`` of every genome of ``genomes: int[P, n_ops]`` on ``x: [N, T, I]``, ``y: [N]``
+    (``lengths: int[N]``, optional: each sequence's valid steps, the rest is padding).
 
     One compiled call for the population: the data is cut into chunks of ``batch_size``
     sequences (by default the largest chunk whose activations fit ``memory_budget`` bytes per
@@ -166,15 +179,16 @@ def population_accuracy(
     and shared); default 2..8, or 2..16 when a gene or I/O width exceeds 8. A set with a width
     above 8 runs the wide datapath (int64 accumulators, ``jax.enable_x64`` around the call).
     """
-    genomes = check_genomes(genomes, p.cell, name="genomes")
+    genomes = check_genomes(genomes, p.stack, name="genomes")
     if genomes.ndim == 1:
-        raise ValueError(f"genomes must be a population [P, {p.cell.n_ops}]; got one genome {genomes.shape}, "
+        raise ValueError(f"genomes must be a population [P, {p.stack.n_ops}]; got one genome {genomes.shape}, "
                          "use genomes[None].")
     x, y = np.asarray(x, np.float32), np.asarray(y, np.int32)
     if x.ndim != 3 or x.shape[0] != y.shape[0]:
         raise ValueError(f"x must be [N, T, I] and y [N] with the same N; got {x.shape} and {y.shape}.")
-    stacked = check_params(p).stacked
-    if stacked and p["wd"].shape[0] != len(genomes):
+    lengths = check_lengths(lengths, len(x), x.shape[1])
+    per_specimen = check_params(p).per_specimen
+    if per_specimen and p["wd"].shape[0] != len(genomes):
         raise ValueError(f"p holds weights for {p['wd'].shape[0]} specimens but there are {len(genomes)} genomes.")
     if x.shape[-1] != p.n_in:
         raise ValueError(f"x has {x.shape[-1]} features per step but the model expects {p.n_in}.")
@@ -187,14 +201,16 @@ def population_accuracy(
     padded = -(-n_pop // len(devices)) * len(devices)
     pad = lambda a: np.concatenate([np.asarray(a), np.repeat(np.asarray(a)[:1], padded - n_pop, axis=0)])  # noqa: E731
     genomes = pad(genomes)
-    if stacked:
+    if per_specimen:
         p = jax.tree.map(pad, p)
     side_by_side = padded // len(devices) if block is None else min(block, padded // len(devices))
     if batch_size is None:
-        batch_size = auto_batch_size(side_by_side, p.hidden, len(x), p.cell.n_ops, memory_budget)
+        largest = max(zip(p.hidden, p.stack.cells), key=lambda hc: hc[0] * hc[1].n_ops)
+        batch_size = auto_batch_size(side_by_side, largest[0], len(x), largest[1].n_ops, memory_budget)
     with jax.enable_x64(widths.wide):
-        correct = _compiled_counts(devices, int(batch_size), block, stacked, widths.values)(
-            p, ranges, jnp.asarray(genomes), jnp.asarray(x), jnp.asarray(y), jnp.int32(input_bits),
+        correct = _compiled_counts(devices, int(batch_size), block, per_specimen, widths.values)(
+            p, ranges, jnp.asarray(genomes), jnp.asarray(x), jnp.asarray(y),
+            None if lengths is None else jnp.asarray(lengths), jnp.int32(input_bits),
             jnp.int32(head_bits))
         correct = np.asarray(correct)
     return correct.astype(np.float64)[:n_pop] / len(x)

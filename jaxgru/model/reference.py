@@ -1,7 +1,7 @@
 """Plain NumPy integer model that runs an export of ``jaxgru.model.export``: the ground truth.
 
-Written as a microcontroller port would be: operators one by one in declaration order, each
-linear operator its own matrix-vector product, 64-bit products for requantization, no JAX, no
+Written as a microcontroller port would be: layer after layer, operators one by one in
+declaration order, each linear operator its own matrix-vector product, 64-bit products for requantization, no JAX, no
 floats after the input quantizer. Its kernels (:data:`KERNELS`, one per operator kind) share
 nothing with ``jaxgru.model.integer``; only the cell's declaration and the exported arrays are common,
 so agreement between the two is a real check of the integer arithmetic.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxgru.cells import get_cell
+from jaxgru.cells import Stack
 from jaxgru.cells.declaration import Cell
 
 _I64 = np.int64
@@ -65,17 +65,20 @@ KERNELS = {"linear": _linear, "scale": _scale, "add": _add, "sub1": _sub1, "mul"
 
 
 class Reference:
-    """Integer model from an export dict (or ``np.load`` of its ``.npz``); its cell is the one
-    the export names, or ``cell`` (a declaration not registered in ``jaxgru.cells``)."""
+    """Integer model from an export dict (or ``np.load`` of its ``.npz``); its layers are the
+    cells the export names, or ``cell`` (a declaration not registered in ``jaxgru.cells``, or a
+    :class:`~jaxgru.cells.Stack` of them)."""
 
-    def __init__(self, arrays, cell: Cell | None = None):
+    def __init__(self, arrays, cell: Cell | Stack | None = None):
         self.a = {k: np.asarray(arrays[k]) for k in arrays}
-        self.cell = cell or get_cell(str(self.a["cell"]))
-        missing = sorted({op.kind for op in self.cell.ops} - set(KERNELS))
+        self.stack = Stack.of(cell if cell is not None else str(self.a["cell"]))
+        missing = sorted({op.kind for c in self.stack.cells for op in c.ops} - set(KERNELS))
         if missing:
             raise ValueError(f"no reference kernel for kind {missing[0]!r}; add one to jaxgru.model.reference.KERNELS "
                              "(written apart from its record in jaxgru.ops.kinds).")
-        self.hidden = self.a["wd"].shape[0]
+        # each layer's arrays under the cell's own names
+        self.layers = [{k[len(p):]: v for k, v in self.a.items() if k.startswith(p)}
+                       for p in map(self.stack.prefix, range(self.stack.layers))]
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         a = self.a
@@ -83,21 +86,31 @@ class Reference:
         codes = np.round(x * np.float32(a["x_inv_scale"])).astype(_I64) + _I64(a["x_zero"])
         return np.clip(codes, a["x_qmin"], a["x_qmax"])
 
-    def step(self, qx: np.ndarray, carry: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """One step on input codes ``qx: [B, I]`` and the carried codes (``{name: [B, H]}``);
-        returns every name's codes after the step (a state's are its new ones)."""
+    @staticmethod
+    def step(cell: Cell, a: dict, qx: np.ndarray, carry: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One step of a layer of ``cell`` with arrays ``a`` on input codes ``qx: [B, I]`` and the
+        carried codes (``{name: [B, H]}``); returns every name's codes after the step (a state's
+        are its new ones)."""
         values = {"x": qx, **carry}
-        for k, op in enumerate(self.cell.ops):
+        for k, op in enumerate(cell.ops):
             operands = [values[n] for n in op.inputs]
-            values[op.name] = KERNELS[op.kind](self.a, k, op.name, self.cell.operand_ops[k], *operands)
+            values[op.name] = KERNELS[op.kind](a, k, op.name, cell.operand_ops[k], *operands)
         return values
 
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """Integer logits ``int64[B, C]`` of float inputs ``x: [B, T, I]``."""
-        a, cell = self.a, self.cell
-        qx = self.quantize_input(x)
-        carry = {n: np.full((x.shape[0], self.hidden), a["zero"][k], _I64) for n, k in zip(cell.carry, cell.carry_ops)}
-        for t in range(x.shape[1]):
-            values = self.step(qx[:, t], carry)
-            carry = {n: values[n] for n in cell.carry}
-        return carry[cell.output] @ a["wd"].astype(_I64) + a["bd"]
+    def logits(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """Integer logits ``int64[B, C]`` of float inputs ``x: [B, T, I]``: each layer over the
+        whole sequence, its output codes the next layer's input. ``lengths: int[B]``: each
+        sequence's valid steps; a step past its end leaves its carry unchanged."""
+        codes = self.quantize_input(x)
+        batch, steps = x.shape[:2]
+        for cell, a in zip(self.stack.cells, self.layers):
+            hidden = len(a["b_" + cell.ops[cell.input_ops[0]].name])
+            carry = {n: np.full((batch, hidden), a["zero"][k], _I64) for n, k in zip(cell.carry, cell.carry_ops)}
+            outputs = []
+            for t in range(steps):
+                values = self.step(cell, a, codes[:, t], carry)
+                valid = np.ones(batch, bool) if lengths is None else t < np.asarray(lengths)
+                carry = {n: np.where(valid[:, None], values[n], carry[n]) for n in cell.carry}
+                outputs.append(carry[cell.output])
+            codes = np.stack(outputs, axis=1)
+        return carry[cell.output] @ self.a["wd"].astype(_I64) + self.a["bd"]

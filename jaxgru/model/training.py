@@ -1,10 +1,10 @@
-"""Float training of a cell classifier with Optax (Adam, cross-entropy)."""
+"""Float training of a classifier (a stack of recurrent layers and a dense head) with Optax (Adam, cross-entropy)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
@@ -14,9 +14,11 @@ import optax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from jaxgru.cells import Stack
 from jaxgru.cells.declaration import Cell
 from jaxgru.files import check_digest, with_digest
-from jaxgru.model.floating import CellClassifier, CellParams, float_logits
+from jaxgru.model.floating import Classifier, ModelParams, float_logits
+from jaxgru.model.lengths import check_lengths
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -24,8 +26,8 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
 
 @nnx.jit
-def _train_step(model: CellClassifier, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array):
-    loss, grads = nnx.value_and_grad(lambda m: cross_entropy(m(x), y))(model)
+def _train_step(model: Classifier, optimizer: nnx.Optimizer, x: jax.Array, y: jax.Array, lengths: jax.Array | None):
+    loss, grads = nnx.value_and_grad(lambda m: cross_entropy(m(x, lengths), y))(model)
     optimizer.update(model, grads)
     return loss
 
@@ -33,11 +35,13 @@ def _train_step(model: CellClassifier, optimizer: nnx.Optimizer, x: jax.Array, y
 _float_logits = jax.jit(float_logits)
 
 
-def float_accuracy(params: CellParams, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
-    """Float accuracy of the classifier with weights ``params`` on ``x: [N, T, F]``, ``y: [N]``."""
+def float_accuracy(params: ModelParams, x: np.ndarray, y: np.ndarray, batch_size: int = 1000, lengths=None) -> float:
+    """Float accuracy of the classifier with weights ``params`` on ``x: [N, T, F]``, ``y: [N]``
+    (``lengths: int[N]``, optional: each sequence's valid steps)."""
     correct = 0
     for i in range(0, len(x), batch_size):
-        pred = np.asarray(jnp.argmax(_float_logits(params, jnp.asarray(x[i : i + batch_size])), axis=-1))
+        lb = None if lengths is None else jnp.asarray(lengths[i : i + batch_size])
+        pred = np.asarray(jnp.argmax(_float_logits(params, jnp.asarray(x[i : i + batch_size]), lb), axis=-1))
         correct += int((pred == y[i : i + batch_size]).sum())
     return correct / len(x)
 
@@ -53,8 +57,8 @@ def train_float(
     x: np.ndarray,
     y: np.ndarray,
     *,
-    cell: Cell | str = "gru",
-    hidden: int,
+    cell: Stack | Cell | str = "gru",
+    hidden: int | Sequence[int],
     classes: int,
     epochs: int = 5,
     batch_size: int = 128,
@@ -63,8 +67,11 @@ def train_float(
     optimizer: optax.GradientTransformation | None = None,
     log: Callable[[str], None] | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
-) -> CellClassifier:
-    """Trains a fresh ``CellClassifier`` of ``cell`` on ``x: float32[N, T, F]``, ``y: int[N]``.
+    lengths: np.ndarray | None = None,
+) -> Classifier:
+    """Trains a fresh :class:`Classifier` of ``cell`` (a cell, or a :class:`Stack` of layers) with
+    ``hidden`` units (one width for all layers or one per layer) on ``x: float32[N, T, F]``,
+    ``y: int[N]`` (``lengths: int[N]``, optional: each sequence's valid steps).
 
     ``optimizer`` (an Optax transformation) defaults to :func:`default_optimizer`: Adam at
     ``learning_rate`` with a cosine decay and global-norm clipping. ``seed`` initializes the
@@ -73,8 +80,9 @@ def train_float(
     saved after every epoch and a later call with the same arguments resumes from the last
     saved epoch, ending where an uninterrupted run would (long trainings, e.g. ``mnist_pixel``).
     """
-    n, _, features = x.shape
-    model = CellClassifier(cell, features, hidden, classes, rngs=nnx.Rngs(seed))
+    n, steps, features = x.shape
+    lengths = check_lengths(lengths, n, steps)
+    model = Classifier(cell, features, hidden, classes, rngs=nnx.Rngs(seed))
     steps_per_epoch = max(n // batch_size, 1)
     tx = default_optimizer(learning_rate, epochs * steps_per_epoch) if optimizer is None else optimizer
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
@@ -94,7 +102,8 @@ def train_float(
         losses = []
         for i in range(steps_per_epoch):
             idx = order[i * batch_size : (i + 1) * batch_size]
-            losses.append(_train_step(model, optimizer, jnp.asarray(x[idx]), jnp.asarray(y[idx])))
+            lb = None if lengths is None else jnp.asarray(lengths[idx])
+            losses.append(_train_step(model, optimizer, jnp.asarray(x[idx]), jnp.asarray(y[idx]), lb))
         if log is not None:
             log(f"epoch {epoch + 1}/{epochs}: loss {float(jnp.mean(jnp.stack(losses))):.4f}")
         if mngr is not None:
@@ -107,7 +116,7 @@ def train_float(
     return model
 
 
-def _restore_training(mngr: ocp.CheckpointManager, model: CellClassifier, optimizer: nnx.Optimizer) -> int:
+def _restore_training(mngr: ocp.CheckpointManager, model: Classifier, optimizer: nnx.Optimizer) -> int:
     """Loads the last saved epoch into ``model`` and ``optimizer``; returns the epochs done."""
     step = mngr.latest_step()
     where = f"the float-training checkpoint {mngr.directory}/{step}"

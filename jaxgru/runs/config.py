@@ -19,7 +19,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jaxgru.cells import CELLS, get_cell
+from jaxgru.cells import CELLS, Stack, get_cell
 from jaxgru.cells.genome import PLATFORM_WIDTHS, Widths
 from jaxgru.data.tasks import SPEECH_SOURCES, TASKS, Task, get_task
 from jaxgru.model.costs import COSTS, check_objectives
@@ -32,10 +32,22 @@ STRATEGIES = ("nsga2", *ALGORITHMS)
 PLATFORMS = {"silago": ("error", "silago_speedup", "silago_energy"), "bitfusion": ("error", "bitfusion_speedup")}
 
 
-def setting(default, help: str, *, choices=None, flag: str | None = None, negate: bool = False):
+def setting(default, help: str, *, choices=None, flag: str | None = None, negate: bool = False, parse=None):
     """A declared setting. ``flag``: its command-line name (default ``--field-name``);
-    ``negate``: a boolean whose flag turns it off (``qat_exact`` <- ``--qat-float-surrogate``)."""
-    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "negate": negate})
+    ``negate``: a boolean whose flag turns it off (``qat_exact`` <- ``--qat-float-surrogate``);
+    ``parse``: reads its command-line text (default: the field's type)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "negate": negate,
+                                            "parse": parse})
+
+
+def parse_hidden(text: str) -> int | str:
+    """``--hidden``: one width (``128``, an int) or one per layer (``128,64``, kept as that text)."""
+    try:
+        widths = [int(t) for t in str(text).split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"hidden widths are integers, one or one per layer (128 or 128,64); "
+                                         f"got {text!r}") from None
+    return widths[0] if len(widths) == 1 else ",".join(map(str, widths))
 
 
 @dataclass(frozen=True)
@@ -44,8 +56,13 @@ class Config:
 
     # task and cell are checked by `check`, whose message lists the known ones
     task: str = setting("mnist_row", f"the data set: {', '.join(sorted(TASKS))}")
-    cell: str = setting("gru", f"the recurrent cell: {', '.join(sorted(CELLS))}")
-    hidden: int = setting(128, "hidden units of the cell")
+    cell: str = setting("gru", f"the recurrent cell: {', '.join(sorted(CELLS))}; a stack of different cells "
+                        "joins them with + (gru+sru)")
+    layers: int = setting(1, "recurrent layers, each reading the output of the one below")
+    hidden: int | str = setting(128, "hidden units: one width for every layer, or one per layer (128,64)",
+                                parse=parse_hidden)
+    tie_layers: bool = setting(False, "one width per operator shared by every layer: the search evolves one "
+                               "layer's genome (fewer genes for small budgets)")
     population: int = setting(40, "NSGA-II population (even, >= 4)")
     generations: int = setting(20, "generations after the initial one")
     seed: int = setting(0, "seed of the float model, the QAT subset and the search")
@@ -97,10 +114,13 @@ class Config:
     def check(self) -> Task:
         """Validates the settings; returns the task. Raises ``ValueError`` with what to change."""
         task = get_task(self.task)
-        get_cell(self.cell)
+        stack = self.resolved_stack()
+        self.resolved_hidden()
+        if self.tie_layers and not stack.tieable:
+            raise ValueError(f"`tie_layers` needs the same cell in every layer; {stack.name} mixes cells.")
         for f in dataclasses.fields(self):
             value, kind = getattr(self, f.name), _base_type(f)
-            if value is None and _optional(f):
+            if (value is None and _optional(f)) or f.metadata.get("parse"):
                 continue
             if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueError(f"`{f.name}` must be an integer, got {value!r}.")
@@ -112,8 +132,8 @@ class Config:
             raise ValueError(f"`population` must be an even number >= 4, got {self.population}.")
         if self.generations < 1:
             raise ValueError(f"`generations` must be >= 1, got {self.generations}.")
-        if self.hidden < 1 or self.epochs < 0 or self.batch_size < 1:
-            raise ValueError("`hidden` and `batch_size` must be >= 1 and `epochs` >= 0.")
+        if self.epochs < 0 or self.batch_size < 1:
+            raise ValueError("`batch_size` must be >= 1 and `epochs` >= 0.")
         if self.mode not in (None, *MODES):
             raise ValueError(f"`mode` must be one of {', '.join(MODES)}, got {self.mode!r}.")
         if not 0.0 < self.qat_fraction <= 1.0 or self.qat_learning_rate <= 0:
@@ -159,15 +179,57 @@ class Config:
             return check_objectives(self.objectives)
         return PLATFORMS[self.platform] if self.platform else ("error", "size")
 
+    def resolved_stack(self) -> Stack:
+        """The recurrent layers: ``cell`` repeated ``layers`` times, or the cells ``cell`` joins
+        with ``+`` (then ``layers`` is their number, or left at 1)."""
+        if self.layers < 1:
+            raise ValueError(f"`layers` must be >= 1, got {self.layers}.")
+        names = self.cell.split("+")
+        for name in names:
+            get_cell(name)
+        if len(names) > 1 and self.layers not in (1, len(names)):
+            raise ValueError(f"`cell` {self.cell} names {len(names)} layers but `layers` is {self.layers}.")
+        return Stack.of(self.cell, None if len(names) > 1 else self.layers)
+
+    def resolved_hidden(self) -> tuple[int, ...]:
+        """Each layer's hidden width."""
+        stack = self.resolved_stack()
+        value = parse_hidden(self.hidden) if isinstance(self.hidden, str) else self.hidden
+        widths = [value] if isinstance(value, int) else [int(t) for t in value.split(",")]
+        if len(widths) not in (1, stack.layers):
+            raise ValueError(f"`hidden` {self.hidden} lists {len(widths)} widths for {stack.layers} layers; give one "
+                             f"width for every layer or one per layer.")
+        if min(widths) < 1:
+            raise ValueError(f"`hidden` widths must be >= 1, got {self.hidden}.")
+        return stack.hidden(widths[0] if len(widths) == 1 else widths)
+
+    def model_name(self) -> str:
+        """``GRU(128)``; a stack ``GRU+GRU(128,64)``."""
+        return f"{self.resolved_stack().name.upper()}({','.join(map(str, self.resolved_hidden()))})"
+
     def resolved_beacon_distance(self) -> int:
-        return get_cell(self.cell).n_ops if self.beacon_distance is None else self.beacon_distance
+        return self.genome_length() if self.beacon_distance is None else self.beacon_distance
+
+    def genome_length(self) -> int:
+        """Genes the search evolves: every operator of every layer, or one layer's when tied."""
+        stack = self.resolved_stack()
+        return stack.cells[0].n_ops if self.tie_layers else stack.n_ops
 
     def resolved_mode(self) -> str:
         return self.mode or get_task(self.task).default_mode
 
     def default_out(self) -> Path:
-        """``results/<task>`` for the GRU, ``results/<task>_<cell>`` for the other cells."""
-        return Path("results") / (self.task if self.cell == "gru" else f"{self.task}_{self.cell}")
+        """``results/<task>`` for one GRU layer, ``results/<task>_<cell>`` for another cell,
+        ``results/<task>_<L>x<cell>`` for a stack of one cell (``_tied`` when tied),
+        ``results/<task>_<cell>_<cell>`` for a stack of different cells."""
+        stack = self.resolved_stack()
+        if stack.layers == 1:
+            name = self.task if stack.name == "gru" else f"{self.task}_{stack.name}"
+        elif stack.tieable:
+            name = f"{self.task}_{stack.layers}x{stack.cells[0].name}" + ("_tied" if self.tie_layers else "")
+        else:
+            name = f"{self.task}_{stack.name.replace('+', '_')}"
+        return Path("results") / name
 
 
 @dataclass(frozen=True)
@@ -242,7 +304,7 @@ def add_arguments(parser, cls: type, *, many: bool = False, only: tuple[str, ...
             else:
                 parser.add_argument(_flag(f), dest=f.name, action="store_true", help=meta["help"])
             continue
-        kw = {"dest": f.name, "type": kind, "help": meta["help"], "choices": meta["choices"]}
+        kw = {"dest": f.name, "type": meta.get("parse") or kind, "help": meta["help"], "choices": meta["choices"]}
         if many:
             parser.add_argument(_flag(f), nargs="+", default=[f.default], **kw)
         else:

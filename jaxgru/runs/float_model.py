@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxgru.cells import Cell, get_cell
+from jaxgru.cells import Cell, Stack
 from jaxgru.data.tasks import Splits, Task
 from jaxgru.files import check_digest, with_digest
 from jaxgru.model.calibrate import Ranges, calibrate
-from jaxgru.model.floating import CellParams, param_shapes
+from jaxgru.model.floating import ModelParams, param_shapes
 from jaxgru.model.training import remove_checkpoints, train_float
 from jaxgru.runs.config import Config
 
 
-def read_float_model(ckpt: Path, cell: str | Cell) -> tuple[CellParams, Ranges]:
+def read_float_model(ckpt: Path, cell: Stack | Cell | str) -> tuple[ModelParams, Ranges]:
     """The float weights and calibrated ranges a run saved in ``ckpt`` (its ``float_model``),
     checked against the digest saved with them (:class:`jaxgru.files.DamagedStateError` if not)."""
     try:
@@ -32,10 +32,10 @@ def read_float_model(ckpt: Path, cell: str | Cell) -> tuple[CellParams, Ranges]:
                         "delete that folder to train and calibrate again, or restore it from a copy")
     arrays = {k: np.asarray(v) for k, v in tree["params"].items()}
     ranges = Ranges(**{k: np.asarray(tree["ranges"][k]) for k in Ranges.__dataclass_fields__})
-    return CellParams(arrays=arrays, cell=get_cell(cell)), ranges
+    return ModelParams(arrays=arrays, stack=Stack.of(cell)), ranges
 
 
-def write_float_model(ckpt: Path, params: CellParams, ranges: Ranges) -> None:
+def write_float_model(ckpt: Path, params: ModelParams, ranges: Ranges) -> None:
     """Saves ``params``, ``ranges`` and their digest in ``ckpt`` (read back by :func:`read_float_model`)."""
     tree = {
         "params": {k: np.asarray(v) for k, v in params.arrays.items()},
@@ -47,29 +47,31 @@ def write_float_model(ckpt: Path, params: CellParams, ranges: Ranges) -> None:
 
 
 def load_or_train(cfg: Config, task: Task, splits: Splits, out: Path,
-                  log: Callable[[str], None]) -> tuple[CellParams, Ranges]:
+                  log: Callable[[str], None]) -> tuple[ModelParams, Ranges]:
     """The float model and its calibration from ``out/float_model``, or trained, calibrated and
     saved there (training checkpoints every epoch in ``out/float_training``, so it resumes)."""
     ckpt = (out / "float_model").absolute()
-    cell = get_cell(cfg.cell)
+    stack, hidden = cfg.resolved_stack(), cfg.resolved_hidden()
     if ckpt.exists():
-        params, ranges = read_float_model(ckpt, cell)
-        want = param_shapes(cell, task.features, cfg.hidden, task.classes)
+        params, ranges = read_float_model(ckpt, stack)
+        want = param_shapes(stack, task.features, hidden, task.classes)
         got = {k: tuple(v.shape) for k, v in params.arrays.items()}
-        if got != want or len(ranges.lo) != cell.n_ops:
-            raise ValueError(f"{ckpt} does not hold a {cell.name.upper()}({cfg.hidden}) for {task.name} "
+        if got != want or len(ranges.lo) != stack.n_ops:
+            raise ValueError(f"{ckpt} does not hold a {cfg.model_name()} for {task.name} "
                              f"(weights {got}); this run asks for one. Write the run to another folder.")
         log(f"loaded float model from {ckpt}")
         return params, ranges
     n = len(splits.x_train) if cfg.train_size is None else cfg.train_size
-    log(f"training float {cell.name.upper()}({cfg.hidden}) on {n} sequences for {cfg.epochs} epochs")
+    log(f"training float {cfg.model_name()} on {n} sequences for {cfg.epochs} epochs")
+    lengths = splits.lengths("train")
     model = train_float(
-        splits.x_train[:n], splits.y_train[:n], cell=cell, hidden=cfg.hidden, classes=task.classes,
+        splits.x_train[:n], splits.y_train[:n], cell=stack, hidden=hidden, classes=task.classes,
         epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seed=cfg.seed, log=log,
-        checkpoint_dir=out / "float_training",
+        checkpoint_dir=out / "float_training", lengths=None if lengths is None else lengths[:n],
     )
     params = model.params()
-    ranges = calibrate(params, splits.x_train[: cfg.calib_size])  # calib_size None: all of it
+    calib = slice(None, cfg.calib_size)  # calib_size None: all of it
+    ranges = calibrate(params, splits.x_train[calib], lengths=None if lengths is None else lengths[calib])
     write_float_model(ckpt, params, ranges)
     remove_checkpoints(out / "float_training")
     return params, ranges

@@ -17,7 +17,7 @@ from jaxgru.files import write_json
 from jaxgru.model.calibrate import Ranges
 from jaxgru.model.costs import CostModel, cost_model, normalized, population_costs
 from jaxgru.model.counts import model_size
-from jaxgru.model.floating import CellParams
+from jaxgru.model.floating import ModelParams
 from jaxgru.model.training import float_accuracy
 from jaxgru.runs.config import Config, RunOptions, saved_settings
 from jaxgru.runs.float_model import load_or_train
@@ -51,7 +51,9 @@ class Prepared:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    params: CellParams
+    lengths_val: np.ndarray | None
+    lengths_test: np.ndarray | None
+    params: ModelParams
     ranges: Ranges
     mode: str
     out: Path
@@ -61,6 +63,21 @@ class Prepared:
     widths: Widths
     objectives: tuple[str, ...]
     costs: CostModel
+
+    @property
+    def val(self) -> tuple:
+        """``(x, y, lengths)`` of the validation sequences the search scores on."""
+        return self.x_val, self.y_val, self.lengths_val
+
+    @property
+    def test(self) -> tuple:
+        """``(x, y, lengths)`` of the test sequences the final report scores on."""
+        return self.x_test, self.y_test, self.lengths_test
+
+    def genomes(self, searched) -> np.ndarray:
+        """Full genomes (every operator of every layer) of the widths the search evolves: the
+        same, or one layer's widths repeated in every layer when ``tie_layers``."""
+        return self.params.stack.untie(searched) if self.cfg.tie_layers else np.asarray(searched, np.int32)
 
 
 def prepare(cfg: Config, opts: RunOptions | None = None) -> Prepared:
@@ -75,34 +92,37 @@ def prepare(cfg: Config, opts: RunOptions | None = None) -> Prepared:
     splits = task.load(opts.data_dir, download=opts.download or None, source=cfg.source, quiet=opts.quiet)
     mode, widths, objectives = cfg.resolved_mode(), cfg.resolved_widths(), cfg.resolved_objectives()
     log(f"{task.name}: {splits.source}{' (SYNTHETIC)' if splits.synthetic else ''}, {len(splits.x_train)} train / "
-        f"{len(splits.x_val)} validation / {len(splits.x_test)} test sequences; {cfg.cell.upper()}, {mode.upper()}, "
+        f"{len(splits.x_val)} validation / {len(splits.x_test)} test sequences; {cfg.resolved_stack().name.upper()}, "
+        f"{mode.upper()}, "
         f"widths {widths}, objectives {','.join(objectives)}, strategy {cfg.strategy}")
     x_val, y_val = splits.x_val[: cfg.val_size], splits.y_val[: cfg.val_size]  # None: all of it
     x_test, y_test = splits.x_test[: cfg.test_size], splits.y_test[: cfg.test_size]
+    l_val, l_test = (None if (v := splits.lengths(s)) is None else v[:n] for s, n in
+                     (("val", cfg.val_size), ("test", cfg.test_size)))
     params, ranges = load_or_train(cfg, task, splits, out, log)
-    float_val = float_accuracy(params, x_val, y_val)
-    float_test = float_accuracy(params, x_test, y_test)
+    float_val = float_accuracy(params, x_val, y_val, lengths=l_val)
+    float_test = float_accuracy(params, x_test, y_test, lengths=l_test)
     log(f"float accuracy: validation {float_val:.4f}, test {float_test:.4f}")
-    costs = cost_model(params.cell, task.features, cfg.hidden, task.classes, splits.x_val.shape[1])
-    return Prepared(cfg, task, splits, x_val, y_val, x_test, y_test, params, ranges, mode, out, float_val,
-                    float_test, log, widths, objectives, costs)
+    costs = cost_model(params.stack, task.features, params.hidden, task.classes, splits.x_val.shape[1])
+    return Prepared(cfg, task, splits, x_val, y_val, x_test, y_test, l_val, l_test, params, ranges, mode, out,
+                    float_val, float_test, log, widths, objectives, costs)
 
 
 def sizes(prep: Prepared, genomes) -> tuple[np.ndarray, np.ndarray]:
     """``(size_bits, size ratio to the 16-bit model)`` of ``genomes``."""
-    bits, fitness = model_size(genomes, prep.params.cell, prep.task.features, prep.cfg.hidden, prep.task.classes)
+    bits, fitness = model_size(genomes, prep.params.stack, prep.task.features, prep.params.hidden, prep.task.classes)
     return bits, 1.0 - fitness
 
 
 def genome_costs(prep: Prepared, genomes) -> dict[str, np.ndarray]:
     """Every cost of ``genomes`` in its natural units (``jaxgru.model.costs``), ``float64[P]`` each."""
-    return population_costs(prep.costs, genomes, prep.params.cell)
+    return population_costs(prep.costs, genomes, prep.params.stack)
 
 
 def objective_values(prep: Prepared, acc: np.ndarray, costs: dict[str, np.ndarray]) -> np.ndarray:
     """The search's objectives ``[P, M]``, all minimized: the error, then each cost relative to
     the all-16-bit model (``jaxgru.model.costs.normalized``)."""
-    norm = normalized(prep.costs, {n: costs[n] for n in prep.objectives[1:]}, prep.params.cell)
+    norm = normalized(prep.costs, {n: costs[n] for n in prep.objectives[1:]}, prep.params.stack)
     return np.stack([1.0 - acc] + [norm[n] for n in prep.objectives[1:]], 1)
 
 

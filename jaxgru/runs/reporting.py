@@ -25,7 +25,7 @@ def objectives_of(rows: list[dict]) -> np.ndarray:
 
 def _title(prep: Prepared) -> str:
     synthetic = " (SYNTHETIC data)" if prep.splits.synthetic else ""
-    return (f"{prep.task.name}{synthetic}, {prep.params.cell.name.upper()}({prep.cfg.hidden}), {prep.mode.upper()}, "
+    return (f"{prep.task.name}{synthetic}, {prep.cfg.model_name()}, {prep.mode.upper()}, "
             f"P={prep.cfg.population}, widths {prep.widths}")
 
 
@@ -44,8 +44,7 @@ def _share_of_max(prep: Prepared, front: list[dict], reference: dict) -> dict:
     """For each cost objective: the best value among front genomes within 1 point of
     ``reference`` (the widest homogeneous model), and its share of the largest possible gain
     over it (that of the all-narrowest genome): MOHAQ's "share of the maximum speed-up"."""
-    cell = prep.params.cell
-    narrowest = np.full((1, cell.n_ops), prep.widths.values[0], np.int32)
+    narrowest = np.full((1, prep.params.stack.n_ops), prep.widths.values[0], np.int32)
     extreme = genome_costs(prep, narrowest)
     close = [f for f in front if f["accuracy"] >= reference["accuracy"] - 0.01 - 1e-6]
     out = {}
@@ -70,8 +69,8 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     """The final front and the homogeneous baselines, both also scored on the test
     split; writes ``front.json``, ``baseline.json``, ``summary.json`` and the plots; returns the
     summary."""
-    cell, out = prep.params.cell, prep.out
-    homo = prep.widths.homogeneous(cell)
+    stack, out = prep.params.stack, prep.out
+    homo = prep.widths.homogeneous(stack)
     acc = 1.0 - result.objectives[:, 0]
     feasible = result.violation <= 0
     mask = pareto_mask(np.where(feasible[:, None], result.objectives.astype(np.float64), np.inf)) & feasible
@@ -79,8 +78,7 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     order = np.argsort(result.objectives[mask, 1], kind="stable")  # by the first cost
     front_g, front_acc = front_g[order], acc[mask][order]
     # One scoring call for front and baseline; the front keeps the accuracy it was selected on.
-    both_val, test_acc = accuracy(np.concatenate([front_g, homo]), (prep.x_val, prep.y_val),
-                                  (prep.x_test, prep.y_test))
+    both_val, test_acc = accuracy(np.concatenate([front_g, homo]), prep.val, prep.test)
     homo_acc = both_val[len(front_g):]
     front_costs, homo_costs = genome_costs(prep, front_g), genome_costs(prep, homo)
     front = _records(prep, front_g, front_acc, front_costs, test_accuracy=test_acc[: len(front_g)])
@@ -96,14 +94,15 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     # (290/300 = 0.96666664 in float32, against 293/300 - 0.01).
     close = [f for f in front if f["accuracy"] >= acc8 - 0.01 - 1e-6]
     best = min(close, key=lambda f: f["size_bits"]) if close else None
-    op_params, head_params = param_counts(cell, prep.task.features, prep.cfg.hidden, prep.task.classes)
+    op_params, head_params = param_counts(stack, prep.task.features, prep.params.hidden, prep.task.classes)
     n_params = int(op_params.sum()) + head_params
     f_front = objective_values(prep, front_acc, front_costs)
     f_homo = objective_values(prep, homo_acc, homo_costs)
     n_dominated = int(dominated_by(f_homo[1:], f_front).sum()) if len(front) else 0
     summary = {
-        "task": prep.task.name, "cell": cell.name, "source": prep.splits.source, "synthetic": prep.splits.synthetic,
-        "mode": prep.mode, "hidden": prep.cfg.hidden, "parameters": n_params, "widths": list(prep.widths.values),
+        "task": prep.task.name, "cell": stack.name, "layers": stack.layers, "source": prep.splits.source,
+        "synthetic": prep.splits.synthetic, "mode": prep.mode, "hidden": prep.cfg.hidden,
+        "tie_layers": prep.cfg.tie_layers, "parameters": n_params, "widths": list(prep.widths.values),
         "objectives": list(prep.objectives), "reference_bits": prep.widths.values[ref_i],
         "float_val_accuracy": prep.float_val, "float_test_accuracy": prep.float_test,
         "int8_val_accuracy": acc8, "int8_test_accuracy": baseline[ref_i]["test_accuracy"],
@@ -129,7 +128,7 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     plot_history(out / "history.png", history_rows(result), title=_title(prep))
     synthetic = " (synthetic)" if prep.splits.synthetic else ""
     ref_name = f"int{prep.widths.values[ref_i]}"
-    line = (f"{prep.task.name}{synthetic} {cell.name.upper()}({prep.cfg.hidden}) [{prep.mode}]: "
+    line = (f"{prep.task.name}{synthetic} {prep.cfg.model_name()} [{prep.mode}]: "
             f"float {prep.float_val:.4f}, {ref_name} {acc8:.4f}; ")
     if best is None:
         line += f"no mixed genome within 1 point of {ref_name}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxgru.files import write_csv
-from jaxgru.model.floating import CellParams
+from jaxgru.model.floating import ModelParams
 from jaxgru.model.population import population_accuracy
 from jaxgru.model.qat import qat_population
 from jaxgru.runs.prepare import Prepared
@@ -14,33 +14,36 @@ from jaxgru.search.beacons import Beacons, nearest_beacon, pick_new_beacons
 
 
 class Scorer:
-    """Step 2: ``scorer(genomes, (x, y), ...)``, the accuracy of ``genomes`` on each data set,
+    """Step 2: ``scorer(genomes, (x, y, lengths), ...)``, the accuracy of ``genomes`` on each data set,
     scored as one population: with the float model's weights (PTQ), after QAT of every specimen
     (QAT), or with the better of those and its nearest beacon's (beacon; the first data set
     decides which, and every data set is then scored with the same weights)."""
 
     def __init__(self, prep: Prepared):
         self.prep, cfg = prep, prep.cfg
-        self.beacons = Beacons.empty(prep.params.cell.n_ops)
+        self.beacons = Beacons.empty(prep.params.stack.n_ops)
         if prep.mode in ("qat", "beacon"):
             x_train, y_train = prep.splits.x_train, prep.splits.y_train
             n_qat = max(cfg.qat_batch_size, round(cfg.qat_fraction * len(x_train)))
             pick = np.random.default_rng([cfg.seed, 1]).permutation(len(x_train))[:n_qat]
             self.x_qat, self.y_qat = x_train[pick], y_train[pick]
+            lengths = prep.splits.lengths("train")
+            self.lengths_qat = None if lengths is None else lengths[pick]
             prep.log(f"QAT: every {'beacon' if prep.mode == 'beacon' else 'specimen'} fine-tunes on {len(pick)} "
                      f"train sequences, {cfg.qat_epochs} epoch(s), Adam lr {cfg.qat_learning_rate:g}")
         if prep.mode == "beacon":
-            self.beacons = Beacons.load(prep.out / "beacons.npz", prep.params, prep.params.cell.n_ops)
+            self.beacons = Beacons.load(prep.out / "beacons.npz", prep.params, prep.params.stack.n_ops)
 
-    def qat(self, genomes: np.ndarray) -> CellParams:
+    def qat(self, genomes: np.ndarray) -> ModelParams:
         """Each genome's own fine-tuned weights (stacked), with the run's QAT settings."""
         cfg = self.prep.cfg
         return qat_population(self.prep.params, self.prep.ranges, genomes, self.x_qat, self.y_qat,
                               epochs=cfg.qat_epochs, batch_size=cfg.qat_batch_size,
-                              learning_rate=cfg.qat_learning_rate, seed=cfg.seed, exact=cfg.qat_exact)
+                              learning_rate=cfg.qat_learning_rate, seed=cfg.seed, exact=cfg.qat_exact,
+                              lengths=self.lengths_qat)
 
-    def score(self, weights: CellParams, genomes: np.ndarray, x, y) -> np.ndarray:
-        return population_accuracy(weights, self.prep.ranges, genomes, x, y, widths=self.prep.widths)
+    def score(self, weights: ModelParams, genomes: np.ndarray, x, y, lengths=None) -> np.ndarray:
+        return population_accuracy(weights, self.prep.ranges, genomes, x, y, widths=self.prep.widths, lengths=lengths)
 
     def beacon_scores(self, genomes: np.ndarray, data, ptq: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
         """Accuracy on each data set of ``data`` with each genome's nearest beacon's weights
@@ -53,16 +56,16 @@ class Scorer:
         first = self.score(weights, genomes, *data[0])
         use = first > ptq[0]
         out = [np.maximum(first, ptq[0])]
-        for (x, y), p in zip(data[1:], ptq[1:]):
-            out.append(np.where(use, self.score(weights, genomes, x, y), p) if use.any() else p)
+        for d, p in zip(data[1:], ptq[1:]):
+            out.append(np.where(use, self.score(weights, genomes, *d), p) if use.any() else p)
         return out, first
 
     def __call__(self, genomes, *data) -> list[np.ndarray]:
         genomes = np.asarray(genomes, np.int32)
         if self.prep.mode == "qat":
             weights = self.qat(genomes)
-            return [self.score(weights, genomes, x, y) for x, y in data]
-        ptq = [self.score(self.prep.params, genomes, x, y) for x, y in data]
+            return [self.score(weights, genomes, *d) for d in data]
+        ptq = [self.score(self.prep.params, genomes, *d) for d in data]
         return ptq if self.prep.mode == "ptq" else self.beacon_scores(genomes, data, ptq)[0]
 
     def search_accuracy(self, genomes: np.ndarray, generation: int) -> np.ndarray:
@@ -71,16 +74,16 @@ class Scorer:
         beacons never depend on where a run was interrupted."""
         prep = self.prep
         if prep.mode != "beacon":
-            return self(genomes, (prep.x_val, prep.y_val))[0]
+            return self(genomes, prep.val)[0]
         self.beacons = self.beacons.before(generation)
-        ptq = self.score(prep.params, genomes, prep.x_val, prep.y_val)
+        ptq = self.score(prep.params, genomes, *prep.val)
         genes = prep.widths.encode(genomes)
         new = pick_new_beacons(genes, 1.0 - ptq, self.beacons.genes, prep.cfg.resolved_beacon_distance(),
                                prep.cfg.beacons_per_generation)
         if new:
             self.beacons = self.beacons.add(genes[new], self.qat(genomes[new]), generation, ptq[new],
                                             np.full(len(new), np.nan))
-        (acc,), borrowed = self.beacon_scores(genomes, [(prep.x_val, prep.y_val)], [ptq])
+        (acc,), borrowed = self.beacon_scores(genomes, [prep.val], [ptq])
         if new:
             # A new beacon is its own nearest (it lies farther than the threshold from every other).
             self.beacons.qat_accuracy[-len(new):] = borrowed[new]
@@ -91,7 +94,7 @@ class Scorer:
     def write_beacons(self) -> None:
         """``beacons.csv``: every beacon, the generation that made it, its PTQ and QAT validation accuracy."""
         prep, b = self.prep, self.beacons
-        header = ["generation"] + [f"b{k}_{op.name}" for k, op in enumerate(prep.params.cell.ops)] + [
+        header = ["generation"] + [f"b{k}_{op.name}" for k, op in enumerate(prep.params.stack.ops)] + [
             "ptq_accuracy", "qat_accuracy"]
         write_csv(prep.out / "beacons.csv", header, (
             [int(g), *map(int, genome), f"{p:.6f}", f"{q:.6f}"]

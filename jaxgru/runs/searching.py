@@ -1,4 +1,4 @@
-"""Step 3 of a run: the search over the cell's genomes with the strategy its settings name,
+"""Step 3 of a run: the search over the model's genomes with the strategy its settings name,
 written to ``evaluated.csv`` and ``history.csv`` after every generation and checkpointed."""
 
 from __future__ import annotations
@@ -39,16 +39,17 @@ def make_strategy(cfg: Config, num_dims: int, num_objectives: int, upper: int):
 
 
 def search(prep: Prepared, accuracy: Scorer, opts: RunOptions | None = None) -> SearchResult:
-    """The run's strategy (NSGA-II by default) over the cell's genomes (genes are indices into
-    the width set), minimizing the run's objectives; writes ``evaluated.csv`` (every cost of every genome) and
-    ``history.csv`` after every generation and checkpoints, so that ``opts.resume`` continues it.
+    """The run's strategy (NSGA-II by default) over the model's genomes (genes are indices into
+    the width set; with ``tie_layers``, one layer's genes, shared by every layer), minimizing
+    the run's objectives; writes ``evaluated.csv`` (every cost of every genome) and ``history.csv``
+    after every generation and checkpoints, so that ``opts.resume`` continues it.
     Its history's ``wall_seconds`` is the search's own time (asking, scoring and telling, summed
     over every generation, an interrupted run's earlier part too). The result's genomes are widths."""
-    cfg, cell, out, widths = prep.cfg, prep.params.cell, prep.out, prep.widths
+    cfg, stack, out, widths = prep.cfg, prep.params.stack, prep.out, prep.widths
     opts = opts or RunOptions()
 
     def evaluate(genes, generation: int):
-        genomes = widths.decode(genes)
+        genomes = prep.genomes(widths.decode(genes))
         acc = accuracy.search_accuracy(genomes, generation)
         costs = genome_costs(prep, genomes)
         violation = constraint_violation(cfg, acc, costs)
@@ -60,7 +61,7 @@ def search(prep: Prepared, accuracy: Scorer, opts: RunOptions | None = None) -> 
     cost_log = {c: np.zeros(0) for c in COST_COLUMNS}  # costs of the rows written so far
 
     def write_progress(result: SearchResult):
-        genomes = widths.decode(result.genomes)
+        genomes = prep.genomes(widths.decode(result.genomes))
         acc = 1.0 - result.objectives[:, 0]
         bits, ratio = sizes(prep, genomes)
         # Only the new rows: a growing shape would recompile the jitted costs every generation.
@@ -69,7 +70,7 @@ def search(prep: Prepared, accuracy: Scorer, opts: RunOptions | None = None) -> 
             for c in COST_COLUMNS:
                 cost_log[c] = np.concatenate([cost_log[c], new[c]])
         costs = cost_log
-        header = ["generation"] + [f"b{k}_{op.name}" for k, op in enumerate(cell.ops)] + [
+        header = ["generation"] + [f"b{k}_{op.name}" for k, op in enumerate(stack.ops)] + [
             "accuracy", "size_bits", "size_ratio", *COST_COLUMNS, "feasible"]
         write_csv(out / "evaluated.csv", header, (
             [int(g), *map(int, genome), f"{a:.6f}", int(b), f"{r:.6f}", *(f"{costs[c][i]:.6g}" for c in COST_COLUMNS),
@@ -81,13 +82,15 @@ def search(prep: Prepared, accuracy: Scorer, opts: RunOptions | None = None) -> 
         cols = ["generation", "hypervolume", "best_accuracy", *best, "front_size", "evaluations", "wall_seconds"]
         write_csv(out / "history.csv", cols, ([h[c] for c in cols] for h in hist))
 
-    strategy, sp = make_strategy(cfg, cell.n_ops, len(prep.objectives), len(widths) - 1)
+    n_genes = cfg.genome_length()
+    strategy, sp = make_strategy(cfg, n_genes, len(prep.objectives), len(widths) - 1)
+    homogeneous = np.repeat(np.arange(len(widths), dtype=np.int32)[:, None], n_genes, axis=1)  # as gene indices
     result = run_search(
         strategy, sp, evaluate, generations=cfg.generations, key=jax.random.key(cfg.seed),
         checkpoint_dir=out / "checkpoints", resume=opts.resume, on_generation=write_progress,
-        progress=not opts.quiet, seeds=widths.encode(widths.homogeneous(cell)) if cfg.seed_homogeneous else None,
+        progress=not opts.quiet, seeds=homogeneous if cfg.seed_homogeneous else None,
     )
-    result.genomes = widths.decode(result.genomes)
+    result.genomes = prep.genomes(widths.decode(result.genomes))
     return result
 
 

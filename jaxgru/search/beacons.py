@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from jaxgru.files import DamagedStateError, atomic_write_bytes, check_digest, with_digest
-from jaxgru.model.floating import CellParams
+from jaxgru.model.floating import ModelParams
 
 
 def l1_distances(genes: np.ndarray, beacons: np.ndarray) -> np.ndarray:
@@ -64,7 +64,7 @@ class Beacons:
     generation: np.ndarray
     ptq_accuracy: np.ndarray
     qat_accuracy: np.ndarray
-    weights: CellParams | None = None
+    weights: ModelParams | None = None
     path: Path | None = field(default=None, repr=False)
 
     @classmethod
@@ -72,7 +72,7 @@ class Beacons:
         return cls(np.zeros((0, num_dims), np.int32), np.zeros(0, np.int32), np.zeros(0), np.zeros(0), None, path)
 
     @classmethod
-    def load(cls, path: Path, like: CellParams, num_dims: int) -> Beacons:
+    def load(cls, path: Path, like: ModelParams, num_dims: int) -> Beacons:
         """The beacons saved in ``path`` (empty when it does not exist)."""
         if not path.exists():
             return cls.empty(num_dims, path)
@@ -87,7 +87,7 @@ class Beacons:
         genes, generation = saved["genes"].astype(np.int32), saved["generation"].astype(np.int32)
         ptq, qat = saved["ptq_accuracy"], saved["qat_accuracy"]
         arrays = {k[2:]: saved[k] for k in saved if k.startswith("w/")}
-        weights = CellParams(arrays=arrays, cell=like.cell) if len(genes) else None
+        weights = ModelParams(arrays=arrays, stack=like.stack) if len(genes) else None
         return cls(genes, generation, ptq, qat, weights, path)
 
     def __len__(self) -> int:
@@ -100,7 +100,7 @@ class Beacons:
         return Beacons(self.genes[keep], self.generation[keep], self.ptq_accuracy[keep], self.qat_accuracy[keep],
                        weights, self.path)
 
-    def add(self, genes: np.ndarray, weights: CellParams, generation: int, ptq_accuracy: np.ndarray,
+    def add(self, genes: np.ndarray, weights: ModelParams, generation: int, ptq_accuracy: np.ndarray,
             qat_accuracy: np.ndarray) -> Beacons:
         """These beacons and the new ones (not saved: :meth:`save`)."""
         new_w = jax.tree.map(np.asarray, weights)
@@ -120,6 +120,6 @@ class Beacons:
         np.savez(buf, **with_digest(arrays))
         atomic_write_bytes(self.path, buf.getvalue())
 
-    def weights_for(self, idx: np.ndarray) -> CellParams:
+    def weights_for(self, idx: np.ndarray) -> ModelParams:
         """The stacked weights of beacons ``idx`` (one set per candidate)."""
         return jax.tree.map(lambda a: np.asarray(a)[idx], self.weights)

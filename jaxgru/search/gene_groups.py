@@ -14,7 +14,8 @@ The groups are read from the cell declaration (``docs/design.md``, "Reduced geno
 | tables            | ``sigmoid``, ``tanh``                  | r, z, n             |
 | products          | ``mul``, ``scale``                     | rh, a, b            |
 
-A cell without operators of some role has fewer groups.
+A cell without operators of some role has fewer groups. In a stack of several layers every layer
+has its own groups, named with its prefix (``l0.input linears``, ``l1.input linears``, ...).
 """
 
 from __future__ import annotations
@@ -23,24 +24,30 @@ import itertools
 
 import numpy as np
 
+from jaxgru.cells import Stack
 from jaxgru.cells.declaration import INPUT, Cell
 from jaxgru.ops.kinds import KINDS
 
 GROUPS = ("input linears", "recurrent linears", "sums", "tables", "products")
 
 
-def op_groups(cell: Cell) -> dict[str, tuple[int, ...]]:
-    """The cell's non-empty groups, in :data:`GROUPS` order: name -> operator indices."""
-    members: dict[str, list[int]] = {g: [] for g in GROUPS}
-    for i, op in enumerate(cell.ops):
-        group = KINDS[op.kind].group  # a kind's group; linears split by their source
-        if group == "linears":
-            group = "input linears" if op.inputs[0] == INPUT else "recurrent linears"
-        members[group].append(i)
-    return {g: tuple(ix) for g, ix in members.items() if ix}
+def op_groups(cell: Cell | Stack) -> dict[str, tuple[int, ...]]:
+    """The non-empty groups, in :data:`GROUPS` order (layer by layer in a stack): name -> operator
+    indices (positions in the genome)."""
+    stack = Stack.of(cell)
+    out: dict[str, tuple[int, ...]] = {}
+    for layer, c in enumerate(stack.cells):
+        members: dict[str, list[int]] = {g: [] for g in GROUPS}
+        for i, op in enumerate(c.ops):
+            group = KINDS[op.kind].group  # a kind's group; linears split by their source
+            if group == "linears":
+                group = "input linears" if op.inputs[0] == INPUT else "recurrent linears"
+            members[group].append(stack.offsets[layer] + i)
+        out.update({stack.prefix(layer) + g: tuple(ix) for g, ix in members.items() if ix})
+    return out
 
 
-def expand(group_genomes: np.ndarray, cell: Cell) -> np.ndarray:
+def expand(group_genomes: np.ndarray, cell: Cell | Stack) -> np.ndarray:
     """Full genomes ``int32[N, n_ops]`` of reduced ones ``[N, n_groups]``: each operator takes
     its group's width."""
     group_genomes = np.asarray(group_genomes)

@@ -88,7 +88,7 @@ def probe(out: Path, cfg: Config, data_dir) -> dict:
         return json.loads(path.read_text())
     prep = _scratch(out, cfg, data_dir)
     scorer = Scorer(prep)
-    genomes = np.repeat(np.arange(2, 6, dtype=np.int32)[:, None], prep.params.cell.n_ops, 1)
+    genomes = np.repeat(np.arange(2, 6, dtype=np.int32)[:, None], prep.params.stack.n_ops, 1)
     ptq = population_accuracy(prep.params, prep.ranges, genomes, prep.x_val, prep.y_val)
     qat = population_accuracy(scorer.qat(genomes), prep.ranges, genomes, prep.x_val, prep.y_val)
     result = {"bits": [2, 3, 4, 5], "ptq": ptq.tolist(), "qat": qat.tolist(),

@@ -60,9 +60,9 @@ def main(argv=None) -> int:
     prep = fixed_subset_or_report(args)
     if prep is None:
         return 2
-    widths, n_var = prep.widths, prep.params.cell.n_ops
+    widths, n_var = prep.widths, prep.params.stack.n_ops
     score = cached_accuracy(prep)
-    homo = widths.homogeneous(prep.params.cell)
+    homo = widths.homogeneous(prep.params.stack)
     acc8 = float(score(homo)[widths.values.index(8)])
     size8 = float(sizes(prep, homo)[1][widths.values.index(8)])
     floor = acc8 - 0.01

@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     prep = fixed_subset_or_report(args)
     if prep is None:
         return 2
-    cell, widths = prep.params.cell, prep.widths
+    cell, widths = prep.params.stack, prep.widths
     groups = op_groups(cell)
     score = cached_accuracy(prep)
 

@@ -54,7 +54,7 @@ def base_config(args, population: int, generations: int, seed: int) -> Config:
 def seconds_per_generation(prep, population: int, repeats: int) -> float:
     """Median time of scoring ``population`` random genomes (compiled first)."""
     rng = np.random.default_rng(population)
-    genomes = rng.integers(2, 9, (population, prep.params.cell.n_ops)).astype(np.int32)
+    genomes = rng.integers(2, 9, (population, prep.params.stack.n_ops)).astype(np.int32)
     population_accuracy(prep.params, prep.ranges, genomes, prep.x_val, prep.y_val)  # compile
     times = []
     for _ in range(repeats):

@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     prep = fixed_subset_or_report(args)
     if prep is None:
         return 2
-    widths, n_var = prep.widths, prep.params.cell.n_ops
+    widths, n_var = prep.widths, prep.params.stack.n_ops
     score = cached_accuracy(prep)
 
     def objectives(genes: np.ndarray) -> np.ndarray:

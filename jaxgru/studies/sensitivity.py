@@ -27,7 +27,7 @@ from jaxgru.files import write_json
 from jaxgru.model.population import population_accuracy
 from jaxgru.model.qat import fake_quant_logits
 from jaxgru.model.training import float_accuracy
-from jaxgru.runs.config import RunOptions, add_arguments, command_line_message
+from jaxgru.runs.config import Config, RunOptions, add_arguments, command_line_message, saved_settings
 from jaxgru.runs.float_model import read_float_model
 
 
@@ -42,12 +42,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     run = Path(args.run)
     try:
-        cfg = json.loads((run / "config.json").read_text())
-        params, ranges = read_float_model(run / "float_model", cfg.get("cell", "gru"))
-        cell = params.cell
+        cfg = saved_settings(run / "config.json")
+        params, ranges = read_float_model(run / "float_model", Config(**cfg).resolved_stack())
+        cell = params.stack
         unknown = [n for n in args.wide if n not in cell.op_names]
         if unknown:
-            raise ValueError(f"{unknown} are not operators of the {cell.name} cell: {', '.join(cell.op_names)}.")
+            raise ValueError(f"{unknown} are not operators of {cell.name}: {', '.join(cell.op_names)}.")
         splits = get_task(cfg["task"]).load(args.data_dir, source=cfg.get("source", "auto"))
     except (OSError, ValueError, RuntimeError) as err:
         print(f"error: {command_line_message(str(err))}", file=sys.stderr)
