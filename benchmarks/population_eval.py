@@ -50,22 +50,23 @@ TORCH_BLOCK = 16
 def _setup(cell_name: str, hidden: int, population: int, samples: int, seed: int = 0):
     import numpy as np
 
-    from jaxgru.cells import Stack, get_cell
+    from jaxgru.cells import Stack
     from jaxgru.model.calibrate import calibrate
     from jaxgru.model.floating import ModelParams, param_shapes
 
     rng = np.random.default_rng(seed)
-    cell = get_cell(cell_name)
+    stack = Stack.of(cell_name)  # a cell, or a stack such as gru+gru
     std = {"x": 0.3, "d": 0.3, "v": 0.3}  # recurrent kernels: 1/sqrt(H); biases 0.1
     arrays = {}
-    for name, shape in param_shapes(cell, FEATURES, hidden, CLASSES).items():
+    for key, shape in param_shapes(stack, FEATURES, hidden, CLASSES).items():
+        name = key.rsplit(".", 1)[-1]  # without a layer's prefix
         scale = 0.1 if name[0] == "b" else std.get(name[1] if name[0] == "w" else name[0], 1 / np.sqrt(hidden))
-        arrays[name] = rng.normal(0, scale, shape).astype(np.float32)
+        arrays[key] = rng.normal(0, scale, shape).astype(np.float32)
     arrays["bd"] = np.zeros(CLASSES, np.float32)
-    params = ModelParams(arrays=arrays, stack=Stack.of(cell))
+    params = ModelParams(arrays=arrays, stack=stack)
     x = rng.random((samples, STEPS, FEATURES), dtype=np.float32)
     ranges = calibrate(params, x)
-    genomes = rng.integers(2, 9, size=(population, cell.n_ops)).astype(np.int32)
+    genomes = rng.integers(2, 9, size=(population, stack.n_ops)).astype(np.int32)
     return params, ranges, genomes, x
 
 

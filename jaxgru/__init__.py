@@ -10,6 +10,7 @@ from jaxgru.model.costs import COSTS, cost_model, population_costs
 from jaxgru.model.counts import model_size, op_counts
 from jaxgru.model.export import export_arrays, export_npz
 from jaxgru.model.floating import Classifier, ModelParams, float_logits
+from jaxgru.model.from_torch import import_torch
 from jaxgru.model.integer import IntModel, int_logits, quantize
 from jaxgru.model.population import population_accuracy, population_logits
 from jaxgru.model.reference import Reference
@@ -23,6 +24,7 @@ __all__ = [
     "CELLS", "COSTS", "Cell", "Classifier", "Config", "IntModel", "KINDS", "ModelParams", "NSGA2", "Op",
     "PLATFORM_WIDTHS", "Ranges", "Reference", "RunOptions", "Stack", "TASKS", "Widths", "calibrate", "check_genomes",
     "cost_model", "export_arrays", "export_npz", "float_logits", "get_cell", "get_task", "homogeneous_genomes",
+    "import_torch",
     "int_logits", "model_size", "op_counts", "population_accuracy", "population_costs", "population_logits",
     "quantize", "run_search", "train_and_evaluate", "train_float",
 ]

@@ -13,7 +13,10 @@ Front end: the speech tasks' log-mel (``jaxgru.data.audio``) with its window and
 hop, 40 mel bands from 20 Hz to the 4 kHz Nyquist frequency). Every clip (0.14-2.28 s) is
 centred in a one-second window (8,000 samples): shorter clips are zero-padded on both sides,
 the few longer ones keep their central second. That gives ``1 + 8000 // 128 = 63`` frames,
-the speech tasks' shape.
+the speech tasks' shape. The ``digits_lengths`` task instead starts every clip at the window's
+start, pads it at its end, and gives each clip's true length in frames (``1 + (n - 1) // 128``
+for its ``n <= 8000`` samples, the frames centred within it), so that the model stops at the
+clip's end instead of reading silence.
 """
 
 from __future__ import annotations
@@ -44,13 +47,17 @@ def split_of(index: int) -> str:
     return "validation" if index in VAL_INDICES else "train"
 
 
-def fit_window(audio: np.ndarray, samples: int = CLIP_SAMPLES) -> np.ndarray:
-    """``audio`` centred in ``samples``: zero-padded on both sides, or its central part."""
+ALIGNS = ("centre", "start")
+
+
+def fit_window(audio: np.ndarray, samples: int = CLIP_SAMPLES, align: str = "centre") -> np.ndarray:
+    """``audio`` in a window of ``samples``: centred (zero-padded on both sides, or its central
+    part) or from the window's start (zero-padded at its end, or its first part)."""
     audio = np.asarray(audio)
     if len(audio) >= samples:
-        start = (len(audio) - samples) // 2
+        start = (len(audio) - samples) // 2 if align == "centre" else 0
         return audio[start : start + samples]
-    left = (samples - len(audio)) // 2
+    left = (samples - len(audio)) // 2 if align == "centre" else 0
     return np.pad(audio, (left, samples - len(audio) - left))
 
 
@@ -63,15 +70,18 @@ def read_wav(path: Path) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), "<i2")
 
 
-def _gather(items: Iterable[tuple[str, np.ndarray, int]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``(file name, audio, label)`` items to ``{split: (int16[N, 8000], int32[N])}``, in file-name order."""
+def _gather(items: Iterable[tuple[str, np.ndarray, int]], align: str = "centre") -> dict[str, tuple]:
+    """``(file name, audio, label)`` items to ``{split: (int16[N, 8000], int32[N], samples int32[N])}``
+    in file-name order, ``samples`` being each clip's samples inside the window."""
     parts: dict[str, list] = {s: [] for s in SPLITS}
     for name, audio, label in sorted(items, key=lambda item: item[0]):
         match = NAME.match(name)
         if match is None:
             raise ValueError(f"{name!r} is not named {{digit}}_{{speaker}}_{{index}}.wav")
-        parts[split_of(int(match.group(3)))].append((fit_window(audio).astype(np.int16), label))
-    return {s: (np.stack([a for a, _ in v]), np.array([y for _, y in v], np.int32)) for s, v in parts.items()}
+        parts[split_of(int(match.group(3)))].append(
+            (fit_window(audio, align=align).astype(np.int16), label, min(len(audio), CLIP_SAMPLES)))
+    return {s: (np.stack([a for a, _, _ in v]), np.array([y for _, y, _ in v], np.int32),
+                np.array([n for _, _, n in v], np.int32)) for s, v in parts.items()}
 
 
 def local_folder(data_dir: str | os.PathLike | None) -> Path | None:
@@ -85,13 +95,13 @@ def local_folder(data_dir: str | os.PathLike | None) -> Path | None:
     return None
 
 
-def local_clips(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Every ``{digit}_{speaker}_{index}.wav`` of ``folder``, split by index."""
+def local_clips(folder: Path, align: str = "centre") -> dict[str, tuple]:
+    """Every ``{digit}_{speaker}_{index}.wav`` of ``folder``, split by index (:func:`_gather`)."""
     names = [p.name for p in folder.glob("*.wav")]
-    return _gather((n, read_wav(folder / n), int(n[0])) for n in names)
+    return _gather(((n, read_wav(folder / n), int(n[0])) for n in names), align)
 
 
-def tfds_clips(data_dir: str | os.PathLike | None = None, *, download: bool = False):
+def tfds_clips(data_dir: str | os.PathLike | None = None, *, download: bool = False, align: str = "centre"):
     """tensorflow-datasets' ``spoken_digit`` (one ``train`` split), split by each example's file
     name as :func:`local_clips` splits the folder."""
     how = ("Put the dataset's recordings/ folder in the data directory (`data_dir`, as fsdd/recordings/), or "
@@ -99,23 +109,27 @@ def tfds_clips(data_dir: str | os.PathLike | None = None, *, download: bool = Fa
     tfds, builder = tfds_builder("spoken_digit", "the Free Spoken Digit Dataset", how,
                                  data_dir=resolve_data_dir(data_dir), download=download)
     examples = tfds.as_numpy(builder.as_dataset(split="train"))
-    return _gather((Path(_text(e["audio/filename"])).name, np.asarray(e["audio"]), int(e["label"])) for e in examples)
+    return _gather(((Path(_text(e["audio/filename"])).name, np.asarray(e["audio"]), int(e["label"])) for e in examples),
+                   align)
 
 
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def clips(data_dir: str | os.PathLike | None = None, *, download: bool = False, source: str = "auto"):
-    """``({split: (int16[N, 8000], int32[N])}, description)`` from the local folder (``auto``,
-    when there is one) or tensorflow-datasets (``tfds``, or ``auto`` without a folder)."""
+def clips(data_dir: str | os.PathLike | None = None, *, download: bool = False, source: str = "auto",
+          align: str = "centre"):
+    """``({split: (int16[N, 8000], int32[N], samples int32[N])}, description)`` from the local
+    folder (``auto``, when there is one) or tensorflow-datasets (``tfds``, or ``auto`` without a
+    folder); ``align``: each clip centred in its window or from its start."""
     folder = local_folder(data_dir) if source == "auto" else None
     if folder is not None:
-        return local_clips(folder), "Free Spoken Digit Dataset (real speech, local folder)"
+        return local_clips(folder, align), "Free Spoken Digit Dataset (real speech, local folder)"
     if source not in ("auto", "tfds"):
         raise ValueError(f"the digits task has no {source!r} source; use `source`=auto (data dir, else tfds) or tfds.")
     try:
-        return tfds_clips(data_dir, download=download), "Free Spoken Digit Dataset (real speech, tensorflow-datasets)"
+        clips_ = tfds_clips(data_dir, download=download, align=align)
+        return clips_, "Free Spoken Digit Dataset (real speech, tensorflow-datasets)"
     except DataNotFoundError as err:
         if source == "auto":
             raise DataNotFoundError(f"no fsdd/recordings/ folder in the data directory, and {err}") from err

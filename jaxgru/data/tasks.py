@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from jaxgru.data import digits, speech
-from jaxgru.data.audio import log_mel
+from jaxgru.data.audio import HOP, log_mel
 from jaxgru.data.sources import download_allowed, load_mnist
 from jaxgru.data.speech import KEYWORDS4, KEYWORDS10, SPLITS
 
@@ -133,23 +133,41 @@ def _speech_splits(keywords: tuple[str, ...]):
     return load
 
 
-def _audio_splits(parts: dict, described: str, synthetic: bool, *, shuffle_seed: int, **mel) -> Splits:
-    """``{split: (int16 clips, labels)}`` to standardized log-mel :class:`Splits` (``mel``: the
-    front end's settings, :func:`jaxgru.data.audio.log_mel`). Each split gets a fixed shuffle, so
-    that any prefix (`train_size`, `val_size`) mixes every class."""
+def _audio_splits(parts: dict, described: str, synthetic: bool, *, shuffle_seed: int, lengths: bool = False,
+                  **mel) -> Splits:
+    """``{split: (int16 clips, labels[, samples])}`` to standardized log-mel :class:`Splits`
+    (``mel``: the front end's settings, :func:`jaxgru.data.audio.log_mel`). Each split gets a
+    fixed shuffle, so that any prefix (`train_size`, `val_size`) mixes every class. With
+    ``lengths`` (clips from the window's start, ``samples`` each), each sequence's length is
+    its frames centred within the clip, and the standardization sees only those."""
     orders = [np.random.default_rng([shuffle_seed, i]).permutation(len(parts[n][1])) for i, n in enumerate(SPLITS)]
-    feats = standardize(*(log_mel(parts[name][0][o], **mel) for name, o in zip(SPLITS, orders)))
+    mels = [log_mel(parts[name][0][o], **mel) for name, o in zip(SPLITS, orders)]
     labels = [parts[name][1][o] for name, o in zip(SPLITS, orders)]
+    if not lengths:
+        feats, steps = standardize(*mels), [None] * 3
+    else:
+        hop = mel.get("hop", HOP)
+        steps = [np.minimum(1 + (parts[name][2][o] - 1) // hop, m.shape[1]).astype(np.int32)
+                 for name, o, m in zip(SPLITS, orders, mels)]
+        valid = np.arange(mels[0].shape[1])[None, :] < steps[0][:, None]
+        mean, std = mels[0][valid].mean(0), mels[0][valid].std(0) + 1e-6
+        feats = [np.where((np.arange(m.shape[1])[None, :] < s[:, None])[..., None], (m - mean) / std, 0.0)
+                 .astype(np.float32) for m, s in zip(mels, steps)]
     return Splits(x_train=feats[0], y_train=labels[0], x_val=feats[1], y_val=labels[1], x_test=feats[2],
-                  y_test=labels[2], source=described, synthetic=synthetic)
+                  y_test=labels[2], source=described, synthetic=synthetic, lengths_train=steps[0],
+                  lengths_val=steps[1], lengths_test=steps[2])
 
 
-def _digits_load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto",
-                 quiet: bool = False) -> Splits:
-    """The Free Spoken Digit Dataset (``jaxgru.data.digits``: splits, 8 kHz front end)."""
-    parts, described = digits.clips(data_dir, download=download_allowed(download), source=source)
-    return _audio_splits(parts, described, False, shuffle_seed=1, n_fft=digits.N_FFT, hop=digits.HOP,
-                         sample_rate=digits.SAMPLE_RATE)
+def _digits_splits(lengths: bool):
+    def load(data_dir: str | os.PathLike | None = None, download: bool | None = None, source: str = "auto",
+             quiet: bool = False) -> Splits:
+        """The Free Spoken Digit Dataset (``jaxgru.data.digits``: splits, 8 kHz front end)."""
+        parts, described = digits.clips(data_dir, download=download_allowed(download), source=source,
+                                        align="start" if lengths else "centre")
+        return _audio_splits(parts, described + (", true lengths" if lengths else ""), False, shuffle_seed=1,
+                             lengths=lengths, n_fft=digits.N_FFT, hop=digits.HOP, sample_rate=digits.SAMPLE_RATE)
+
+    return load
 
 
 DIGITS = tuple("0123456789")
@@ -161,13 +179,22 @@ TASKS: dict[str, Task] = {
     "speech4": Task("speech4", steps=63, features=40, classes=4, load=_speech_splits(KEYWORDS4), labels=KEYWORDS4),
     "speech10": Task("speech10", steps=63, features=40, classes=10, load=_speech_splits(KEYWORDS10),
                      labels=KEYWORDS10),
-    "digits": Task("digits", steps=63, features=40, classes=10, load=_digits_load, labels=DIGITS),
+    "digits": Task("digits", steps=63, features=40, classes=10, load=_digits_splits(False), labels=DIGITS),
+    # the same clips from the window's start, each with its true length (the rest is padding)
+    "digits_lengths": Task("digits_lengths", steps=63, features=40, classes=10, load=_digits_splits(True),
+                           labels=DIGITS),
 }
 
 
 def get_task(name: str) -> Task:
-    """The task called ``name``; ``ValueError`` listing the known ones otherwise."""
+    """The task called ``name``, or the user's data in a file, ``npz:PATH``
+    (:mod:`jaxgru.data.user_data`); ``ValueError`` listing the known ones otherwise."""
+    if isinstance(name, str) and name.startswith("npz:"):
+        from jaxgru.data.user_data import npz_task  # it builds on this module's Task
+
+        return npz_task(name[len("npz:"):])
     try:
         return TASKS[name]
     except KeyError:
-        raise ValueError(f"unknown task {name!r}; choose one of {sorted(TASKS)}.") from None
+        raise ValueError(f"unknown task {name!r}; choose one of {sorted(TASKS)}, or npz:PATH for your own "
+                         "data.") from None

@@ -55,12 +55,16 @@ class Config:
     """Everything a run's results depend on."""
 
     # task and cell are checked by `check`, whose message lists the known ones
-    task: str = setting("mnist_row", f"the data set: {', '.join(sorted(TASKS))}")
+    task: str = setting("mnist_row", f"the data set: {', '.join(sorted(TASKS))}, or npz:PATH, your own arrays in a "
+                        ".npz file (x_train, y_train, optionally x_val, y_val, x_test, y_test, lengths_<split>)")
     cell: str = setting("gru", f"the recurrent cell: {', '.join(sorted(CELLS))}; a stack of different cells "
                         "joins them with + (gru+sru)")
     layers: int = setting(1, "recurrent layers, each reading the output of the one below")
     hidden: int | str = setting(128, "hidden units: one width for every layer, or one per layer (128,64)",
                                 parse=parse_hidden)
+    torch_model: str | None = setting(None, "start from this trained PyTorch model (a state_dict, whole-model or "
+                                      "TorchScript file: nn.GRU or nn.LSTM and a final nn.Linear) instead of "
+                                      "training one; `cell`, `layers` and `hidden` must describe it")
     tie_layers: bool = setting(False, "one width per operator shared by every layer: the search evolves one "
                                "layer's genome (fewer genes for small budgets)")
     population: int = setting(40, "NSGA-II population (even, >= 4)")
@@ -222,13 +226,13 @@ class Config:
         """``results/<task>`` for one GRU layer, ``results/<task>_<cell>`` for another cell,
         ``results/<task>_<L>x<cell>`` for a stack of one cell (``_tied`` when tied),
         ``results/<task>_<cell>_<cell>`` for a stack of different cells."""
-        stack = self.resolved_stack()
+        stack, task = self.resolved_stack(), get_task(self.task).name
         if stack.layers == 1:
-            name = self.task if stack.name == "gru" else f"{self.task}_{stack.name}"
+            name = task if stack.name == "gru" else f"{task}_{stack.name}"
         elif stack.tieable:
-            name = f"{self.task}_{stack.layers}x{stack.cells[0].name}" + ("_tied" if self.tie_layers else "")
+            name = f"{task}_{stack.layers}x{stack.cells[0].name}" + ("_tied" if self.tie_layers else "")
         else:
-            name = f"{self.task}_{stack.name.replace('+', '_')}"
+            name = f"{task}_{stack.name.replace('+', '_')}"
         return Path("results") / name
 
 

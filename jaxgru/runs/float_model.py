@@ -14,6 +14,7 @@ from jaxgru.data.tasks import Splits, Task
 from jaxgru.files import check_digest, with_digest
 from jaxgru.model.calibrate import Ranges, calibrate
 from jaxgru.model.floating import ModelParams, param_shapes
+from jaxgru.model.from_torch import import_torch
 from jaxgru.model.training import remove_checkpoints, train_float
 from jaxgru.runs.config import Config
 
@@ -46,10 +47,27 @@ def write_float_model(ckpt: Path, params: ModelParams, ranges: Ranges) -> None:
     checkpointer.wait_until_finished()
 
 
+def imported(cfg: Config, task: Task) -> ModelParams:
+    """The PyTorch model ``cfg.torch_model`` as jaxgru's weights, refused in one line when it is
+    not the model the run describes (cell, layers, widths) or does not fit the task."""
+    params = import_torch(cfg.torch_model)
+    stack, hidden = cfg.resolved_stack(), cfg.resolved_hidden()
+    got = f"{params.stack.layers}-layer {params.stack.name.upper()}({','.join(map(str, params.hidden))})"
+    if params.stack != stack or params.hidden != hidden:
+        raise ValueError(f"{cfg.torch_model} holds a {got} but the run describes a {cfg.model_name()}; give "
+                         f"`cell` {params.stack.cells[0].name} `layers` {params.stack.layers} `hidden` "
+                         f"{','.join(map(str, params.hidden))}.")
+    if params.n_in != task.features or params.n_classes != task.classes:
+        raise ValueError(f"{cfg.torch_model} takes {params.n_in} features and gives {params.n_classes} classes but "
+                         f"{task.name} has {task.features} features and {task.classes} classes.")
+    return params
+
+
 def load_or_train(cfg: Config, task: Task, splits: Splits, out: Path,
                   log: Callable[[str], None]) -> tuple[ModelParams, Ranges]:
-    """The float model and its calibration from ``out/float_model``, or trained, calibrated and
-    saved there (training checkpoints every epoch in ``out/float_training``, so it resumes)."""
+    """The float model and its calibration from ``out/float_model``, or brought in from PyTorch
+    (``torch_model``) or trained, then calibrated and saved there (training checkpoints every
+    epoch in ``out/float_training``, so it resumes)."""
     ckpt = (out / "float_model").absolute()
     stack, hidden = cfg.resolved_stack(), cfg.resolved_hidden()
     if ckpt.exists():
@@ -62,14 +80,18 @@ def load_or_train(cfg: Config, task: Task, splits: Splits, out: Path,
         log(f"loaded float model from {ckpt}")
         return params, ranges
     n = len(splits.x_train) if cfg.train_size is None else cfg.train_size
-    log(f"training float {cfg.model_name()} on {n} sequences for {cfg.epochs} epochs")
     lengths = splits.lengths("train")
-    model = train_float(
-        splits.x_train[:n], splits.y_train[:n], cell=stack, hidden=hidden, classes=task.classes,
-        epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seed=cfg.seed, log=log,
-        checkpoint_dir=out / "float_training", lengths=None if lengths is None else lengths[:n],
-    )
-    params = model.params()
+    if cfg.torch_model is not None:
+        params = imported(cfg, task)
+        log(f"imported the float {cfg.model_name()} from {cfg.torch_model}")
+    else:
+        log(f"training float {cfg.model_name()} on {n} sequences for {cfg.epochs} epochs")
+        model = train_float(
+            splits.x_train[:n], splits.y_train[:n], cell=stack, hidden=hidden, classes=task.classes,
+            epochs=cfg.epochs, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seed=cfg.seed, log=log,
+            checkpoint_dir=out / "float_training", lengths=None if lengths is None else lengths[:n],
+        )
+        params = model.params()
     calib = slice(None, cfg.calib_size)  # calib_size None: all of it
     ranges = calibrate(params, splits.x_train[calib], lengths=None if lengths is None else lengths[calib])
     write_float_model(ckpt, params, ranges)

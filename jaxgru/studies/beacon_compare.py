@@ -89,8 +89,10 @@ def probe(out: Path, cfg: Config, data_dir) -> dict:
     prep = _scratch(out, cfg, data_dir)
     scorer = Scorer(prep)
     genomes = np.repeat(np.arange(2, 6, dtype=np.int32)[:, None], prep.params.stack.n_ops, 1)
-    ptq = population_accuracy(prep.params, prep.ranges, genomes, prep.x_val, prep.y_val)
-    qat = population_accuracy(scorer.qat(genomes), prep.ranges, genomes, prep.x_val, prep.y_val)
+    ptq = population_accuracy(prep.params, prep.ranges, genomes, prep.x_val, prep.y_val,
+                              lengths=prep.lengths_val)
+    qat = population_accuracy(scorer.qat(genomes), prep.ranges, genomes, prep.x_val, prep.y_val,
+                              lengths=prep.lengths_val)
     result = {"bits": [2, 3, 4, 5], "ptq": ptq.tolist(), "qat": qat.tolist(),
               "qat_learning_rate": cfg.qat_learning_rate, "qat_fraction": cfg.qat_fraction,
               "qat_epochs": cfg.qat_epochs}
@@ -116,7 +118,8 @@ def rescore(out: Path, mode: str, cfg: Config, data_dir) -> dict:
     front = json.loads((out / mode / "front.json").read_text())
     prep = _scratch(out, cfg, data_dir)
     genomes = np.array([f["bits"] for f in front], np.int32)
-    acc = population_accuracy(Scorer(prep).qat(genomes), prep.ranges, genomes, prep.x_val, prep.y_val)
+    acc = population_accuracy(Scorer(prep).qat(genomes), prep.ranges, genomes, prep.x_val, prep.y_val,
+                              lengths=prep.lengths_val)
     f = np.array([[1 - a, r["size_ratio"]] for a, r in zip(acc, front)], np.float32)
     f_search = np.array([[1 - r["accuracy"], r["size_ratio"]] for r in front], np.float32)
     result = {"accuracy_after_qat": acc.tolist(), "bits": genomes.tolist(),

@@ -84,7 +84,7 @@ def cached(score: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], 
 def cached_accuracy(prep: Prepared) -> Callable[[np.ndarray], np.ndarray]:
     """PTQ validation accuracy of genomes (widths) on the fixed subset, each scored once."""
     return cached(lambda g: population_accuracy(prep.params, prep.ranges, g, prep.x_val, prep.y_val,
-                                                widths=prep.widths))
+                                                widths=prep.widths, lengths=prep.lengths_val))
 
 
 def resumable_runs(path: Path, names: Iterable[str], seeds: Iterable[int],

@@ -55,11 +55,11 @@ def seconds_per_generation(prep, population: int, repeats: int) -> float:
     """Median time of scoring ``population`` random genomes (compiled first)."""
     rng = np.random.default_rng(population)
     genomes = rng.integers(2, 9, (population, prep.params.stack.n_ops)).astype(np.int32)
-    population_accuracy(prep.params, prep.ranges, genomes, prep.x_val, prep.y_val)  # compile
+    population_accuracy(prep.params, prep.ranges, genomes, prep.x_val, prep.y_val, lengths=prep.lengths_val)  # compile
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        population_accuracy(prep.params, prep.ranges, genomes, prep.x_val, prep.y_val)
+        population_accuracy(prep.params, prep.ranges, genomes, prep.x_val, prep.y_val, lengths=prep.lengths_val)
         times.append(time.perf_counter() - t)
     return float(np.median(times))
 

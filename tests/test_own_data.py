@@ -1,0 +1,121 @@
+"""The user's own data (``--task npz:PATH``), variable lengths and stacks through a whole run, and a
+model trained in PyTorch searched from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxgru.data.tasks import get_task
+from jaxgru.data.user_data import save_task_file, splits_from_arrays, task_from_arrays
+from jaxgru.runs.cli import main as run_main
+
+
+def _arrays(n=300, steps=10, features=4, classes=3, seed=0, lengths=True):
+    """A learnable toy task: the class is which feature carries a bump, somewhere in the valid steps."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    lens = rng.integers(3, steps + 1, n) if lengths else np.full(n, steps)
+    x = rng.normal(0, 0.3, (n, steps, features)).astype(np.float32)
+    for i in range(n):
+        x[i, rng.integers(0, lens[i]), y[i]] += 2.0
+        x[i, lens[i]:] = 0.0
+    out = {"x_train": x, "y_train": y}
+    if lengths:
+        out["lengths_train"] = lens
+    return out
+
+
+def test_a_task_file_reads_its_shapes_and_holds_out_what_it_lacks(tmp_path):
+    path = save_task_file(tmp_path / "toy.npz", **_arrays())
+    task = get_task(f"npz:{path}")
+    assert (task.name, task.steps, task.features, task.classes) == ("npz_toy", 10, 4, 3)
+    s = task.load()
+    assert len(s.x_val) == len(s.x_test) == 30 and len(s.x_train) == 240
+    assert "a random 10% of x_train" in s.source
+    assert s.lengths("val").shape == (30,) and s.lengths("test").max() <= 10
+    together = np.concatenate([s.x_train, s.x_val, s.x_test])
+    assert len(np.unique(together.reshape(300, -1), axis=0)) == 300  # a partition: no sequence twice
+    given, _ = splits_from_arrays({**_arrays(lengths=False), "x_val": np.zeros((5, 10, 4), np.float32),
+                                   "y_val": np.arange(5) % 3})
+    assert len(given.x_val) == 5 and len(given.x_test) == 30 and given.lengths("train") is None
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda a: a.pop("x_train"), "no array 'x_train'"),
+    (lambda a: a.update(x_train=(a["x_train"] * 10).astype(np.int32)), "dtype int32; features must be floating"),
+    (lambda a: a.update(y_train=a["y_train"][:-1]), "299 labels for the 300 sequences"),
+    (lambda a: a.update(y_train=a["y_train"] - 1), "holds label -1"),
+    (lambda a: a["x_train"].__setitem__((4, 2, 1), np.inf), "NaN or infinite value.*sequence 4, step 2"),
+    (lambda a: a.update(x_val=a["x_train"][:3]), "x_val is given without y_val"),
+    (lambda a: a.update(lengths_train=a["lengths_train"] + 10), "lengths_train must lie in 1..10"),
+    (lambda a: a.update(x_train=a["x_train"][:, :, 0]), r"must be \[N, T, F\]"),
+    (lambda a: a.update(extra=np.zeros(3)), "unexpected array"),
+])
+def test_each_bad_file_gets_one_line(tmp_path, change, match):
+    arrays = _arrays()
+    change(arrays)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match=match) as err:
+        get_task(f"npz:{tmp_path / 'bad.npz'}")
+    assert "\n" not in str(err.value)
+
+
+def test_a_missing_or_unreadable_file_says_so(tmp_path, capsys):
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="cannot read the task file"):
+        get_task(f"npz:{tmp_path / 'junk.npz'}")
+    assert run_main(["--task", f"npz:{tmp_path / 'none.npz'}", "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_stacked_tied_qat_run_on_own_data_with_lengths(tmp_path):
+    """A 2-layer GRU with tied widths, QAT, on a file task with lengths: every output written,
+    the front's genomes full (34 genes) and equal in both layers."""
+    path = save_task_file(tmp_path / "toy.npz", **_arrays())
+    out = tmp_path / "run"
+    rc = run_main(["--task", f"npz:{path}", "--layers", "2", "--hidden", "8,6", "--tie-layers", "--mode", "qat",
+                   "--qat-fraction", "0.5", "--qat-batch-size", "32", "--population", "6", "--generations", "2",
+                   "--epochs", "2", "--batch-size", "32", "--learning-rate", "0.01", "--out", str(out), "--quiet"])
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cell"] == "gru+gru" and summary["layers"] == 2 and summary["tie_layers"]
+    front = json.loads((out / "front.json").read_text())
+    assert all(len(f["bits"]) == 34 and f["bits"][:17] == f["bits"][17:] for f in front)
+    header = (out / "evaluated.csv").read_text().splitlines()[0].split(",")
+    assert "b17_l1.xr" in header and summary["float_val_accuracy"] > 0.5  # the toy task is learnable
+
+
+def test_a_pytorch_model_searched_from_the_command_line(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from jaxgru.model.floating import float_logits
+    from jaxgru.model.from_torch import import_torch
+
+    path = save_task_file(tmp_path / "toy.npz", **_arrays(lengths=False))
+    torch.manual_seed(0)
+    rnn, fc = nn.GRU(4, 7, num_layers=2, batch_first=True), nn.Linear(7, 3)
+    model = nn.ModuleDict({"rnn": rnn, "fc": fc})
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    common = ["--task", f"npz:{path}", "--torch-model", str(tmp_path / "model.pt"), "--population", "4",
+              "--generations", "1", "--mode", "ptq", "--quiet"]
+    assert run_main(common + ["--layers", "2", "--hidden", "7", "--out", str(tmp_path / "run")]) == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    val = get_task(f"npz:{path}").load()
+    with torch.no_grad():
+        out, _ = rnn(torch.from_numpy(val.x_val))
+        want = float(np.mean(fc(out[:, -1]).argmax(1).numpy() == val.y_val))
+    assert summary["float_val_accuracy"] == pytest.approx(want)  # the imported model is PyTorch's
+    assert np.asarray(float_logits(import_torch(tmp_path / "model.pt"), val.x_val[:2])).shape == (2, 3)
+    # a run that describes another model is refused in one line
+    assert run_main(common + ["--layers", "2", "--hidden", "8", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "holds a 2-layer GRU+GRU(7,7) but the run describes a GRU+GRU(8,8)" in err and "\n" not in err
+
+
+def test_arrays_in_python_make_the_same_task():
+    task = task_from_arrays("toy", _arrays())
+    assert task.classes == 3 and task.load().x_train.dtype == np.float32
