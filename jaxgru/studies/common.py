@@ -45,21 +45,21 @@ def model_config(args: argparse.Namespace, **settings) -> Config:
     return Config(**{k: getattr(args, k) for k in MODEL_SETTINGS}, **{"seed": 0, "mode": "ptq", **settings})
 
 
-def fixed_subset(args: argparse.Namespace) -> Prepared:
+def fixed_subset(args: argparse.Namespace, **settings) -> Prepared:
     """The float model (copied from ``args.float_model``, else trained) and the fixed validation
     subset (the first ``args.val_size`` sequences) in ``<args.out>/model``: what every genome of
-    these studies is scored on."""
+    these studies is scored on. ``settings``: more of the model's :class:`Config` (a stack's)."""
     model_dir = Path(args.out) / "model"
     if args.float_model and not (model_dir / "float_model").exists():
         shutil.copytree(Path(args.float_model) / "float_model", model_dir / "float_model")
-    return prepare(model_config(args), RunOptions(out=str(model_dir), data_dir=args.data_dir, quiet=True))
+    return prepare(model_config(args, **settings), RunOptions(out=str(model_dir), data_dir=args.data_dir, quiet=True))
 
 
-def fixed_subset_or_report(args: argparse.Namespace) -> Prepared | None:
+def fixed_subset_or_report(args: argparse.Namespace, **settings) -> Prepared | None:
     """:func:`fixed_subset`, or ``None`` after printing why it could not be made (one line, in
     the command line's terms): the studies' entry points then return 2."""
     try:
-        return fixed_subset(args)
+        return fixed_subset(args, **settings)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {command_line_message(str(err))}", file=sys.stderr)
         return None
