@@ -71,13 +71,14 @@ def test_a_missing_or_unreadable_file_says_so(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_a_stacked_tied_qat_run_on_own_data_with_lengths(tmp_path):
-    """A 2-layer GRU with tied widths, QAT, on a file task with lengths: every output written,
-    the front's genomes full (34 genes) and equal in both layers."""
+def test_a_stacked_tied_run_on_own_data_with_lengths(tmp_path):
+    """A 2-layer GRU with tied widths on a file task with lengths: every output written, the
+    front's genomes full (34 genes) and equal in both layers. (QAT of a stack with lengths:
+    ``tests/test_stacks.py``.)"""
     path = save_task_file(tmp_path / "toy.npz", **_arrays())
     out = tmp_path / "run"
-    rc = run_main(["--task", f"npz:{path}", "--layers", "2", "--hidden", "8,6", "--tie-layers", "--mode", "qat",
-                   "--qat-fraction", "0.5", "--qat-batch-size", "32", "--population", "6", "--generations", "2",
+    rc = run_main(["--task", f"npz:{path}", "--layers", "2", "--hidden", "8,6", "--tie-layers", "--mode", "ptq",
+                   "--population", "6", "--generations", "2",
                    "--epochs", "2", "--batch-size", "32", "--learning-rate", "0.01", "--out", str(out), "--quiet"])
     assert rc == 0
     summary = json.loads((out / "summary.json").read_text())

@@ -105,7 +105,8 @@ def test_padding_after_a_sequence_end_changes_nothing(stacks, mnist_splits):
     np.testing.assert_array_equal(a, b)
     ref = Reference(export_arrays(p, r, g))
     np.testing.assert_array_equal(ref.logits(junk, lengths), a)
-    fa, fb = (np.asarray(fake_quant_logits(p, r, jnp.asarray(g), jnp.asarray(v), lengths=lj)) for v in (x, junk))
+    fake = jax.jit(fake_quant_logits)
+    fa, fb = (np.asarray(fake(p, r, jnp.asarray(g), jnp.asarray(v), lengths=lj)) for v in (x, junk))
     np.testing.assert_array_equal(fa, fb)
     y = np.arange(len(x)) % 10
     genomes = np.stack([g, np.full_like(g, 6)])
@@ -117,8 +118,7 @@ def test_padding_after_a_sequence_end_changes_nothing(stacks, mnist_splits):
     np.testing.assert_array_equal(np.asarray(ca.x_lo), np.asarray(cb.x_lo))
 
 
-@pytest.mark.parametrize("name", ["gru+gru", "gru+sru+lstm"])
-def test_stack_population_equals_each_alone(stacks, mnist_splits, name):
+def test_stack_population_equals_each_alone(stacks, mnist_splits, name="gru+sru+lstm"):
     """Scored together (P = 9: the first layer's input projections shared per width) or one by
     one, with lengths; and the counts are the reference's."""
     p, r = stacks[name]
@@ -136,11 +136,12 @@ def test_exact_qat_twin_of_a_stack_is_its_integer_model(stacks, mnist_splits):
     p, r = stacks["gru+sru+lstm"]
     x = jnp.asarray(mnist_splits.x_val[:40])
     lengths = jnp.asarray(_lengths(40, 28, seed=7))
-    for g in np.random.default_rng(8).integers(2, 9, (3, p.stack.n_ops)).astype(np.int32):
-        q = quantize(p, r, jnp.asarray(g), 6, 5)
+    fake_jit, quantize_jit, int_jit = jax.jit(fake_quant_logits), jax.jit(quantize), jax.jit(int_logits)
+    for g in np.random.default_rng(8).integers(2, 9, (2, p.stack.n_ops)).astype(np.int32):
+        q = quantize_jit(p, r, jnp.asarray(g), 6, 5)
         for lj in (None, lengths):
-            ints = np.asarray(int_logits(q, x, lj), np.float64) * float(q.logit_scale)
-            fake = np.asarray(fake_quant_logits(p, r, jnp.asarray(g), x, 6, 5, lengths=lj))
+            ints = np.asarray(int_jit(q, x, lj), np.float64) * float(q.logit_scale)
+            fake = np.asarray(fake_jit(p, r, jnp.asarray(g), x, 6, 5, lengths=lj))
             np.testing.assert_allclose(fake, ints, rtol=1e-5, atol=1e-5 * np.abs(ints).max())
     grads = jax.grad(lambda w: fake_quant_logits(w, r, jnp.full(p.stack.n_ops, 4, jnp.int32), x).sum())(p)
     assert all(float(jnp.abs(grads[k]).max()) > 0 for k in ("l0.wx", "l1.wx", "l2.wh"))  # every layer learns
