@@ -44,11 +44,19 @@ def test_every_subpackage_says_what_it_holds(name):
 def test_study_options_come_from_the_settings_declaration():
     """A study's option named like a setting has that setting's help text (declared once); a
     study's ``--out`` is its own folder of many runs, not a run's, so it is the study's own."""
-    from jaxgru.studies import beacon_compare, evosax_compare, exact_front, large_population, mohaq, pymoo_compare
+    from jaxgru.studies import (
+        beacon_compare,
+        evosax_compare,
+        exact_front,
+        large_population,
+        mohaq,
+        pymoo_compare,
+        stack_compare,
+    )
 
     declared = {f.name: f.metadata["help"] for cls in (Config, RunOptions) for f in dataclasses.fields(cls)
                 if f.name != "out"}
-    for study in (beacon_compare, evosax_compare, exact_front, large_population, mohaq, pymoo_compare):
+    for study in (beacon_compare, evosax_compare, exact_front, large_population, mohaq, pymoo_compare, stack_compare):
         parser = _parser_of(study)
         shared = [a for a in parser._actions if a.dest in declared]
         assert shared, study.__name__

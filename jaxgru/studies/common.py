@@ -87,6 +87,14 @@ def cached_accuracy(prep: Prepared) -> Callable[[np.ndarray], np.ndarray]:
                                                 widths=prep.widths, lengths=prep.lengths_val))
 
 
+def smallest_within_1pt(f: np.ndarray, acc8: float, size8: float) -> float | None:
+    """Of evaluated objectives ``f [E, 2]`` (error, size ratio), the size reduction against the
+    8-bit model (``size8``, its ratio) of the smallest genome within 1 point of its accuracy
+    ``acc8`` (``None`` when none is); the tolerance absorbs float32 objectives."""
+    close = 1.0 - f[:, 0] >= acc8 - 0.01 - 1e-6
+    return float(1.0 - f[close, 1].min() / size8) if close.any() else None
+
+
 def resumable_runs(path: Path, names: Iterable[str], seeds: Iterable[int],
                    run_one: Callable[[str, int], dict]) -> dict:
     """``run_one(name, seed)`` for every pair not yet recorded in ``path`` (JSON keyed
