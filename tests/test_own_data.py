@@ -120,3 +120,21 @@ def test_a_pytorch_model_searched_from_the_command_line(tmp_path, capsys):
 def test_arrays_in_python_make_the_same_task():
     task = task_from_arrays("toy", _arrays())
     assert task.classes == 3 and task.load().x_train.dtype == np.float32
+
+
+def test_reproduce_says_identical_or_names_the_first_difference(tiny_float_model, tmp_path, capsys):
+    """``run.py --reproduce DIR`` on a tiny run: identical; after a setting was changed behind the
+    run's back (its config.json edited), the first difference is named."""
+    from conftest import TINY, data_dir, run_dir_with
+
+    run = run_dir_with(tiny_float_model, tmp_path / "run")
+    assert run_main(TINY + ["--data-dir", str(data_dir()), "--out", str(run)]) == 0
+    again = run_dir_with(tiny_float_model, tmp_path / "again")  # the float model is not what is checked here
+    assert run_main(["--reproduce", str(run), "--out", str(again), "--data-dir", str(data_dir()), "--quiet"]) == 0
+    assert "identical" in capsys.readouterr().out
+    cfg = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**cfg, "seed": 1}))
+    other = run_dir_with(tiny_float_model, tmp_path / "other")
+    assert run_main(["--reproduce", str(run), "--out", str(other), "--data-dir", str(data_dir()), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "differs, first at summary.json:" in out

@@ -1,0 +1,65 @@
+"""Reproducing a run: rerun it from its ``config.json`` into a scratch folder and compare what it
+wrote (``python experiments/run.py --reproduce DIR``).
+
+The comparison is of ``summary.json``, ``front.json`` and ``baseline.json``, value for value and
+exact (floats included), except the wall-clock fields (:data:`TIMINGS`); the first difference is
+named by file and path (``summary.json: float_val_accuracy: 0.966 (saved) != 0.9653 (rerun)``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from jaxgru.runs.config import Config, RunOptions, saved_settings
+from jaxgru.runs.experiment import train_and_evaluate
+
+COMPARED = ("summary.json", "front.json", "baseline.json")
+TIMINGS = frozenset({"search_seconds", "wall_seconds"})
+
+
+def first_difference(saved, rerun, path: str = "") -> str | None:
+    """Where two JSON values first differ (``None``: nowhere), ignoring :data:`TIMINGS`."""
+    if isinstance(saved, dict) and isinstance(rerun, dict):
+        for key in sorted(set(saved) | set(rerun), key=str):
+            if key in TIMINGS:
+                continue
+            if key not in saved or key not in rerun:
+                return f"{path}{key}: only in the {'rerun' if key not in saved else 'saved'} run"
+            found = first_difference(saved[key], rerun[key], f"{path}{key}.")
+            if found:
+                return found
+        return None
+    if isinstance(saved, list) and isinstance(rerun, list):
+        if len(saved) != len(rerun):
+            return f"{path.rstrip('.')}: {len(saved)} entries (saved) != {len(rerun)} (rerun)"
+        for i, (a, b) in enumerate(zip(saved, rerun)):
+            found = first_difference(a, b, f"{path}{i}.")
+            if found:
+                return found
+        return None
+    return None if saved == rerun else f"{path.rstrip('.')}: {saved!r} (saved) != {rerun!r} (rerun)"
+
+
+def reproduce(run_dir: str | Path, opts: RunOptions | None = None) -> tuple[Path, str | None]:
+    """Reruns the run in ``run_dir`` from its ``config.json`` into ``opts.out`` (default
+    ``runs/reproduce/<run folder name>``); returns that folder and the first difference of its
+    outputs from the saved ones (``None``: identical)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{run_dir} holds no config.json; `reproduce` takes a run folder.")
+    missing = [n for n in COMPARED if not (run_dir / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{run_dir} lacks {', '.join(missing)}: the run did not finish, nothing to compare.")
+    opts = opts or RunOptions()
+    scratch = Path(opts.out) if opts.out else Path("runs") / "reproduce" / run_dir.resolve().name
+    if any((scratch / n).exists() for n in COMPARED):
+        raise FileExistsError(f"{scratch} already holds a run's outputs; give `out` an empty folder.")
+    cfg = Config(**saved_settings(run_dir / "config.json"))
+    train_and_evaluate(cfg, RunOptions(out=str(scratch), data_dir=opts.data_dir, quiet=opts.quiet,
+                                       download=opts.download))
+    for name in COMPARED:
+        found = first_difference(json.loads((run_dir / name).read_text()), json.loads((scratch / name).read_text()))
+        if found:
+            return scratch, f"{name}: {found}"
+    return scratch, None
