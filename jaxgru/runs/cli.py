@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         reproduce_dir = _reproduce_dir(argv)
         if reproduce_dir is not None:
             scratch, difference = reproduce(reproduce_dir, opts)
-            verdict = "identical (summary, front, baseline)" if difference is None else f"differs, first at {difference}"
+            verdict = f"differs, first at {difference}" if difference else "identical (summary, front, baseline)"
             print(f"{reproduce_dir} rerun in {scratch}: {verdict}")
             return 0 if difference is None else 1
         train_and_evaluate(cfg, opts)
