@@ -18,6 +18,10 @@ from jaxgru.cells.stack import Stack
 MIN_BITS, MAX_BITS = 2, 16  # any width the integer datapath computes exactly
 NARROW_BITS = 8  # up to here every matmul is int8 x int8 -> int32; wider codes take the wide path
 DEFAULT_IO_BITS = 8  # width of the input quantizer and of the dense head
+# Delta thresholds (``docs/design.md``, "Delta networks"): a gene ``t`` in 0..MAX_THRESHOLD means
+# ``t / THRESHOLD_STEPS`` of its source's code range (``t * 2^b >> 5`` codes at b bits), so it keeps
+# its meaning when the source's width changes; 0 is the dense model.
+MAX_THRESHOLD, THRESHOLD_STEPS = 7, 32
 
 
 @dataclass(frozen=True)
@@ -136,3 +140,21 @@ def check_io_bits(bits: int, *, name: str) -> int:
     if not MIN_BITS <= bits <= MAX_BITS:
         raise ValueError(f"{name} must lie in {MIN_BITS}..{MAX_BITS}, got {bits}.")
     return int(bits)
+
+
+def check_thresholds(thresholds, stack: Stack, *, name: str = "thresholds") -> np.ndarray:
+    """Validates delta thresholds: one gene in ``0..MAX_THRESHOLD`` per delta source of
+    ``stack`` (``stack.threshold_names``), ``[n_delta]`` or ``[P, n_delta]``; returns int32."""
+    arr = np.asarray(thresholds)
+    n = len(stack.delta_sources)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must hold integers in 0..{MAX_THRESHOLD}, got dtype {arr.dtype}.")
+    if arr.ndim not in (1, 2) or arr.shape[-1] != n:
+        raise ValueError(f"{name} must have shape [{n}] or [P, {n}] for {stack.name} (one per delta source: "
+                         f"{', '.join(stack.threshold_names)}), got shape {arr.shape}.")
+    bad = (arr < 0) | (arr > MAX_THRESHOLD)
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        raise ValueError(f"{name} must lie in 0..{MAX_THRESHOLD} (units of 1/{THRESHOLD_STEPS} of the source's "
+                         f"code range); found {int(arr[tuple(where)])} for {stack.threshold_names[int(where[-1])]!r}.")
+    return arr.astype(np.int32)

@@ -144,6 +144,17 @@ class Stack:
             out += [(below if op.inputs[0] == INPUT else hidden[layer], hidden[layer]) for op in cell.ops]
         return tuple(out)
 
+    @cached_property
+    def delta_sources(self) -> tuple[tuple[int, str], ...]:
+        """``(layer, source)`` of every source a matmul reads (each layer's ``cell.sources``:
+        ``x`` first, then its states), in order: one delta threshold each."""
+        return tuple((layer, src) for layer, cell in enumerate(self.cells) for src in cell.sources)
+
+    @property
+    def threshold_names(self) -> tuple[str, ...]:
+        """The threshold genes' names: ``t_x``, ``t_h`` (``l1.t_h`` with several layers)."""
+        return tuple(f"{self.prefix(layer)}t_{src}" for layer, src in self.delta_sources)
+
     def describe(self) -> str:
         """The flat declaration as numbered lines, e.g. ``17 l1.xr = linear(l0.h)``."""
         return "\n".join(f"{k:2d} {op.name} = {op.kind}({', '.join(op.inputs)})" for k, op in enumerate(self.ops))

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgru.cells.genome import DEFAULT_IO_BITS, check_genomes, check_io_bits, is_wide
+from jaxgru.cells.genome import DEFAULT_IO_BITS, check_genomes, check_io_bits, check_thresholds, is_wide
 from jaxgru.files import atomic_write_bytes
 from jaxgru.model.calibrate import Ranges
 from jaxgru.model.floating import ModelParams, check_params, owned
@@ -44,6 +44,7 @@ def export_arrays(
     genome,
     input_bits: int = DEFAULT_IO_BITS,
     head_bits: int = DEFAULT_IO_BITS,
+    thresholds=None,
 ) -> dict[str, np.ndarray]:
     """The integer model of one genome as a dict of NumPy arrays.
 
@@ -56,7 +57,9 @@ def export_arrays(
     ``lut_<op>``, the ``2^b`` entries of its input's code range, ``lut_<op>[q - qmin_in]``; the
     head ``wd int8[H, C]``, ``bd int32[C]`` and ``logit_scale``. Every per-layer array is named
     with its layer's prefix (``Stack.prefix``). A genome with a width above 8 bits exports the
-    wide datapath's types: weights ``int16``, biases and ``offset`` ``int64``.
+    wide datapath's types: weights ``int16``, biases and ``offset`` ``int64``. With delta
+    ``thresholds`` (one gene per source of every layer, ``Stack.delta_sources``), each source's
+    threshold in codes ``theta_<source>`` (int32) and the genes as ``thresholds``.
     """
     stack = check_params(p).stack
     genome = check_genomes(genome, stack)
@@ -66,8 +69,13 @@ def export_arrays(
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
     wide = is_wide(np.concatenate([genome, [input_bits, head_bits]]))
+    if thresholds is not None:
+        thresholds = check_thresholds(thresholds, stack)
+        if thresholds.ndim != 1:
+            raise ValueError(f"export takes one set of thresholds [{len(stack.delta_sources)}], "
+                             f"got {thresholds.shape}.")
     with jax.enable_x64(wide):
-        q = _quantize_one(p, ranges, genome, input_bits, head_bits, wide=wide)
+        q = _quantize_one(p, ranges, genome, input_bits, head_bits, wide=wide, thresholds=thresholds)
         out = {name: np.asarray(getattr(q.layers[0], name)) for name in SCALARS}
         for layer, (cell, ql) in enumerate(zip(stack.cells, q.layers)):
             pre = stack.prefix(layer)
@@ -77,6 +85,8 @@ def export_arrays(
                 n_codes = int(per_op["qmax"][src]) - int(per_op["qmin"][src]) + 1
                 out[f"{pre}lut_{cell.ops[k].name}"] = np.asarray(_table(ql, k, n_codes))
             out.update({pre + name: v for name, v in per_op.items()})
+            if ql.theta is not None:
+                out.update({f"{pre}theta_{src}": np.asarray(t) for src, t in zip(cell.sources, ql.theta)})
             for k, op in enumerate(cell.ops):  # every operator's own parameters, by its kind's `owns`
                 for name, value in owned(cell, ql.arrays, k, ql.hidden).items():
                     out[f"{pre}{name}_{op.name}"] = np.asarray(value)
@@ -84,6 +94,8 @@ def export_arrays(
         out["logit_scale"] = np.asarray(q.logit_scale)
     out["cell"] = np.array(stack.name)
     out["genome"] = genome
+    if thresholds is not None:
+        out["thresholds"] = thresholds
     out["input_bits"] = np.int32(input_bits)
     out["head_bits"] = np.int32(head_bits)
     return out
@@ -96,6 +108,6 @@ def save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def export_npz(path: str | os.PathLike, p: ModelParams, ranges: Ranges, genome, **io_bits) -> Path:
-    """:func:`export_arrays` written to ``path``."""
-    return save_npz(path, export_arrays(p, ranges, genome, **io_bits))
+def export_npz(path: str | os.PathLike, p: ModelParams, ranges: Ranges, genome, **settings) -> Path:
+    """:func:`export_arrays` written to ``path`` (``settings``: its keyword arguments)."""
+    return save_npz(path, export_arrays(p, ranges, genome, **settings))

@@ -13,6 +13,11 @@ Both walk each layer's cell declaration and call each operator kind's record
 (``jaxgru.ops.kinds``: ``prepare`` sets an operator's constants, ``evaluate`` computes its
 codes). A deeper layer reads the codes of the layer below's output operator as its input, so its
 input quantizer is that operator's (no rescaling between layers).
+With delta thresholds (``quantize(..., thresholds=)``) each layer is a *delta network*: a
+source's unit is propagated to the matmuls that read it only when its code moved by more than the
+threshold since it was last propagated (:func:`delta_update`). The matmuls then compute densely on
+the codes last propagated, ``s_hat``, which equals the incremental memory ``M = W s_hat + b`` of a
+device that skips the other columns (``docs/design.md``, "Delta networks").
 ``jaxgru.model.reference`` is the plain NumPy twin that must agree bit for bit;
 ``docs/design.md`` gives every operator's formula.
 """
@@ -28,7 +33,7 @@ from jax import Array
 
 from jaxgru.cells import Stack
 from jaxgru.cells.declaration import INPUT, Cell
-from jaxgru.cells.genome import DEFAULT_WIDTHS
+from jaxgru.cells.genome import DEFAULT_WIDTHS, THRESHOLD_STEPS
 from jaxgru.model.calibrate import Ranges
 from jaxgru.model.floating import ModelParams, owned
 from jaxgru.model.lengths import hold
@@ -84,6 +89,7 @@ class IntLayer:
     x_scale: Array
     cell: Cell = struct.field(pytree_node=False)
     wide: bool = struct.field(pytree_node=False, default=False)
+    theta: Array | None = None
 
     @property
     def hidden(self) -> int:
@@ -152,10 +158,16 @@ def _quantizers(cell: Cell, k: int, g: Grid, wide: bool) -> Quantizers:
         in_zero=tuple(g.x_zero if s < 0 else g.zero[s] for s in srcs))
 
 
-def quantize_layer(cell: Cell, w: dict, g: Grid, *, wide: bool = False) -> IntLayer:
+def threshold_codes(genes: Array, qmin: Array, qmax: Array) -> Array:
+    """A threshold gene ``t`` (0..7) in codes of a source coded in ``qmin..qmax``: ``t /
+    THRESHOLD_STEPS`` of its ``2^b`` codes, rounded down (``t * 2^b >> 5``)."""
+    return (jnp.asarray(genes, jnp.int32) * (qmax - qmin + 1)) // THRESHOLD_STEPS
+
+
+def quantize_layer(cell: Cell, w: dict, g: Grid, *, wide: bool = False, thresholds: Array | None = None) -> IntLayer:
     """One layer's integer model from its float arrays ``w`` and its :class:`Grid`: each
     operator's constants from its kind's ``prepare``, a linear group's codes stacked into one
-    matrix per source."""
+    matrix per source. ``thresholds``: one delta threshold gene per source (``cell.sources``)."""
     n = cell.n_ops
     hidden = w[f"b{INPUT}"].shape[-1] // len(cell.input_ops)
     fields = {"mult": jnp.zeros(n, jnp.int32), "shift": jnp.ones(n, jnp.int32), "mult_a": jnp.zeros(n, jnp.int32),
@@ -176,21 +188,35 @@ def quantize_layer(cell: Cell, w: dict, g: Grid, *, wide: bool = False) -> IntLa
     if wide:  # matmul operands also as int8 limbs (`wide_dot`)
         for src in cell.sources:
             arrays[f"w{src}_limbs"], arrays[f"w{src}_c"] = weight_limbs(arrays[f"w{src}"])
+    theta = None
+    if thresholds is not None:
+        lo = jnp.stack([g.x_qmin if s == INPUT else g.qmin[cell.index(s)] for s in cell.sources])
+        hi = jnp.stack([g.x_qmax if s == INPUT else g.qmax[cell.index(s)] for s in cell.sources])
+        theta = threshold_codes(thresholds, lo, hi)
     return IntLayer(
         bits=g.bits, x_inv_scale=1.0 / g.x_scale, x_zero=g.x_zero, x_qmin=g.x_qmin, x_qmax=g.x_qmax, arrays=arrays,
-        zero=g.zero, qmin=g.qmin, qmax=g.qmax, scale=g.scale, x_scale=g.x_scale, cell=cell, wide=wide, **fields)
+        zero=g.zero, qmin=g.qmin, qmax=g.qmax, scale=g.scale, x_scale=g.x_scale, cell=cell, wide=wide, theta=theta,
+        **fields)
 
 
 def quantize(
-    p: ModelParams, ranges: Ranges, bits: Array, input_bits: Array = 8, head_bits: Array = 8, *, wide: bool = False
+    p: ModelParams, ranges: Ranges, bits: Array, input_bits: Array = 8, head_bits: Array = 8, *, wide: bool = False,
+    thresholds: Array | None = None,
 ) -> IntModel:
     """Integer model for one genome ``bits: int32[n_ops]`` (traced; vmap it over a population).
 
     ``wide`` (static, keyword-only) must be set when a width may exceed 8 bits, and the call
-    traced under ``jax.enable_x64(True)``; for widths up to 8 both datapaths give the same codes."""
+    traced under ``jax.enable_x64(True)``; for widths up to 8 both datapaths give the same codes.
+    ``thresholds: int32[n_delta]`` (traced; ``None``: no deltas): one delta threshold gene per
+    source of every layer (``stack.delta_sources``); all zeros is the model without deltas."""
     stack = p.stack
     bits = jnp.asarray(bits, jnp.int32)
-    layers = tuple(quantize_layer(cell, p.layer(i), g, wide=wide)
+    per_layer = [None] * stack.layers
+    if thresholds is not None:
+        thresholds = jnp.asarray(thresholds, jnp.int32)
+        per_layer = [thresholds[jnp.array([i for i, (at, _) in enumerate(stack.delta_sources) if at == layer])]
+                     for layer in range(stack.layers)]
+    layers = tuple(quantize_layer(cell, p.layer(i), g, wide=wide, thresholds=per_layer[i])
                    for i, (cell, g) in enumerate(zip(stack.cells, grids(stack, ranges, bits, input_bits))))
     out = layers[-1]
     k = out.cell.index(out.cell.output)
@@ -278,14 +304,18 @@ def select_x_gates(shared: Array, bits: Array, cell: Cell, widths: tuple[int, ..
     return jnp.concatenate(rows, axis=-1)
 
 
-def int_step(q: IntLayer, xg: Array, carry: tuple[Array, ...]) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
+def int_step(
+    q: IntLayer, xg: Array, carry: tuple[Array, ...], read: dict[str, Array] | None = None
+) -> tuple[tuple[Array, ...], tuple[Array, ...]]:
     """One integer step: the input-side codes ``xg: [..., k*H]`` (of :func:`x_gate_codes`) and
     the codes of ``cell.carry`` (each ``int32[..., H]``) to the new carry and the output codes of
-    every operator (declaration order), each ``int32[..., H]``."""
+    every operator (declaration order), each ``int32[..., H]``. ``read``: the codes each state's
+    matmuls read instead of the state's (a delta network's ``s_hat``)."""
     cell = q.cell
     values = dict(zip(cell.carry, carry))
+    reads = values if read is None else read
     for src, group in cell.linear_groups.items():
-        acc = xg.astype(jnp.int32) if src == INPUT else _int_linear(q, src, values[src])
+        acc = xg.astype(jnp.int32) if src == INPUT else _int_linear(q, src, reads[src])
         values.update(zip((cell.ops[k].name for k in group), jnp.split(acc, len(group), axis=-1)))
     values = cell.walk(values, lambda k, op, *a: op_codes(q, k, *a))
     return tuple(values[n] for n in cell.carry), tuple(values[op.name] for op in cell.ops)
@@ -301,47 +331,96 @@ def below_gate_codes(q: IntLayer, codes: Array) -> Array:
     return _int_linear(q, INPUT, codes)
 
 
+def delta_update(theta: Array, codes: Array, s_hat: Array) -> tuple[Array, Array]:
+    """One delta step of a source: a unit is propagated when ``|codes - s_hat| > theta``; returns
+    the codes last propagated after the step (``codes`` where propagated, ``s_hat`` elsewhere) and
+    the propagated mask ``bool[..., n]``."""
+    propagated = jnp.abs(codes - s_hat) > theta
+    return jnp.where(propagated, codes, s_hat), propagated
+
+
+def initial_memory(q: IntLayer, batch: int, fan_in: int) -> tuple[Array, ...]:
+    """A delta layer's ``s_hat`` before the first step: every source at its zero point (real 0),
+    ``int32[batch, fan_in]`` for ``x``, ``int32[batch, H]`` for a state."""
+    return tuple(jnp.full((batch, fan_in if s == INPUT else q.hidden), q.x_zero if s == INPUT else
+                          q.zero[q.cell.index(s)], jnp.int32) for s in q.cell.sources)
+
+
 Select = Callable[[IntLayer, Array], Array]
 
 
 def layer_scan(
     q: IntLayer, xs: Array, select: Select | None = None, lengths: Array | None = None, *, outputs: bool = False
-) -> tuple[tuple[Array, ...], Array | None]:
+) -> tuple[tuple[Array, ...], Array | None, Array | None]:
     """One layer over time: ``xs: [T, ...]`` is scanned and ``select(q, xs[t])`` gives step
-    ``t``'s input-side codes ``[B, k*H]`` (default: ``xs[t]`` already is them). Returns the last
-    carry and, with ``outputs`` (static), the output codes at every step ``int32[T, B, H]``.
-    ``lengths: int[B]``: steps at or past a sequence's end leave its carry unchanged."""
-    out = q.cell.carry.index(q.cell.output)
+    ``t``'s input-side codes ``[B, k*H]`` (default: ``xs[t]`` already is them); for a delta layer
+    (``q.theta`` set) it gives the input's codes ``[B, I]`` instead. Returns the last carry, with
+    ``outputs`` (static) the output codes at every step ``int32[T, B, H]``, and for a delta layer
+    the units propagated per source ``int32[len(cell.sources)]`` (summed over valid steps and
+    the batch). ``lengths: int[B]``: steps at or past a sequence's end leave its carry (and a delta
+    layer's ``s_hat``) unchanged."""
+    cell = q.cell
+    out = cell.carry.index(cell.output)
+    delta = q.theta is not None
 
     def step(carry, inputs):
+        state, s_hat, count = carry
         xs_t, t = inputs
-        new = int_step(q, xs_t if select is None else select(q, xs_t), carry)[0]
-        new = hold(None if lengths is None else t < lengths, new, carry)
-        return new, new[out] if outputs else None
+        valid = None if lengths is None else t < lengths
+        codes = xs_t if select is None else select(q, xs_t)
+        if delta:
+            values = {INPUT: codes, **dict(zip(cell.carry, state))}
+            updates = [delta_update(q.theta[i], values[s], s_hat[i]) for i, s in enumerate(cell.sources)]
+            read = {s: u[0] for s, u in zip(cell.sources, updates)}
+            xg = _int_linear(q, INPUT, read[INPUT])
+            new = int_step(q, xg, state, read)[0]
+            s_hat = hold(valid, tuple(read.values()), s_hat)
+            count = count + jnp.stack([jnp.sum(p if valid is None else p & valid[:, None], dtype=jnp.int32)
+                                       for _, p in updates])
+        else:
+            new = int_step(q, codes, state)[0]
+        new = hold(valid, new, state)
+        return (new, s_hat, count), new[out] if outputs else None
 
-    batch = jax.tree.leaves(xs)[0].shape[-2]
-    return jax.lax.scan(step, initial_carry(q, batch), (xs, jnp.arange(xs.shape[0])))
+    leading = jax.tree.leaves(xs)[0]
+    batch = leading.shape[-2]
+    memory = initial_memory(q, batch, leading.shape[-1]) if delta else ()
+    count = jnp.zeros(len(cell.sources), jnp.int32) if delta else None
+    (carry, _, count), ys = jax.lax.scan(step, (initial_carry(q, batch), memory, count),
+                                         (xs, jnp.arange(xs.shape[0])))
+    return carry, ys, count
 
 
-def int_scan(q: IntModel, xs: Array, select: Select | None = None, lengths: Array | None = None) -> Array:
+def int_scan(
+    q: IntModel, xs: Array, select: Select | None = None, lengths: Array | None = None, *, counted: bool = False
+) -> Array | tuple[Array, Array]:
     """Runs the stack over time and the head; returns integer logits ``int32[B, C]``.
 
     The first layer scans ``xs: [T, ...]`` with ``select`` (:func:`layer_scan`); each deeper
     layer scans the output codes of the layer below. ``lengths: int[B]`` (optional): each
-    sequence's valid steps; the head reads its last.
+    sequence's valid steps; the head reads its last. ``counted`` (static; delta models only):
+    also return the units propagated per delta source ``int32[n_delta]`` (``stack.delta_sources``).
     """
     last = len(q.layers) - 1
+    counts = []
     for i, layer in enumerate(q.layers):
-        carry, xs = layer_scan(layer, xs, select if i == 0 else below_gate_codes, lengths, outputs=i < last)
+        below = None if layer.theta is not None else below_gate_codes
+        carry, xs, count = layer_scan(layer, xs, select if i == 0 else below, lengths, outputs=i < last)
+        counts.append(count)
     out = carry[layer.cell.carry.index(layer.cell.output)]
-    return matmul(q.head, "wd", out, q.wide) + q.head["bd"]
+    logits = matmul(q.head, "wd", out, q.wide) + q.head["bd"]
+    return (logits, jnp.concatenate(counts)) if counted else logits
 
 
-def int_logits(q: IntModel, x: Array, lengths: Array | None = None) -> Array:
+def int_logits(
+    q: IntModel, x: Array, lengths: Array | None = None, *, counted: bool = False
+) -> Array | tuple[Array, Array]:
     """Integer logits ``int32[B, C]`` (units of ``q.logit_scale``) of float inputs ``x: [B, T, I]``
-    (``lengths: int[B]``: each sequence's valid steps)."""
+    (``lengths: int[B]``: each sequence's valid steps). ``counted`` (static): with deltas, also
+    the units propagated per delta source (:func:`int_scan`)."""
     # The input-side codes are made inside each step: precomputed for every step they would be a
     # scanned input with the population's block axis on it, which made unshared scoring (P < 7, or
     # one set of weights per specimen: QAT, beacons) 3.7x slower on the CPU
     # (benchmarks/per_specimen_weights.py).
-    return int_scan(q, jnp.swapaxes(x, 0, 1), x_gate_codes, lengths)
+    select = quantize_input if q.layers[0].theta is not None else x_gate_codes  # a delta layer filters the codes
+    return int_scan(q, jnp.swapaxes(x, 0, 1), select, lengths, counted=counted)

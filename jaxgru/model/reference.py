@@ -5,6 +5,10 @@ declaration order, each linear operator its own matrix-vector product, 64-bit pr
 floats after the input quantizer. Its kernels (:data:`KERNELS`, one per operator kind) share
 nothing with ``jaxgru.model.integer``; only the cell's declaration and the exported arrays are common,
 so agreement between the two is a real check of the integer arithmetic.
+
+A delta model (an export with ``theta_<source>`` arrays) runs as a device would: each matmul keeps
+its pre-activation memory ``M`` and adds only the columns of the units propagated this step
+(``M += W[j] * (q_j - s_hat_j)``), never the dense product.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ def _out(a, k: int, value: np.ndarray) -> np.ndarray:
     return np.clip(_I64(a["zero"][k]) + value, a["qmin"][k], a["qmax"][k])
 
 
-def _linear(a, k, name, srcs, q):
-    acc = q @ a[f"w_{name}"].astype(_I64) + a[f"b_{name}"]
+def _linear(a, k, name, srcs, q, acc=None):
+    """``acc``: a delta model's memory for this operator, in place of the dense product."""
+    if acc is None:
+        acc = q @ a[f"w_{name}"].astype(_I64) + a[f"b_{name}"]
     return _out(a, k, _rshift_round(acc, a["mult"][k], a["shift"][k]))
 
 
@@ -87,30 +93,83 @@ class Reference:
         return np.clip(codes, a["x_qmin"], a["x_qmax"])
 
     @staticmethod
-    def step(cell: Cell, a: dict, qx: np.ndarray, carry: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def step(cell: Cell, a: dict, qx: np.ndarray, carry: dict[str, np.ndarray],
+             memory: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """One step of a layer of ``cell`` with arrays ``a`` on input codes ``qx: [B, I]`` and the
         carried codes (``{name: [B, H]}``); returns every name's codes after the step (a state's
-        are its new ones)."""
+        are its new ones). ``memory``: a delta layer's accumulator per linear operator."""
         values = {"x": qx, **carry}
         for k, op in enumerate(cell.ops):
             operands = [values[n] for n in op.inputs]
-            values[op.name] = KERNELS[op.kind](a, k, op.name, cell.operand_ops[k], *operands)
+            extra = (memory[op.name],) if memory is not None and op.kind == "linear" else ()
+            values[op.name] = KERNELS[op.kind](a, k, op.name, cell.operand_ops[k], *operands, *extra)
         return values
 
     def logits(self, x: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
         """Integer logits ``int64[B, C]`` of float inputs ``x: [B, T, I]``: each layer over the
         whole sequence, its output codes the next layer's input. ``lengths: int[B]``: each
         sequence's valid steps; a step past its end leaves its carry unchanged."""
+        return self.run(x, lengths)[0]
+
+    @property
+    def delta(self) -> bool:
+        """Whether the export is a delta model (it holds thresholds)."""
+        return any(k.startswith("theta_") for k in self.layers[0])
+
+    def run(self, x: np.ndarray, lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`logits`, and for a delta model the units propagated per delta source
+        (``Stack.delta_sources``), counted unit by unit over valid steps: ``int64[n_delta]``."""
         codes = self.quantize_input(x)
         batch, steps = x.shape[:2]
+        valid_at = [np.ones(batch, bool) if lengths is None else t < np.asarray(lengths) for t in range(steps)]
+        counts = []
+        x_zero = self.a["x_zero"]  # the input's zero point, then each layer's output's
         for cell, a in zip(self.stack.cells, self.layers):
             hidden = len(a["b_" + cell.ops[cell.input_ops[0]].name])
             carry = {n: np.full((batch, hidden), a["zero"][k], _I64) for n, k in zip(cell.carry, cell.carry_ops)}
+            deltas = _Deltas(cell, a, x_zero, batch, codes.shape[-1], hidden) if self.delta else None
             outputs = []
             for t in range(steps):
-                values = self.step(cell, a, codes[:, t], carry)
-                valid = np.ones(batch, bool) if lengths is None else t < np.asarray(lengths)
+                valid = valid_at[t]
+                memory = None if deltas is None else deltas.step({"x": codes[:, t], **carry}, valid)
+                values = self.step(cell, a, codes[:, t], carry, memory)
                 carry = {n: np.where(valid[:, None], values[n], carry[n]) for n in cell.carry}
                 outputs.append(carry[cell.output])
             codes = np.stack(outputs, axis=1)
-        return carry[cell.output] @ self.a["wd"].astype(_I64) + self.a["bd"]
+            x_zero = a["zero"][cell.index(cell.output)]
+            if deltas is not None:
+                counts += deltas.propagated
+        logits = carry[cell.output] @ self.a["wd"].astype(_I64) + self.a["bd"]
+        return logits, (np.array(counts, _I64) if self.delta else None)
+
+
+class _Deltas:
+    """A delta layer's state as a device keeps it: per source ``s_hat`` (codes last propagated,
+    from the source's zero point), per linear operator its memory ``M`` (from ``W s_hat + b``),
+    and the units propagated so far per source."""
+
+    def __init__(self, cell: Cell, a: dict, x_zero, batch: int, fan_in: int, hidden: int):
+        self.cell, self.a = cell, a
+        self.s_hat, self.memory = {}, {}
+        for src in cell.sources:
+            zero = x_zero if src == "x" else a["zero"][cell.index(src)]
+            self.s_hat[src] = np.full((batch, fan_in if src == "x" else hidden), zero, _I64)
+            for k in cell.linear_groups[src]:
+                name = cell.ops[k].name
+                w = a[f"w_{name}"].astype(_I64)
+                self.memory[name] = np.tile(_I64(zero) * w.sum(axis=0) + a[f"b_{name}"], (batch, 1))
+        self.propagated = [0] * len(cell.sources)
+
+    def step(self, sources: dict[str, np.ndarray], valid: np.ndarray) -> dict[str, np.ndarray]:
+        """Propagates each source's units that moved by more than its threshold (only where
+        ``valid``) into the memories, column by column; returns the memories."""
+        for i, src in enumerate(self.cell.sources):
+            delta = sources[src] - self.s_hat[src]
+            moved = (np.abs(delta) > self.a[f"theta_{src}"]) & valid[:, None]
+            for b, j in zip(*np.nonzero(moved)):
+                for k in self.cell.linear_groups[src]:
+                    name = self.cell.ops[k].name
+                    self.memory[name][b] += self.a[f"w_{name}"][j].astype(_I64) * delta[b, j]
+                self.s_hat[src][b, j] = sources[src][b, j]
+            self.propagated[i] += int(moved.sum())
+        return self.memory
