@@ -67,3 +67,31 @@ def model_size(
     size_bits = genomes.astype(np.int64) @ counts + head_bits * head
     fp16 = 16 * (counts.sum() + head)
     return size_bits, 1.0 - size_bits / fp16
+
+
+def eliminated_shares(
+    stack: Stack | Cell | str, n_in: int, hidden: int | Sequence[int], n_classes: int, propagated, steps: int,
+    sequences: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The multiply-accumulates a delta model skips, from the units it propagated.
+
+    ``propagated: int[P, n_delta]``: units propagated per delta source (``stack.delta_sources``)
+    over ``steps`` valid steps (summed over ``sequences`` sequences). A unit not propagated skips
+    its column of every matmul on its source (``H`` MACs per operator). Returns ``(total
+    float64[P], per_op float64[P, n_ops])``: the share of all the model's MACs over those steps
+    (every operator's and the head's) skipped, and each operator's share of its own (0 where it
+    has none)."""
+    stack = Stack.of(stack)
+    hidden = stack.hidden(hidden)
+    counts = op_counts(stack, n_in, hidden, n_classes)
+    propagated = np.asarray(propagated, np.float64)
+    per_op = np.zeros((len(propagated), stack.n_ops))
+    skipped_macs = np.zeros(len(propagated))
+    for i, (layer, src) in enumerate(stack.delta_sources):
+        fan_in = (n_in if layer == 0 else hidden[layer - 1]) if src == "x" else hidden[layer]
+        share = 1.0 - propagated[:, i] / max(steps * fan_in, 1)
+        for k in stack.cells[layer].linear_groups[src]:
+            per_op[:, stack.offsets[layer] + k] = share
+            skipped_macs += share * steps * counts.macs[stack.offsets[layer] + k]
+    total = steps * counts.macs.sum() + sequences * counts.head_macs
+    return skipped_macs / total, per_op

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -11,9 +12,10 @@ import numpy as np
 from jax import Array
 from jax.sharding import Mesh, PartitionSpec
 
-from jaxgru.cells.genome import DEFAULT_IO_BITS, DEFAULT_WIDTHS, Widths, check_genomes, check_io_bits
+from jaxgru.cells.genome import DEFAULT_IO_BITS, DEFAULT_WIDTHS, Widths, check_genomes, check_io_bits, check_thresholds
 from jaxgru.model.blocks import CPU_EVAL_BLOCK, Block, map_blocks, resolve_block
 from jaxgru.model.calibrate import Ranges
+from jaxgru.model.counts import eliminated_shares
 from jaxgru.model.floating import ModelParams, check_params
 from jaxgru.model.integer import IntModel, int_logits, int_scan, quantize, select_x_gates, x_gate_codes
 from jaxgru.model.lengths import check_lengths
@@ -27,7 +29,7 @@ DEFAULT_MEMORY_BUDGET = 2 * 2**30  # bytes of activations per chunk
 
 def quantize_population(
     p: ModelParams, ranges: Ranges, genomes: Array, input_bits: Array, head_bits: Array, *,
-    widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
+    widths: tuple[int, ...] = DEFAULT_WIDTHS.values, thresholds: Array | None = None,
 ) -> tuple[IntModel, IntModel | None]:
     """The integer models of ``genomes: int32[P, n_ops]`` and of the homogeneous genomes of
     ``widths`` (static; whose input projections the population shares), both with a leading
@@ -35,9 +37,12 @@ def quantize_population(
 
     ``p`` is one set of float weights, or one per specimen (every leaf with a leading ``[P]``,
     as quantization-aware training gives them); then nothing is shared and the second model is
-    ``None``."""
+    ``None``. So it is with delta ``thresholds: int32[P, n_delta]``: a delta layer filters its
+    input codes before the matmuls, so each specimen computes its own projections."""
     wide = Widths(widths).wide
-    one = lambda p_, g: quantize(p_, ranges, g, input_bits, head_bits, wide=wide)  # noqa: E731
+    one = lambda p_, g, t=None: quantize(p_, ranges, g, input_bits, head_bits, wide=wide, thresholds=t)  # noqa: E731
+    if thresholds is not None:
+        return jax.vmap(one, (0 if p.per_specimen else None, 0, 0))(p, genomes, thresholds), None
     if p.per_specimen:
         return jax.vmap(one)(p, genomes), None
     homogeneous = jnp.asarray(Widths(widths).homogeneous(p.stack))
@@ -46,8 +51,8 @@ def quantize_population(
 
 def quantized_population_logits(
     models: IntModel, per_width: IntModel | None, x: Array, lengths: Array | None = None, *,
-    block: int | None = None, widths: tuple[int, ...] = DEFAULT_WIDTHS.values,
-) -> Array:
+    block: int | None = None, widths: tuple[int, ...] = DEFAULT_WIDTHS.values, counted: bool = False,
+) -> Array | tuple[Array, Array]:
     """Integer logits ``int[P, B, C]`` of the models of :func:`quantize_population` on
     ``x: float32[B, T, I]`` (``lengths: int[B]``, optional: each sequence's valid steps). The
     first layer's input projections (its cell's ``input_ops``) are computed once per width of
@@ -57,9 +62,10 @@ def quantized_population_logits(
     own input projections.
 
     ``block`` (static): specimens run vmapped in blocks of ``block``, one block after another
-    (:func:`jaxgru.model.blocks.map_blocks`; ``None``: all at once). Activations scale with the block."""
+    (:func:`jaxgru.model.blocks.map_blocks`; ``None``: all at once). Activations scale with the block.
+    ``counted`` (static; delta models): also the units propagated per delta source ``int32[P, n_delta]``."""
     if per_width is None or models.bits.shape[0] < per_width.bits.shape[0]:  # sharing pays only when P > |widths|
-        run = lambda m: int_logits(m, x, lengths)  # noqa: E731
+        run = lambda m: int_logits(m, x, lengths, counted=counted)  # noqa: E731
     else:
         # [T, len(widths), B, 3H]: scanned over T; each specimen picks its widths inside the step.
         shared = jax.vmap(x_gate_codes, (0, None), 1)(per_width.layers[0], jnp.swapaxes(x, 0, 1))
@@ -92,31 +98,38 @@ def population_logits(
                                        widths=widths)
 
 
-def _correct_counts(p, ranges, genomes, x, y, lengths, input_bits, head_bits, *, batch_size: int,
-                    block: int | None, widths: tuple[int, ...]) -> Array:
-    """Correct predictions ``int32[P]``; the data is scanned in chunks of ``batch_size``."""
+def _correct_counts(p, ranges, genomes, thresholds, x, y, lengths, input_bits, head_bits, *, batch_size: int,
+                    block: int | None, widths: tuple[int, ...]) -> Array | tuple[Array, Array]:
+    """Correct predictions ``int32[P]``; the data is scanned in chunks of ``batch_size``. With
+    delta ``thresholds``, also the units propagated per chunk ``int32[n_chunks, P, n_delta]``
+    (summed on the host, in int64)."""
     n = x.shape[0]
     n_batches = -(-n // batch_size)
     pad = n_batches * batch_size - n
     x = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1)).reshape((n_batches, batch_size) + x.shape[1:])
     y = jnp.pad(y, (0, pad), constant_values=-1).reshape(n_batches, batch_size)  # -1 never matches
     if lengths is not None:
-        lengths = jnp.pad(lengths, (0, pad), constant_values=1).reshape(n_batches, batch_size)
+        # length 0: a padding row never steps (and a delta model counts nothing of it)
+        lengths = jnp.pad(lengths, (0, pad), constant_values=0).reshape(n_batches, batch_size)
+    counted = thresholds is not None
 
-    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits, widths=widths)  # once
+    models, per_width = quantize_population(p, ranges, genomes, input_bits, head_bits, widths=widths,
+                                            thresholds=thresholds)  # once
 
     def body(correct, batch):
         xb, yb, lb = batch
-        logits = quantized_population_logits(models, per_width, xb, lb, block=block, widths=widths)
-        return correct + jnp.sum(jnp.argmax(logits, axis=-1) == yb, axis=-1, dtype=jnp.int32), None
+        out = quantized_population_logits(models, per_width, xb, lb, block=block, widths=widths, counted=counted)
+        logits, propagated = out if counted else (out, None)
+        return correct + jnp.sum(jnp.argmax(logits, axis=-1) == yb, axis=-1, dtype=jnp.int32), propagated
 
-    correct, _ = jax.lax.scan(body, jnp.zeros_like(genomes[:, 0]), (x, y, lengths))  # zeros_like: sharded like genomes
-    return correct
+    # zeros_like: sharded like genomes
+    correct, propagated = jax.lax.scan(body, jnp.zeros_like(genomes[:, 0]), (x, y, lengths))
+    return (correct, propagated) if counted else correct
 
 
 @functools.lru_cache(maxsize=32)
 def _compiled_counts(devices: tuple, batch_size: int, block: int | None, per_specimen: bool,
-                     widths: tuple[int, ...]):
+                     widths: tuple[int, ...], delta: bool):
     """``_correct_counts`` jitted; over several devices, sharded along the population axis.
 
     Each device scores its own slice of the population against the whole (replicated) data
@@ -130,8 +143,9 @@ def _compiled_counts(devices: tuple, batch_size: int, block: int | None, per_spe
     rep, split = PartitionSpec(), PartitionSpec("population")
     return jax.jit(
         jax.shard_map(
-            fn, mesh=mesh, in_specs=(split if per_specimen else rep, rep, split, rep, rep, rep, rep, rep),
-            out_specs=split,
+            fn, mesh=mesh,
+            in_specs=(split if per_specimen else rep, rep, split, split if delta else rep, rep, rep, rep, rep, rep),
+            out_specs=(split, PartitionSpec(None, "population")) if delta else split,
         )
     )
 
@@ -146,7 +160,25 @@ def auto_batch_size(
     return int(max(1, min(n, memory_budget // per_sample)))
 
 
-def population_accuracy(
+class Scores(NamedTuple):
+    """What :func:`population_scores` measures per specimen: ``accuracy float64[P]``; with delta
+    thresholds, ``eliminated float64[P]``, the share of every multiply-accumulate of the model
+    (matmuls, elementwise products, the head) that was skipped, and ``eliminated_ops float64[P,
+    n_ops]``, each operator's share of its own (0 where it has none or no deltas); padded steps
+    excluded. Without thresholds both are ``None``."""
+
+    accuracy: np.ndarray
+    eliminated: np.ndarray | None = None
+    eliminated_ops: np.ndarray | None = None
+
+
+def population_accuracy(p: ModelParams, ranges: Ranges, genomes, x, y, **settings) -> np.ndarray:
+    """Accuracy ``float64[P]`` of every genome of ``genomes: int[P, n_ops]`` on ``x: [N, T, I]``,
+    ``y: [N]``: :func:`population_scores`'s ``accuracy`` (``settings``: its keyword arguments)."""
+    return population_scores(p, ranges, genomes, x, y, **settings).accuracy
+
+
+def population_scores(
     p: ModelParams,
     ranges: Ranges,
     genomes,
@@ -161,8 +193,9 @@ def population_accuracy(
     devices: Sequence[jax.Device] | None = None,
     widths: Widths | None = None,
     lengths=None,
-) -> np.ndarray:
-    """Accuracy ``float64[P]`` of every genome of ``genomes: int[P, n_ops]`` on ``x: [N, T, I]``, ``y: [N]``
+    thresholds=None,
+) -> Scores:
+    """:class:`Scores` of every genome of ``genomes: int[P, n_ops]`` on ``x: [N, T, I]``, ``y: [N]``
     (``lengths: int[N]``, optional: each sequence's valid steps, the rest is padding).
 
     One compiled call for the population: the data is cut into chunks of ``batch_size``
@@ -178,6 +211,8 @@ def population_accuracy(
     ``widths``: the set every gene belongs to (its input-side codes are computed once per width
     and shared); default 2..8, or 2..16 when a gene or I/O width exceeds 8. A set with a width
     above 8 runs the wide datapath (int64 accumulators, ``jax.enable_x64`` around the call).
+    ``thresholds: int[P, n_delta]``: each specimen's delta thresholds (``Stack.delta_sources``);
+    the operations they eliminate are counted in the same call.
     """
     genomes = check_genomes(genomes, p.stack, name="genomes")
     if genomes.ndim == 1:
@@ -192,6 +227,13 @@ def population_accuracy(
         raise ValueError(f"p holds weights for {p['wd'].shape[0]} specimens but there are {len(genomes)} genomes.")
     if x.shape[-1] != p.n_in:
         raise ValueError(f"x has {x.shape[-1]} features per step but the model expects {p.n_in}.")
+    if thresholds is not None:
+        thresholds = check_thresholds(thresholds, p.stack)
+        if thresholds.shape != (len(genomes), len(p.stack.delta_sources)):
+            raise ValueError(f"thresholds must be [P, n_delta] = {[len(genomes), len(p.stack.delta_sources)]}, one "
+                             f"row per genome; got {list(thresholds.shape)}.")
+        if lengths is None:  # padding rows get length 0, so the real ones need theirs
+            lengths = np.full(len(x), x.shape[1], np.int32)
     input_bits = check_io_bits(input_bits, name="input_bits")
     head_bits = check_io_bits(head_bits, name="head_bits")
     widths = datapath_widths(genomes, widths, input_bits, head_bits)
@@ -207,13 +249,20 @@ def population_accuracy(
     if batch_size is None:
         largest = max(zip(p.hidden, p.stack.cells), key=lambda hc: hc[0] * hc[1].n_ops)
         batch_size = auto_batch_size(side_by_side, largest[0], len(x), largest[1].n_ops, memory_budget)
+    delta = thresholds is not None
     with jax.enable_x64(widths.wide):
-        correct = _compiled_counts(devices, int(batch_size), block, per_specimen, widths.values)(
-            p, ranges, jnp.asarray(genomes), jnp.asarray(x), jnp.asarray(y),
-            None if lengths is None else jnp.asarray(lengths), jnp.int32(input_bits),
+        out = _compiled_counts(devices, int(batch_size), block, per_specimen, widths.values, delta)(
+            p, ranges, jnp.asarray(genomes), jnp.asarray(pad(thresholds)) if delta else None, jnp.asarray(x),
+            jnp.asarray(y), None if lengths is None else jnp.asarray(lengths), jnp.int32(input_bits),
             jnp.int32(head_bits))
-        correct = np.asarray(correct)
-    return correct.astype(np.float64)[:n_pop] / len(x)
+        correct, propagated = (np.asarray(o) for o in out) if delta else (np.asarray(out), None)
+    accuracy = correct.astype(np.float64)[:n_pop] / len(x)
+    if not delta:
+        return Scores(accuracy)
+    propagated = propagated.astype(np.int64).sum(axis=0)[:n_pop]
+    steps = int(np.sum(lengths))
+    eliminated, per_op = eliminated_shares(p.stack, p.n_in, p.hidden, p.n_classes, propagated, steps, len(x))
+    return Scores(accuracy, eliminated, per_op)
 
 
 def datapath_widths(genomes: np.ndarray, widths: Widths | None, input_bits: int, head_bits: int) -> Widths:
