@@ -10,7 +10,10 @@ by the output state's codes. Sums, ``1 - x``, tables and ReLU do no multiplicati
 nothing here, as in MOHAQ. ``docs/design.md`` ("Hardware costs") gives every formula and constant.
 
 Costs are of one classified sequence of ``steps`` time steps: the cell's MACs and weight reads
-``steps`` times, the head's once.
+``steps`` times, the head's once. A delta network executes only part of its matmuls' MACs and reads
+only their columns: given each site's executed share (``executed``, from the operations it
+eliminated), every cost counts the MACs and reads it executes, so ``bitops`` and the energies fall
+with the skipped columns and a speed-up is the mean over the executed MACs.
 """
 
 from __future__ import annotations
@@ -160,23 +163,35 @@ COSTS = {
     "silago_energy": Objective("silago_energy", silago_energy, "uJ"),
     "bitfusion_speedup": Objective("bitfusion_speedup", bitfusion_speedup, "x", maximize=True),
 }
-OBJECTIVES = ("error", *COSTS)
+# Objectives the scoring call measures rather than the cost model: the error, and a delta
+# network's share of multiply-accumulates eliminated (minimized as the share executed).
+MEASURED = ("error", "eliminated_ops")
+OBJECTIVES = (*MEASURED, *COSTS)
+
+
+def _executing(model: CostModel, executed: Array) -> CostModel:
+    """``model`` counting only the executed share ``executed [n_ops + 1]`` of each site's MACs and reads."""
+    return model.replace(macs=model.macs * executed, reads=model.reads * executed)
 
 
 @functools.partial(jax.jit, static_argnames="names")
-def _population_costs(model: CostModel, genomes: Array, names: tuple[str, ...]) -> dict[str, Array]:
-    return {n: jax.vmap(lambda g, n=n: COSTS[n].value(model, g))(genomes) for n in names}
+def _population_costs(model: CostModel, genomes: Array, executed: Array, names: tuple[str, ...]) -> dict[str, Array]:
+    return {n: jax.vmap(lambda g, e, n=n: COSTS[n].value(_executing(model, e), g))(genomes, executed) for n in names}
 
 
-def population_costs(model: CostModel, genomes, stack: Stack | Cell | str, names=tuple(COSTS)
-                     ) -> dict[str, np.ndarray]:
+def population_costs(model: CostModel, genomes, stack: Stack | Cell | str, names=tuple(COSTS),
+                     eliminated_ops=None) -> dict[str, np.ndarray]:
     """Every cost in ``names`` of ``genomes: int[P, n_ops]``, in its natural units, ``float64[P]``
-    (computed in float64, so counts and sizes are exact)."""
+    (computed in float64, so counts and sizes are exact). ``eliminated_ops: [P, n_ops]``: a delta
+    network's share of each operator's MACs skipped (``jaxgru.model.population.Scores``)."""
     stack = Stack.of(stack)
     genomes = check_genomes(genomes, stack, name="genomes").reshape(-1, stack.n_ops)
+    executed = np.ones((len(genomes), stack.n_ops + 1))
+    if eliminated_ops is not None:
+        executed[:, :-1] -= np.asarray(eliminated_ops, np.float64).reshape(len(genomes), stack.n_ops)
     with jax.enable_x64(True):
         model64 = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64 if v.dtype.kind == "f" else jnp.int32), model)
-        out = _population_costs(model64, jnp.asarray(genomes), tuple(names))
+        out = _population_costs(model64, jnp.asarray(genomes), jnp.asarray(executed), tuple(names))
         return {k: np.asarray(v, np.float64) for k, v in out.items()}
 
 
@@ -191,12 +206,13 @@ def normalized(model: CostModel, values: dict[str, np.ndarray], stack: Stack | C
 
 
 def check_objectives(names) -> tuple[str, ...]:
-    """Validates ``objectives``: ``error`` first, then one or more known costs, no repeats."""
+    """Validates ``objectives``: ``error`` first, then one or more known costs (or
+    ``eliminated_ops``), no repeats."""
     names = tuple(n.strip() for n in (names.split(",") if isinstance(names, str) else names))
     unknown = [n for n in names if n not in OBJECTIVES]
     if unknown:
         raise ValueError(f"unknown objective(s) {unknown}; choose from {', '.join(OBJECTIVES)} (e.g. error,size).")
     if len(names) < 2 or names[0] != "error" or len(set(names)) != len(names):
         raise ValueError(f"`objectives` must start with error and add one or more distinct costs "
-                         f"({', '.join(COSTS)}); got {','.join(names)}.")
+                         f"({', '.join(OBJECTIVES[1:])}); got {','.join(names)}.")
     return names

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jaxgru.cells import CELLS, Stack, get_cell
-from jaxgru.cells.genome import PLATFORM_WIDTHS, Widths
+from jaxgru.cells.genome import MAX_THRESHOLD, PLATFORM_WIDTHS, THRESHOLD_STEPS, Widths
 from jaxgru.data.tasks import SPEECH_SOURCES, TASKS, Task, get_task
 from jaxgru.model.costs import COSTS, check_objectives
 from jaxgru.search.evosax_strategies import ALGORITHMS
@@ -48,6 +48,18 @@ def parse_hidden(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"hidden widths are integers, one or one per layer (128 or 128,64); "
                                          f"got {text!r}") from None
     return widths[0] if len(widths) == 1 else ",".join(map(str, widths))
+
+
+def parse_delta(text: str) -> str:
+    """``--delta``: ``off``, ``search`` or ``fixed:T`` (T in 0..MAX_THRESHOLD), as canonical text."""
+    text = str(text).strip().lower()
+    if text in ("off", "search"):
+        return text
+    kind, _, value = text.partition(":")
+    if kind == "fixed" and value.strip().isdigit() and 0 <= int(value) <= MAX_THRESHOLD:
+        return f"fixed:{int(value)}"
+    raise argparse.ArgumentTypeError(f"delta must be off, search or fixed:T with T in 0..{MAX_THRESHOLD} (units of "
+                                     f"1/{THRESHOLD_STEPS} of a source's code range); got {text!r}")
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,10 @@ class Config:
     beacon_distance: int | None = setting(None, "a candidate farther than this from every beacon (L1 distance over "
                                           "gene indices) may become a beacon (default: the number of genes)")
     beacons_per_generation: int = setting(2, "at most this many new beacons (QAT runs) per generation")
+    # delta networks (Shrink and Eliminate)
+    delta: str = setting("off", "delta networks: off; search (one threshold gene per matmul source of every layer, "
+                         f"0..{MAX_THRESHOLD} in 1/{THRESHOLD_STEPS} of the source's code range, searched with the "
+                         "widths); fixed:T (every threshold T)", parse=parse_delta)
 
     def check(self) -> Task:
         """Validates the settings; returns the task. Raises ``ValueError`` with what to change."""
@@ -166,7 +182,30 @@ class Config:
             raise ValueError(f"`beacon_distance` must be >= 0, got {self.beacon_distance}.")
         if self.beacons_per_generation < 1:
             raise ValueError(f"`beacons_per_generation` must be >= 1, got {self.beacons_per_generation}.")
+        kind, _ = self.resolved_delta()
+        if kind == "off" and "eliminated_ops" in self.resolved_objectives():
+            raise ValueError("the objective eliminated_ops needs delta networks: set `delta` search or fixed:T.")
+        if kind == "search" and self.strategy != "nsga2":
+            raise ValueError(f"`delta` search evolves threshold genes with their own bounds, which only NSGA-II "
+                             f"takes; use `strategy` nsga2 or `delta` fixed:T (got {self.strategy}).")
         return task
+
+    def resolved_delta(self) -> tuple[str, int | None]:
+        """``("off", None)``, ``("search", None)`` or ``("fixed", T)``."""
+        try:
+            text = parse_delta(self.delta)
+        except argparse.ArgumentTypeError as err:
+            raise ValueError(f"`delta`: {err}.") from None
+        kind, _, value = text.partition(":")
+        return kind, (int(value) if value else None)
+
+    def threshold_genes(self) -> int:
+        """Threshold genes the search evolves after the widths: one per delta source of every
+        layer (one layer's when tied), none unless `delta` is search."""
+        if self.resolved_delta()[0] != "search":
+            return 0
+        stack = self.resolved_stack()
+        return len(stack.cells[0].sources) if self.tie_layers else len(stack.delta_sources)
 
     def resolved_widths(self) -> Widths:
         """The width set: ``widths``, else the platform's, else 2..8."""

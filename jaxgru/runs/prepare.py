@@ -18,6 +18,7 @@ from jaxgru.model.calibrate import Ranges
 from jaxgru.model.costs import CostModel, cost_model, normalized, population_costs
 from jaxgru.model.counts import model_size
 from jaxgru.model.floating import ModelParams
+from jaxgru.model.population import Scores
 from jaxgru.model.training import float_accuracy
 from jaxgru.runs.config import Config, RunOptions, saved_settings
 from jaxgru.runs.float_model import load_or_train
@@ -79,6 +80,23 @@ class Prepared:
         same, or one layer's widths repeated in every layer when ``tie_layers``."""
         return self.params.stack.untie(searched) if self.cfg.tie_layers else np.asarray(searched, np.int32)
 
+    def decode(self, genes) -> tuple[np.ndarray, np.ndarray | None]:
+        """The full genomes (widths) and delta thresholds of the search's genes ``int[P, D]``
+        (indices into the width set, then with `delta` search the threshold genes); thresholds are
+        ``None`` without deltas, every one ``T`` with `delta` fixed:T."""
+        genes = np.asarray(genes, np.int32)
+        n_t = self.cfg.threshold_genes()
+        widths = genes[:, : genes.shape[1] - n_t]
+        genomes = self.genomes(self.widths.decode(widths))
+        kind, value = self.cfg.resolved_delta()
+        n_delta = len(self.params.stack.delta_sources)
+        if kind == "off":
+            return genomes, None
+        if kind == "fixed":
+            return genomes, np.full((len(genes), n_delta), value, np.int32)
+        thresholds = genes[:, genes.shape[1] - n_t:]
+        return genomes, (np.tile(thresholds, self.params.stack.layers) if self.cfg.tie_layers else thresholds)
+
 
 def prepare(cfg: Config, opts: RunOptions | None = None) -> Prepared:
     """Checks the settings, loads the data, trains (or loads) and calibrates the float model;
@@ -114,15 +132,24 @@ def sizes(prep: Prepared, genomes) -> tuple[np.ndarray, np.ndarray]:
     return bits, 1.0 - fitness
 
 
-def genome_costs(prep: Prepared, genomes) -> dict[str, np.ndarray]:
-    """Every cost of ``genomes`` in its natural units (``jaxgru.model.costs``), ``float64[P]`` each."""
-    return population_costs(prep.costs, genomes, prep.params.stack)
+def genome_costs(prep: Prepared, genomes, scores: Scores | None = None) -> dict[str, np.ndarray]:
+    """Every cost of ``genomes`` in its natural units (``jaxgru.model.costs``), ``float64[P]``
+    each; with a delta network's ``scores``, of the operations it executes, and its
+    ``eliminated_ops`` share."""
+    eliminated = None if scores is None else scores.eliminated_ops
+    costs = population_costs(prep.costs, genomes, prep.params.stack, eliminated_ops=eliminated)
+    if eliminated is not None:
+        costs["eliminated_ops"] = scores.eliminated
+    return costs
 
 
 def objective_values(prep: Prepared, acc: np.ndarray, costs: dict[str, np.ndarray]) -> np.ndarray:
     """The search's objectives ``[P, M]``, all minimized: the error, then each cost relative to
-    the all-16-bit model (``jaxgru.model.costs.normalized``)."""
-    norm = normalized(prep.costs, {n: costs[n] for n in prep.objectives[1:]}, prep.params.stack)
+    the all-16-bit model (``jaxgru.model.costs.normalized``), or for ``eliminated_ops`` the share
+    of operations executed."""
+    names = [n for n in prep.objectives[1:] if n != "eliminated_ops"]
+    norm = normalized(prep.costs, {n: costs[n] for n in names}, prep.params.stack)
+    norm["eliminated_ops"] = 1.0 - costs.get("eliminated_ops", np.zeros(len(acc)))
     return np.stack([1.0 - acc] + [norm[n] for n in prep.objectives[1:]], 1)
 
 

@@ -8,14 +8,16 @@ import numpy as np
 from jaxgru.files import write_json
 from jaxgru.model.costs import COSTS
 from jaxgru.model.counts import param_counts
+from jaxgru.model.population import Scores
 from jaxgru.runs.plots import plot_history, plot_pareto, plot_projections
 from jaxgru.runs.prepare import Prepared, genome_costs, objective_values, sizes
 from jaxgru.runs.scoring import Scorer
-from jaxgru.runs.searching import COST_COLUMNS, history_rows
+from jaxgru.runs.searching import COST_COLUMNS, history_rows, scores_of
 from jaxgru.search.loop import SearchResult
 from jaxgru.search.pareto import dominated_by, pareto_mask
 
 PLOT_KEYS = {"size": "size_ratio"}  # the objective "size" is plotted as the ratio to 16 bits
+MAXIMIZED = {"eliminated_ops"}  # besides the speed-ups
 
 
 def objectives_of(rows: list[dict]) -> np.ndarray:
@@ -29,12 +31,16 @@ def _title(prep: Prepared) -> str:
             f"P={prep.cfg.population}, widths {prep.widths}")
 
 
-def _records(prep: Prepared, genomes, acc, costs: dict[str, np.ndarray], **extra) -> list[dict]:
+def _records(prep: Prepared, genomes, acc, costs: dict[str, np.ndarray], thresholds=None, scores=None,
+             **extra) -> list[dict]:
     bits, ratio = sizes(prep, genomes)
     rows = []
     for i, g in enumerate(genomes):
         row = {"bits": [int(b) for b in g], "accuracy": float(acc[i]), "size_bits": int(bits[i]),
                "size_ratio": float(ratio[i]), **{c: float(costs[c][i]) for c in COST_COLUMNS}}
+        if thresholds is not None:
+            row.update(thresholds=[int(t) for t in thresholds[i]], eliminated_ops=float(scores.eliminated[i]),
+                       eliminated_per_op=[round(float(v), 6) for v in scores.eliminated_ops[i]])
         row.update({k: (v[i].item() if hasattr(v[i], "item") else v[i]) for k, v in extra.items()})
         rows.append(row)
     return rows
@@ -52,9 +58,11 @@ def _share_of_max(prep: Prepared, front: list[dict], reference: dict) -> dict:
         if name == "size":
             name_col = "size_bits"
             ext, ref = float(sizes(prep, narrowest)[0][0]), float(reference["size_bits"])
+        elif name == "eliminated_ops":  # at most everything, against the widest model's free sparsity
+            name_col, ext, ref = name, 1.0, float(reference[name])
         else:
             name_col, ext, ref = name, float(extreme[name][0]), float(reference[name])
-        sign = -1.0 if name in COSTS and COSTS[name].maximize else 1.0
+        sign = -1.0 if name in MAXIMIZED or (name in COSTS and COSTS[name].maximize) else 1.0
         if not close:
             out[name] = None
             continue
@@ -74,15 +82,24 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     acc = 1.0 - result.objectives[:, 0]
     feasible = result.violation <= 0
     mask = pareto_mask(np.where(feasible[:, None], result.objectives.astype(np.float64), np.inf)) & feasible
-    front_g = result.genomes[mask]
     order = np.argsort(result.objectives[mask, 1], kind="stable")  # by the first cost
-    front_g, front_acc = front_g[order], acc[mask][order]
-    # One scoring call for front and baseline; the front keeps the accuracy it was selected on.
-    both_val, test_acc = accuracy(np.concatenate([front_g, homo]), prep.val, prep.test)
-    homo_acc = both_val[len(front_g):]
-    front_costs, homo_costs = genome_costs(prep, front_g), genome_costs(prep, homo)
-    front = _records(prep, front_g, front_acc, front_costs, test_accuracy=test_acc[: len(front_g)])
-    baseline = _records(prep, homo, homo_acc, homo_costs, test_accuracy=test_acc[len(front_g):])
+    front_g, front_acc = result.genomes[mask][order], acc[mask][order]
+    delta = result.thresholds is not None
+    front_t = result.thresholds[mask][order] if delta else None
+    # The homogeneous baselines run dense (threshold 0; a delta device still skips unchanged units).
+    homo_t = np.zeros((len(homo), len(stack.delta_sources)), np.int32) if delta else None
+    # One scoring call for front and baseline; the front keeps the scores it was selected on.
+    both_val, test = accuracy(np.concatenate([front_g, homo]), prep.val, prep.test,
+                              thresholds=np.concatenate([front_t, homo_t]) if delta else None)
+    n = len(front_g)
+    homo_acc = both_val.accuracy[n:]
+    front_scores = scores_of(result.measures[mask][order]) if delta else None
+    homo_scores = Scores(*(None if v is None else v[n:] for v in both_val))
+    front_costs = genome_costs(prep, front_g, front_scores)
+    homo_costs = genome_costs(prep, homo, homo_scores if delta else None)
+    front = _records(prep, front_g, front_acc, front_costs, front_t, front_scores,
+                     test_accuracy=test.accuracy[:n])
+    baseline = _records(prep, homo, homo_acc, homo_costs, homo_t, homo_scores, test_accuracy=test.accuracy[n:])
     write_json(out / "front.json", front)
     write_json(out / "baseline.json", baseline)
 
@@ -117,9 +134,12 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     }
     if prep.mode == "beacon":
         summary["beacons"] = len(accuracy.beacons)
+    if delta:
+        summary["delta"] = prep.cfg.delta
+        summary["most_eliminated_within_1pt_of_int8"] = max((f["eliminated_ops"] for f in close), default=None)
     write_json(out / "summary.json", summary)
-    evaluated = {"accuracy": acc, "generation": result.generation, **genome_costs(prep, result.genomes),
-                 "size_ratio": sizes(prep, result.genomes)[1]}
+    evaluated = {"accuracy": acc, "generation": result.generation, "size_ratio": sizes(prep, result.genomes)[1],
+                 **genome_costs(prep, result.genomes, scores_of(result.measures) if delta else None)}
     if prep.objectives == ("error", "size"):
         plot_pareto(out / "pareto.png", evaluated=evaluated, front=front, baseline=baseline, title=_title(prep))
     else:

@@ -28,8 +28,9 @@ from flax import serialization
 
 from jaxgru.files import DamagedStateError, check_digest, with_digest
 
-# evaluate(genomes int32[P, D], generation) -> (objectives float[P, M] minimized, violation float[P] or None)
-EvaluateFn = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray | None]]
+# evaluate(genomes int32[P, D], generation) -> (objectives float[P, M] minimized, violation float[P] or None),
+# optionally a third item: measures float[P, K] to keep with each genome (not searched on), or None
+EvaluateFn = Callable[[np.ndarray, int], tuple]
 
 
 @runtime_checkable
@@ -75,6 +76,8 @@ class SearchResult:
     violation: np.ndarray  # float[E]
     generation: np.ndarray  # int32[E]
     history: list[dict] = field(default_factory=list)  # one row per generation
+    measures: np.ndarray | None = None  # float[E, K]: what `evaluate` measured besides the objectives
+    thresholds: np.ndarray | None = None  # int32[E, n_delta]: set by a run with delta networks
 
 
 def _history_row(g: int, metrics: dict, n_evals: int, elapsed: float) -> dict:
@@ -95,6 +98,8 @@ def _save(mngr: ocp.CheckpointManager, g: int, result: SearchResult, elapsed: fl
         "history": {k: np.array([row[k] for row in result.history]) for k in result.history[0]},
         "elapsed": np.float64(elapsed),
     }
+    if result.measures is not None:
+        tree["measures"] = result.measures
     mngr.save(g, args=ocp.args.StandardSave(with_digest(tree)), force=True)
     mngr.wait_until_finished()
 
@@ -140,6 +145,7 @@ def _restore_step(mngr: ocp.CheckpointManager, step: int, template) -> tuple[int
             violation=np.asarray(tree["violation"]),
             generation=np.asarray(tree["generation"], np.int32),
             history=history,
+            measures=None if "measures" not in tree else np.asarray(tree["measures"], np.float64),
         )
     except Exception as err:
         raise CheckpointError(f"cannot load {where}: {type(err).__name__}: {err}; {remedy}.") from err
@@ -207,14 +213,18 @@ def run_search(
             k_ask, k_tell = jax.random.split(jax.random.fold_in(key, g))
             population, state = strategy.ask(k_ask, state, params)
             genomes = np.asarray(population)
-            objectives, violation = evaluate(genomes, g)
+            objectives, violation, *measured = evaluate(genomes, g)
+            measures = measured[0] if measured and measured[0] is not None else None
             objectives = np.asarray(objectives, np.float32)
             violation = np.zeros(len(genomes), np.float32) if violation is None else np.asarray(violation, np.float32)
             state, metrics = strategy.tell(k_tell, population, objectives, state, params, violation)
             elapsed += time.perf_counter() - t0
             if result is None:
-                result = SearchResult(state, genomes, objectives, violation, np.zeros(len(genomes), np.int32))
+                result = SearchResult(state, genomes, objectives, violation, np.zeros(len(genomes), np.int32),
+                                      measures=None if measures is None else np.asarray(measures, np.float64))
             else:
+                if measures is not None:
+                    result.measures = np.concatenate([result.measures, np.asarray(measures, np.float64)])
                 result.state = state
                 result.genomes = np.concatenate([result.genomes, genomes])
                 result.objectives = np.concatenate([result.objectives, objectives])

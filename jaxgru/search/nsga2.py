@@ -119,7 +119,7 @@ def polynomial_mutation(key: Array, x: Array, rate: Array, lower: int, upper: in
     index ``eta`` (static) so that it never leaves the bounds; then rounded."""
     k_do, k_u = jax.random.split(key)
     u = jax.random.uniform(k_u, x.shape)
-    xf, span = x.astype(jnp.float32), float(max(upper - lower, 1))
+    xf, span = x.astype(jnp.float32), jnp.maximum(jnp.asarray(upper) - lower, 1).astype(jnp.float32)
     d1, d2 = (xf - lower) / span, (upper - xf) / span
     power = 1.0 / (eta + 1.0)
     left = (2 * u + (1 - 2 * u) * (1 - d1) ** (eta + 1)) ** power - 1
@@ -142,8 +142,9 @@ def binary_tournament(key: Array, rank: Array, crowding: Array, n: int) -> Array
 
 
 def genome_keys(x: Array, lower: int, upper: int) -> Array:
-    """Packs integer genomes ``[N, D]`` in ``[lower, upper]`` into ``int32[N, K]`` keys (base
-    ``upper - lower + 1`` digits), so that comparing rows costs ``K`` instead of ``D`` words."""
+    """Packs integer genomes ``[N, D]`` in ``[lower, upper]`` (``upper``: the largest bound of
+    any gene) into ``int32[N, K]`` keys (base ``upper - lower + 1`` digits), so that comparing
+    rows costs ``K`` instead of ``D`` words."""
     base = upper - lower + 1
     per_key = max(1, int(31 // np.log2(base))) if base > 1 else x.shape[-1]
     digits = x.astype(jnp.int32) - lower
@@ -198,7 +199,8 @@ class NSGA2:
     """NSGA-II over integer genomes in ``[lower, upper]^num_dims``.
 
     Static settings: ``population_size`` (even, >= 4), ``num_dims``, ``num_objectives``,
-    the bounds, and the ``crossover`` / ``mutation`` functions (module-level pure functions of
+    the bounds (``upper``: one for every gene, or a tuple of one per gene), and the
+    ``crossover`` / ``mutation`` functions (module-level pure functions of
     this file or any with the same signatures). The first ``ask`` returns the random initial
     population; every later one returns ``population_size`` offspring, none a copy of a parent
     or of another offspring where ``dedup_rounds`` re-mutations can avoid it.
@@ -210,7 +212,7 @@ class NSGA2:
         num_dims: int,
         num_objectives: int = 2,
         lower: int = 2,
-        upper: int = 8,
+        upper: int | tuple[int, ...] = 8,
         crossover: Callable = uniform_crossover,
         mutation: Callable = reset_mutation,
         dedup_rounds: int = 4,
@@ -222,13 +224,17 @@ class NSGA2:
                 f"population_size must be even (offspring are made in pairs), got {population_size}; "
                 f"use {population_size + 1}."
             )
-        if num_dims < 1 or num_objectives < 1 or lower > upper:
+        per_gene = not isinstance(upper, (int, np.integer))
+        upper = tuple(int(u) for u in upper) if per_gene else int(upper)
+        if per_gene and len(upper) != num_dims:
+            raise ValueError(f"upper must be one bound or one per gene ({num_dims}); got {len(upper)} bounds.")
+        if num_dims < 1 or num_objectives < 1 or lower > min(np.atleast_1d(upper)):
             raise ValueError(f"need num_dims >= 1, num_objectives >= 1, lower <= upper; got "
                              f"{num_dims}, {num_objectives}, [{lower}, {upper}].")
         self.population_size = population_size
         self.num_dims = num_dims
         self.num_objectives = num_objectives
-        self.lower, self.upper = int(lower), int(upper)
+        self.lower, self.upper = int(lower), upper
         self.crossover = crossover
         self.mutation = mutation
         if isinstance(dedup_rounds, bool) or not isinstance(dedup_rounds, int) or dedup_rounds < 0:
@@ -264,7 +270,7 @@ class NSGA2:
         if seeds is None:
             population = self._fresh(key, jnp.zeros((0, self.num_dims), jnp.int32), p)
         else:
-            seeds = jnp.clip(jnp.asarray(seeds, jnp.int32), self.lower, self.upper)
+            seeds = jnp.clip(jnp.asarray(seeds, jnp.int32), self.lower, self._upper)
             population = jnp.concatenate([seeds, self._fresh(key, seeds, p - seeds.shape[0])])
         return State(
             population=population,
@@ -329,15 +335,20 @@ class NSGA2:
 
     # -- internals
 
+    @property
+    def _upper(self) -> int | Array:
+        """The upper bound as an array operand: one int, or ``int32[num_dims]``."""
+        return jnp.asarray(self.upper, jnp.int32) if isinstance(self.upper, tuple) else self.upper
+
     def _keys(self, x: Array) -> Array:
-        return genome_keys(x, self.lower, self.upper)
+        return genome_keys(x, self.lower, int(np.max(self.upper)))
 
     def _fresh(self, key: Array, avoid: Array, n: int) -> Array:
         """``n`` random genomes, re-drawn where they repeat ``avoid`` or each other."""
         keys = jax.random.split(key, self.dedup_rounds + 1)
-        x = jax.random.randint(keys[0], (n, self.num_dims), self.lower, self.upper + 1)
+        x = jax.random.randint(keys[0], (n, self.num_dims), self.lower, self._upper + 1)
         for k in keys[1:]:
-            redraw = jax.random.randint(k, x.shape, self.lower, self.upper + 1)
+            redraw = jax.random.randint(k, x.shape, self.lower, self._upper + 1)
             x = jnp.where(duplicate_mask(self._keys(x), self._keys(avoid))[:, None], redraw, x)
         return x.astype(jnp.int32)
 
@@ -350,16 +361,17 @@ class NSGA2:
             jax.random.split(k_cx, p // 2), parents[:, 0], parents[:, 1],
             params.crossover_rate, params.gene_swap_rate,
         )
-        children = jnp.clip(jnp.concatenate([c1, c2]), self.lower, self.upper)  # SBX may step outside
+        children = jnp.clip(jnp.concatenate([c1, c2]), self.lower, self._upper)  # SBX may step outside
         mutate = jax.vmap(self.mutation, (0, 0, None, None, None))
-        children = mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self.upper)
+        children = mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self._upper)
         # Duplicates waste an evaluation: mutate them harder, and finally replace them at random.
         parent_keys = self._keys(state.population)
         k_r = k_dedup  # the final re-draw's key when there are no rounds (else the last round's)
         for k in jax.random.split(k_dedup, self.dedup_rounds):
             k_m, k_r = jax.random.split(k)
             dup = duplicate_mask(self._keys(children), parent_keys)
-            again = mutate(jax.random.split(k_m, p), children, jnp.float32(2.0 / self.num_dims), self.lower, self.upper)
+            again = mutate(jax.random.split(k_m, p), children, jnp.float32(2.0 / self.num_dims), self.lower,
+                           self._upper)
             children = jnp.where(dup[:, None], again, children)
         dup = duplicate_mask(self._keys(children), parent_keys)
         children = jnp.where(dup[:, None], self._fresh(k_r, state.population, p), children)
