@@ -41,25 +41,29 @@ class Widths:
 
     @classmethod
     def parse(cls, text: str) -> Widths:
-        """``"2-8"``, ``"4,8,16"`` or a platform name (:data:`PLATFORM_WIDTHS`)."""
+        """``"2-8"``, ``"4,8,16"``, both (``"2-8,16"``: 2..8 and 16) or a platform name
+        (:data:`PLATFORM_WIDTHS`)."""
         text = text.strip().lower()
         if text in PLATFORM_WIDTHS:
             return PLATFORM_WIDTHS[text]
+        values: list[int] = []
         try:
-            if "-" in text and "," not in text:
-                lo, hi = (int(t) for t in text.split("-"))
-                return cls(tuple(range(lo, hi + 1)))
-            return cls(tuple(int(t) for t in text.split(",")))
-        except ValueError as err:
-            if "widths must lie" in str(err) or "width set" in str(err):
-                raise
+            for item in text.split(","):
+                lo, _, hi = item.partition("-")
+                values += range(int(lo), int(hi) + 1) if hi else [int(lo)]
+        except ValueError:
             raise ValueError(f"cannot read the width set {text!r}: give a range such as 2-8, a list such as "
-                             f"4,8,16, or one of {sorted(PLATFORM_WIDTHS)}.") from None
+                             f"4,8,16, both (2-8,16), or one of {sorted(PLATFORM_WIDTHS)}.") from None
+        return cls(tuple(values))
 
     def __str__(self) -> str:
-        v = self.values
-        contiguous = len(v) > 2 and v == tuple(range(v[0], v[-1] + 1))
-        return f"{v[0]}-{v[-1]}" if contiguous else ",".join(map(str, v))
+        runs: list[list[int]] = []  # maximal runs of consecutive widths
+        for v in self.values:
+            if runs and v == runs[-1][-1] + 1:
+                runs[-1].append(v)
+            else:
+                runs.append([v])
+        return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs)
 
     def __len__(self) -> int:
         return len(self.values)

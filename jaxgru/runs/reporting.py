@@ -73,6 +73,12 @@ def _share_of_max(prep: Prepared, front: list[dict], reference: dict) -> dict:
     return out
 
 
+def _smallest_within(front: list[dict], floor: float, n_params: int) -> float | None:
+    """Size reduction against 32-bit float of the smallest front genome at accuracy >= ``floor``."""
+    ok = [f["size_bits"] for f in front if f["accuracy"] >= floor - 1e-6]
+    return 1.0 - min(ok) / (32 * n_params) if ok else None
+
+
 def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     """The final front and the homogeneous baselines, both also scored on the test
     split; writes ``front.json``, ``baseline.json``, ``summary.json`` and the plots; returns the
@@ -92,13 +98,15 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     both_val, test = accuracy(np.concatenate([front_g, homo]), prep.val, prep.test,
                               thresholds=np.concatenate([front_t, homo_t]) if delta else None)
     n = len(front_g)
+    # Shrink and Eliminate's measure: each front genome's accuracy without deltas (the same widths)
+    dense_acc = accuracy(front_g, prep.val, thresholds=np.zeros_like(front_t))[0].accuracy if delta and n else None
     homo_acc = both_val.accuracy[n:]
     front_scores = scores_of(result.measures[mask][order]) if delta else None
     homo_scores = Scores(*(None if v is None else v[n:] for v in both_val))
     front_costs = genome_costs(prep, front_g, front_scores)
     homo_costs = genome_costs(prep, homo, homo_scores if delta else None)
-    front = _records(prep, front_g, front_acc, front_costs, front_t, front_scores,
-                     test_accuracy=test.accuracy[:n])
+    front = _records(prep, front_g, front_acc, front_costs, front_t, front_scores, test_accuracy=test.accuracy[:n],
+                     **({"accuracy_without_deltas": dense_acc} if dense_acc is not None else {}))
     baseline = _records(prep, homo, homo_acc, homo_costs, homo_t, homo_scores, test_accuracy=test.accuracy[n:])
     write_json(out / "front.json", front)
     write_json(out / "baseline.json", baseline)
@@ -126,6 +134,8 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
         "best_within_1pt_of_int8": best,
         "size_reduction_vs_int8": None if best is None else 1.0 - best["size_bits"] / size8,
         "size_reduction_vs_float32": None if best is None else 1.0 - best["size_bits"] / (32 * n_params),
+        # Shrink and Eliminate's figure: compression against float32 within 2 points of float
+        "size_reduction_vs_float32_within_2pt_of_float": _smallest_within(front, prep.float_val - 0.02, n_params),
         "within_1pt_of_widest": _share_of_max(prep, front, baseline[-1]),
         "homogeneous_dominated": n_dominated,
         "final_hypervolume": result.history[-1]["hypervolume"],
@@ -137,6 +147,9 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     if delta:
         summary["delta"] = prep.cfg.delta
         summary["most_eliminated_within_1pt_of_int8"] = max((f["eliminated_ops"] for f in close), default=None)
+        summary["most_eliminated_within_1pt_of_same_widths"] = max(
+            (f["eliminated_ops"] for f in front if f["accuracy"] >= f["accuracy_without_deltas"] - 0.01 - 1e-6),
+            default=None)
     write_json(out / "summary.json", summary)
     evaluated = {"accuracy": acc, "generation": result.generation, "size_ratio": sizes(prep, result.genomes)[1],
                  **genome_costs(prep, result.genomes, scores_of(result.measures) if delta else None)}
