@@ -143,6 +143,7 @@ def test_width_sets():
     assert PLATFORM_WIDTHS["silago"].values == (4, 8, 16) and PLATFORM_WIDTHS["silago"].wide
     assert Widths.parse("2-8").values == tuple(range(2, 9)) and not Widths.parse("2-8").wide
     assert Widths.parse("16,4,8") == PLATFORM_WIDTHS["silago"] and str(Widths.parse("2-5")) == "2-5"
+    assert Widths.parse("2-8,16").values == (*range(2, 9), 16) and str(Widths.parse("2-8,16")) == "2-8,16"
     w = Widths.parse("bitfusion")
     np.testing.assert_array_equal(w.decode(w.encode([2, 16, 4])), [2, 16, 4])
     for bad, msg in [("1-8", "2..16"), ("4,17", "2..16"), ("four", "cannot read"), ("", "cannot read")]:
