@@ -12,7 +12,7 @@ from jaxgru.model.export import export_arrays, export_npz
 from jaxgru.model.floating import Classifier, ModelParams, float_logits
 from jaxgru.model.from_torch import import_torch
 from jaxgru.model.integer import IntModel, int_logits, quantize
-from jaxgru.model.population import population_accuracy, population_logits
+from jaxgru.model.population import Scores, population_accuracy, population_logits, population_scores
 from jaxgru.model.reference import Reference
 from jaxgru.model.training import train_float
 from jaxgru.runs.config import Config, RunOptions
@@ -26,6 +26,6 @@ __all__ = [
     "cost_model", "export_arrays", "export_npz", "float_logits", "get_cell", "get_task", "homogeneous_genomes",
     "import_torch",
     "int_logits", "model_size", "op_counts", "population_accuracy", "population_costs", "population_logits",
-    "quantize", "run_search", "train_and_evaluate", "train_float",
+    "population_scores", "quantize", "run_search", "Scores", "train_and_evaluate", "train_float",
 ]
 __version__ = "0.3.0"

@@ -3,12 +3,13 @@ models at several widths, for every threshold, per cell.
 
     python experiments/delta_sparsity.py --task mnist_row --cells gru lstm ligru sru
 
-For each cell, a float model (trained into ``<out>/<cell>/model``, or copied from
-``--float-model``'s ``<cell>`` folder) is scored on the first ``--val-size`` validation
-sequences at every width of ``--bits`` (every operator, the input at 8 bits) and every threshold
-0..7, the same for every delta source: accuracy, the share of all multiply-accumulates
-eliminated, and each source's share of units not propagated. Threshold 0 shows the *free*
-sparsity of a coarse code (a unit whose code did not move is skipped at any threshold).
+For each cell, a float model (trained into ``<out>/<cell>/model``, or copied from the run
+folder ``--float-model`` names, ``{cell}`` replaced by the cell: ``results/runs/cell{cell}``) is
+scored on the first ``--val-size`` validation sequences at every width of ``--bits`` (every
+operator; the input at 8 bits) and every threshold 0..7, the same for every delta source:
+accuracy, the share of all multiply-accumulates eliminated, and each source's share of units not
+propagated. Threshold 0 shows the *free* sparsity of a coarse code (a unit whose code did not
+move is skipped at any threshold).
 Writes ``<out>/sparsity.json`` and ``<out>/sparsity.md``.
 """
 
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
         if cell in results:
             continue
         args.out = str(out / cell)
-        args.float_model = None if float_model is None else str(Path(float_model) / cell)
+        args.float_model = None if float_model is None else float_model.replace("{cell}", cell)
         prep = fixed_subset_or_report(args, cell=cell)
         if prep is None:
             return 2
