@@ -54,7 +54,8 @@ def test_quiet_run_prints_nothing(tmp_path, capfd, tiny_float_model):
 def test_qat_run_fine_tunes_every_specimen(tmp_path, tiny_float_model):
     out = run_dir_with(tiny_float_model, tmp_path / "qat")
     args = TINY[: TINY.index("--mode")] + ["--mode", "qat", "--qat-fraction", "0.005", "--qat-learning-rate", "1e-3",
-                                           "--seed-homogeneous", "--population", "8", "--quiet",
+                                           "--seed-homogeneous", "--population", "8", "--generations", "1",
+                                           "--quiet",
                                            "--data-dir", str(data_dir()), "--out", str(out)]
     assert run.main(args) == 0
     evaluated = np.genfromtxt(out / "evaluated.csv", delimiter=",", skip_header=1, dtype=int)
@@ -119,19 +120,6 @@ def test_readme_commands_exist():
     assert Path(REPO / ".ci" / "run").read_text().count("python -m pytest -q -n 2") == 1
 
 
-def test_sweep_gathers_runs_and_skips_finished(tmp_path, capsys):
-    args = ["--seeds", "0", "1", "--hidden", "8", "--population", "4", "--generations", "1", "--epochs", "1",
-            "--train-size", "1000", "--calib-size", "200", "--val-size", "100", "--test-size", "100", "--mode", "ptq",
-            "--data-dir", str(data_dir()),
-            "--out", str(tmp_path)]
-    assert sweep.main(args) == 0
-    rows = np.genfromtxt(tmp_path / "sweep.csv", delimiter=",", names=True, dtype=None, encoding=None)
-    assert len(rows) == 2 and set(rows["seed"]) == {0, 1}
-    assert (tmp_path / "sweep.png").is_file() and (tmp_path / "sweep.md").is_file()
-    assert sweep.main(args) == 0
-    assert capsys.readouterr().out.count("done before, skipped") == 2
-
-
 def test_sweep_takes_a_preset_and_flags_override_it():
     grid = sweep.configs(sweep.parse_args(["--preset", "quick", "--seeds", "0", "1", "--hidden", "32"]))
     assert [name for name, *_ in grid] == ["seed0", "seed1"]
@@ -140,25 +128,32 @@ def test_sweep_takes_a_preset_and_flags_override_it():
         assert cfg == dataclasses.replace(Config(**quick), hidden=32, seed=seed)
 
 
-def test_sweep_jobs_run_side_by_side_and_agree_with_one_at_a_time(tmp_path, capsys):
-    """--jobs 2: two spawned processes, each on its own core, give the runs of --jobs 1 exactly."""
+def test_sweep_gathers_runs_skips_finished_and_jobs_agree(tmp_path, capsys):
+    """A sweep's table and plot; a second call skips finished runs; --jobs 2 (two spawned
+    processes, each on its own core) gives the runs of --jobs 1 exactly."""
     args = ["--seeds", "0", "1", "--hidden", "8", "--population", "4", "--generations", "1", "--epochs", "1",
             "--train-size", "600", "--calib-size", "100", "--val-size", "100", "--test-size", "100", "--mode", "ptq",
             "--data-dir", str(data_dir())]
+    assert sweep.main([*args, "--out", str(tmp_path / "one")]) == 0
+    rows = np.genfromtxt(tmp_path / "one" / "sweep.csv", delimiter=",", names=True, dtype=None, encoding=None)
+    assert len(rows) == 2 and set(rows["seed"]) == {0, 1}
+    assert (tmp_path / "one" / "sweep.png").is_file() and (tmp_path / "one" / "sweep.md").is_file()
+    capsys.readouterr()
+    assert sweep.main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert capsys.readouterr().out.count("done before, skipped") == 2
+    assert sweep.main([*args, "--jobs", "999", "--out", str(tmp_path / "bad")]) == 2
+    assert "jobs must be between 1 and the" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
     if len(available_cores()) < 2:
-        pytest.skip("needs two CPU cores")
+        pytest.skip("--jobs 2 needs two CPU cores")
     assert sweep.main([*args, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
     assert "2 of 2 runs to do, 2 at a time" in capsys.readouterr().out
-    assert sweep.main([*args, "--out", str(tmp_path / "one")]) == 0
     for seed in ("seed0", "seed1"):
         a, b = (json.loads((tmp_path / d / seed / "summary.json").read_text()) for d in ("two", "one"))
         a.pop("search_seconds"), b.pop("search_seconds")
         assert a == b
         assert (tmp_path / "two" / seed / "evaluated.csv").read_text() == (tmp_path / "one" / seed /
                                                                           "evaluated.csv").read_text()
-    assert sweep.main([*args, "--jobs", "999", "--out", str(tmp_path / "bad")]) == 2
-    assert "jobs must be between 1 and the" in capsys.readouterr().err
-    assert not (tmp_path / "bad").exists()
 
 
 def test_report_gathers_runs_into_a_table(tmp_path):

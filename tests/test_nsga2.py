@@ -29,7 +29,7 @@ def _pymoo_ranks(f):
     return rank
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(objective_sets)
 def test_ranks_and_crowding_match_pymoo(f):
     rank = np.asarray(non_dominated_rank(jnp.asarray(f)))

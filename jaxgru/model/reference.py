@@ -162,14 +162,16 @@ class _Deltas:
 
     def step(self, sources: dict[str, np.ndarray], valid: np.ndarray) -> dict[str, np.ndarray]:
         """Propagates each source's units that moved by more than its threshold (only where
-        ``valid``) into the memories, column by column; returns the memories."""
+        ``valid``) into the memories, one column at a time (each column into the rows of the
+        batch where its unit moved); returns the memories."""
         for i, src in enumerate(self.cell.sources):
             delta = sources[src] - self.s_hat[src]
             moved = (np.abs(delta) > self.a[f"theta_{src}"]) & valid[:, None]
-            for b, j in zip(*np.nonzero(moved)):
+            for j in np.flatnonzero(moved.any(axis=0)):
+                rows = moved[:, j]
                 for k in self.cell.linear_groups[src]:
                     name = self.cell.ops[k].name
-                    self.memory[name][b] += self.a[f"w_{name}"][j].astype(_I64) * delta[b, j]
-                self.s_hat[src][b, j] = sources[src][b, j]
+                    self.memory[name][rows] += delta[rows, j, None] * self.a[f"w_{name}"][j].astype(_I64)
+                self.s_hat[src][rows, j] = sources[src][rows, j]
             self.propagated[i] += int(moved.sum())
         return self.memory
