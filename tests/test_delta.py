@@ -5,6 +5,7 @@ scoring call against a unit-by-unit count, the memory bound, the costs and the r
 from __future__ import annotations
 
 import json
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -160,6 +161,10 @@ def test_skipped_operations_cost_nothing():
     assert sparse["bitops"][0] == pytest.approx(head_and_products)
     assert dense["bitops"][0] > sparse["bitops"][0] and sparse["memory"][0] == dense["memory"][0]
     assert sparse["silago_energy"][0] < dense["silago_energy"][0]
+    # a speed-up: the executed MACs' mean rate times the work's reduction (here every matmul skipped)
+    products, head = 3 * 32 * 28, 32 * 10  # 4 x 4-bit products run in SiLago's 4-bit mode (4x), the head 8-bit (2x)
+    mean_rate = (products * 4 + head * 2) / (products + head)
+    assert sparse["silago_speedup"][0] == pytest.approx(mean_rate * model.macs.sum() / (products + head))
 
 
 def test_nsga2_keeps_each_gene_within_its_own_bound():
@@ -204,6 +209,40 @@ def test_a_delta_search_writes_thresholds_and_eliminated_operations(tiny_float_m
     total, _ = eliminated_shares(prep.params.stack, 28, 16, 10, counted[None], prep.x_val.size // 28,
                                  len(prep.x_val))
     assert f["eliminated_ops"] == pytest.approx(total[0], abs=1e-9)
+    # interrupted after generation 1 and resumed: the same genomes, scores and eliminated shares
+    before = (out / "evaluated.csv").read_text(), (out / "front.json").read_text()
+    shutil.rmtree(out / "checkpoints" / "2")
+    for name in ("summary.json", "front.json", "evaluated.csv"):
+        (out / name).unlink()
+    assert main(args + ["--resume"]) == 0
+    assert ((out / "evaluated.csv").read_text(), (out / "front.json").read_text()) == before
+
+
+def test_tied_layers_share_thresholds_and_fixed_thresholds_fill_every_source():
+    from types import SimpleNamespace
+
+    from jaxgru.cells.genome import DEFAULT_WIDTHS
+    from jaxgru.runs.config import Config
+    from jaxgru.runs.prepare import Prepared
+
+    def decode(cfg: Config, genes):
+        prep = SimpleNamespace(cfg=cfg, params=SimpleNamespace(stack=cfg.resolved_stack()), widths=DEFAULT_WIDTHS)
+        prep.genomes = lambda g: Prepared.genomes(prep, g)
+        return Prepared.decode(prep, np.asarray(genes))
+
+    tied = Config(layers=2, tie_layers=True, delta="search")
+    assert tied.genome_length() == 17 and tied.threshold_genes() == 2
+    genomes, t = decode(tied, [[0] * 17 + [3, 5]])
+    assert genomes.shape == (1, 34) and (genomes == 2).all() and t.tolist() == [[3, 5, 3, 5]]
+    genomes, t = decode(Config(cell="gru+sru", delta="fixed:4"), [[6] * 36])
+    assert (genomes == 8).all() and t.tolist() == [[4, 4, 4]] and Config(delta="fixed:4").threshold_genes() == 0
+    assert decode(Config(), [[1] * 17])[1] is None
+
+
+def test_counting_needs_a_delta_model(mnist_splits):
+    st, p, r = _model("gru", 8, mnist_splits)
+    with pytest.raises(ValueError, match="needs a delta model"):
+        int_logits(quantize(p, r, np.full(17, 4, np.int32)), jnp.asarray(mnist_splits.x_val[:2]), counted=True)
 
 
 @pytest.mark.parametrize("argv, message", [

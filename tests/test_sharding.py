@@ -1,4 +1,5 @@
-"""The population sharded over 4 (forced host) devices equals the single-device result."""
+"""The population sharded over 4 (forced host) devices equals the single-device result (with
+and without delta thresholds)."""
 
 import os
 import subprocess
@@ -27,6 +28,13 @@ SCRIPT = textwrap.dedent(
     # 3 specimens per device in blocks of 2 (a block and a remainder on each device)
     np.testing.assert_array_equal(population_accuracy(params, ranges, genomes, x, y, block=2), single)
     assert sharded.shape == (10,) and sharded.max() > 0.3, sharded
+    # delta networks: accuracy and eliminated shares sharded like the population
+    from jaxgru.model.population import population_scores
+    t = np.random.default_rng(1).integers(0, 8, size=(10, 2)).astype(np.int32)
+    a = population_scores(params, ranges, genomes, x, y, thresholds=t)
+    b = population_scores(params, ranges, genomes, x, y, thresholds=t, devices=jax.devices()[:1])
+    np.testing.assert_array_equal(a.accuracy, b.accuracy)
+    np.testing.assert_array_equal(a.eliminated_ops, b.eliminated_ops)
     print("SHARDED-OK", sharded.round(3).tolist())
     """
 )

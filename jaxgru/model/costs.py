@@ -13,7 +13,8 @@ Costs are of one classified sequence of ``steps`` time steps: the cell's MACs an
 ``steps`` times, the head's once. A delta network executes only part of its matmuls' MACs and reads
 only their columns: given each site's executed share (``executed``, from the operations it
 eliminated), every cost counts the MACs and reads it executes, so ``bitops`` and the energies fall
-with the skipped columns and a speed-up is the mean over the executed MACs.
+with the skipped columns, and a speed-up is the mean rate over the executed MACs times the
+reduction of the work (``sum MACs / sum executed MACs``).
 """
 
 from __future__ import annotations
@@ -174,9 +175,18 @@ def _executing(model: CostModel, executed: Array) -> CostModel:
     return model.replace(macs=model.macs * executed, reads=model.reads * executed)
 
 
+def _cost(name: str, model: CostModel, genome: Array, executed: Array) -> Array:
+    """Cost ``name`` of the executed operations; a speed-up (a mean rate per MAC) is also
+    multiplied by the reduction of the work, ``sum MACs / sum executed MACs``."""
+    value = COSTS[name].value(_executing(model, executed), genome)
+    if COSTS[name].maximize:
+        value = value * jnp.sum(model.macs) / jnp.sum(model.macs * executed)
+    return value
+
+
 @functools.partial(jax.jit, static_argnames="names")
 def _population_costs(model: CostModel, genomes: Array, executed: Array, names: tuple[str, ...]) -> dict[str, Array]:
-    return {n: jax.vmap(lambda g, e, n=n: COSTS[n].value(_executing(model, e), g))(genomes, executed) for n in names}
+    return {n: jax.vmap(lambda g, e, n=n: _cost(n, model, g, e))(genomes, executed) for n in names}
 
 
 def population_costs(model: CostModel, genomes, stack: Stack | Cell | str, names=tuple(COSTS),

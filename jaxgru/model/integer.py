@@ -401,6 +401,8 @@ def int_scan(
     sequence's valid steps; the head reads its last. ``counted`` (static; delta models only):
     also return the units propagated per delta source ``int32[n_delta]`` (``stack.delta_sources``).
     """
+    if counted and q.layers[0].theta is None:
+        raise ValueError("counted=True needs a delta model (quantize(..., thresholds=...)).")
     last = len(q.layers) - 1
     counts = []
     for i, layer in enumerate(q.layers):

@@ -250,6 +250,9 @@ def population_scores(
         largest = max(zip(p.hidden, p.stack.cells), key=lambda hc: hc[0] * hc[1].n_ops)
         batch_size = auto_batch_size(side_by_side, largest[0], len(x), largest[1].n_ops, memory_budget)
     delta = thresholds is not None
+    if delta:  # a chunk's count of propagated units, B * T * fan_in, must fit int32
+        fan_in = max(p.n_in, *p.hidden)
+        batch_size = max(1, min(int(batch_size), (2**31 - 1) // (x.shape[1] * fan_in)))
     with jax.enable_x64(widths.wide):
         out = _compiled_counts(devices, int(batch_size), block, per_specimen, widths.values, delta)(
             p, ranges, jnp.asarray(genomes), jnp.asarray(pad(thresholds)) if delta else None, jnp.asarray(x),

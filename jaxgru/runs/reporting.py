@@ -9,6 +9,7 @@ from jaxgru.files import write_json
 from jaxgru.model.costs import COSTS
 from jaxgru.model.counts import param_counts
 from jaxgru.model.population import Scores
+from jaxgru.runs.config import parse_delta
 from jaxgru.runs.plots import plot_history, plot_pareto, plot_projections
 from jaxgru.runs.prepare import Prepared, genome_costs, objective_values, sizes
 from jaxgru.runs.scoring import Scorer
@@ -95,11 +96,15 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     # The homogeneous baselines run dense (threshold 0; a delta device still skips unchanged units).
     homo_t = np.zeros((len(homo), len(stack.delta_sources)), np.int32) if delta else None
     # One scoring call for front and baseline; the front keeps the scores it was selected on.
-    both_val, test = accuracy(np.concatenate([front_g, homo]), prep.val, prep.test,
-                              thresholds=np.concatenate([front_t, homo_t]) if delta else None)
+    # With deltas the front is scored a second time without them (every threshold 0): Shrink and
+    # Eliminate's measure of what the deltas cost, in the same call (the same QAT or beacon weights).
     n = len(front_g)
-    # Shrink and Eliminate's measure: each front genome's accuracy without deltas (the same widths)
-    dense_acc = accuracy(front_g, prep.val, thresholds=np.zeros_like(front_t))[0].accuracy if delta and n else None
+    genomes = np.concatenate([front_g, homo] + ([front_g] if delta else []))
+    thresholds = np.concatenate([front_t, homo_t, np.zeros_like(front_t)]) if delta else None
+    both_val, test = accuracy(genomes, prep.val, prep.test, thresholds=thresholds)
+    m = n + len(homo)
+    dense_acc = both_val.accuracy[m:] if delta and n else None
+    both_val, test = (Scores(*(None if v is None else v[:m] for v in sc)) for sc in (both_val, test))
     homo_acc = both_val.accuracy[n:]
     front_scores = scores_of(result.measures[mask][order]) if delta else None
     homo_scores = Scores(*(None if v is None else v[n:] for v in both_val))
@@ -145,7 +150,7 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     if prep.mode == "beacon":
         summary["beacons"] = len(accuracy.beacons)
     if delta:
-        summary["delta"] = prep.cfg.delta
+        summary["delta"] = parse_delta(prep.cfg.delta)
         summary["most_eliminated_within_1pt_of_int8"] = max((f["eliminated_ops"] for f in close), default=None)
         summary["most_eliminated_within_1pt_of_same_widths"] = max(
             (f["eliminated_ops"] for f in front if f["accuracy"] >= f["accuracy_without_deltas"] - 0.01 - 1e-6),
