@@ -384,8 +384,10 @@ def layer_scan(
 
     leading = jax.tree.leaves(xs)[0]
     batch = leading.shape[-2]
-    memory = initial_memory(q, batch, leading.shape[-1]) if delta else ()
-    count = jnp.zeros(len(cell.sources), jnp.int32) if delta else None
+    memory, count = (), None
+    if delta:  # derived from theta, so that under shard_map they vary with the population like the step's outputs
+        memory = tuple(m + 0 * t for m, t in zip(initial_memory(q, batch, leading.shape[-1]), q.theta))
+        count = 0 * q.theta
     (carry, _, count), ys = jax.lax.scan(step, (initial_carry(q, batch), memory, count),
                                          (xs, jnp.arange(xs.shape[0])))
     return carry, ys, count
