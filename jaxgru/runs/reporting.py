@@ -152,9 +152,11 @@ def report(prep: Prepared, accuracy: Scorer, result: SearchResult) -> dict:
     if delta:
         summary["delta"] = parse_delta(prep.cfg.delta)
         summary["most_eliminated_within_1pt_of_int8"] = max((f["eliminated_ops"] for f in close), default=None)
+        # Shrink and Eliminate's: of the quantized models within 2 points of float, the deltas that
+        # cost at most 1 point against the same widths without them
         summary["most_eliminated_within_1pt_of_same_widths"] = max(
-            (f["eliminated_ops"] for f in front if f["accuracy"] >= f["accuracy_without_deltas"] - 0.01 - 1e-6),
-            default=None)
+            (f["eliminated_ops"] for f in front if f["accuracy_without_deltas"] >= prep.float_val - 0.02 - 1e-6
+             and f["accuracy"] >= f["accuracy_without_deltas"] - 0.01 - 1e-6), default=None)
     write_json(out / "summary.json", summary)
     evaluated = {"accuracy": acc, "generation": result.generation, "size_ratio": sizes(prep, result.genomes)[1],
                  **genome_costs(prep, result.genomes, scores_of(result.measures) if delta else None)}
