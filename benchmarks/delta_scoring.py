@@ -17,6 +17,7 @@ Reports the median throughput (specimen-sequences per second) and the ratio to `
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 from pathlib import Path
@@ -55,7 +56,8 @@ def main(argv=None) -> int:
             runs = {w: [] for w in WAYS}
             for _ in range(args.rounds):
                 for w in WAYS:
-                    score = lambda w=w: population_scores(params, ranges, genomes, x, y, thresholds=thresholds[w])  # noqa: E731
+                    score = functools.partial(population_scores, params, ranges, genomes, x, y,
+                                              thresholds=thresholds[w])
                     runs[w].append(p * len(x) / seconds_per_call(score))
             med = {w: statistics.median(v) for w, v in runs.items()}
             for w in WAYS:
