@@ -87,11 +87,12 @@ def eliminated_shares(
     propagated = np.asarray(propagated, np.float64)
     per_op = np.zeros((len(propagated), stack.n_ops))
     skipped_macs = np.zeros(len(propagated))
+    fan_ins = stack.fan_ins(n_in, hidden)
     for i, (layer, src) in enumerate(stack.delta_sources):
-        fan_in = (n_in if layer == 0 else hidden[layer - 1]) if src == "x" else hidden[layer]
-        share = 1.0 - propagated[:, i] / max(steps * fan_in, 1)
-        for k in stack.cells[layer].linear_groups[src]:
-            per_op[:, stack.offsets[layer] + k] = share
-            skipped_macs += share * steps * counts.macs[stack.offsets[layer] + k]
+        group = [stack.offsets[layer] + k for k in stack.cells[layer].linear_groups[src]]
+        share = 1.0 - propagated[:, i] / max(steps * fan_ins[group[0]][0], 1)
+        for k in group:
+            per_op[:, k] = share
+            skipped_macs += share * steps * counts.macs[k]
     total = steps * counts.macs.sum() + sequences * counts.head_macs
     return skipped_macs / total, per_op
