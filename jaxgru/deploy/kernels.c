@@ -1,0 +1,246 @@
+/* jaxgru's integer kernels, one per operator kind, as the generated model file includes them.
+ *
+ * The arithmetic is jaxgru's NumPy reference (jaxgru.model.reference), written for a 32-bit core:
+ * codes are JX_CODE (int8_t, or int16_t on the wide datapath), matmul accumulators JX_ACC (int32_t,
+ * or int64_t), every requantization product int64_t, formed from 32-bit operands where the
+ * datapath allows it (one SMULL on a Cortex-M3/M4). Rounding is half up:
+ * floor((acc * m + 2^(s-1)) / 2^s) with 1 <= s <= 46; results saturate to the operator's range.
+ *
+ * Weights of a linear operator are stored output-major, W[i][j] for output unit i and input j,
+ * either one code per byte (int8_t), as int16_t (widths above 8), or packed: every code's b-bit
+ * two's complement field one after the other, least significant bit first, the whole matrix one
+ * bit stream (code k = i * n_in + j occupies bits k*b .. k*b + b-1, bit 0 being bit 0 of byte 0).
+ */
+
+/* Right shifts of negative values are implementation-defined in C; jaxgru needs the arithmetic
+ * shift (floor division) that every compiler for these targets gives. Refuse any other. */
+typedef char jx_needs_arithmetic_right_shift[(((int32_t)-1) >> 1) == -1 ? 1 : -1];
+typedef char jx_needs_arithmetic_right_shift64[(((int64_t)-1) >> 1) == -1 ? 1 : -1];
+
+enum { JX_BYTES = 0, JX_HALFWORDS = 1, JX_PACKED = 2 };
+
+typedef struct {
+    const void *data; /* int8_t[], int16_t[] or packed uint8_t[] */
+    int32_t storage;  /* JX_BYTES, JX_HALFWORDS or JX_PACKED */
+    int32_t bits;     /* the codes' width */
+} jx_weights;
+
+static int64_t jx_round_shift(int64_t value, int32_t shift)
+{
+    return (value + ((int64_t)1 << (shift - 1))) >> shift;
+}
+
+static JX_CODE jx_saturate(int32_t zero, int64_t value, int32_t qmin, int32_t qmax)
+{
+    int64_t q = (int64_t)zero + value;
+    return (JX_CODE)(q < qmin ? qmin : (q > qmax ? qmax : q));
+}
+
+static void jx_fill(JX_CODE *v, int32_t n, int32_t value)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i)
+        v[i] = (JX_CODE)value;
+}
+
+#if defined(JX_USE_DELTA) || defined(JX_USE_SCALE)
+/* The code at position k of a packed stream of b-bit codes (b <= 8). */
+static int32_t jx_unpack(const uint8_t *stream, uint32_t k, int32_t bits)
+{
+    uint32_t bit = k * (uint32_t)bits;
+    uint32_t field = (uint32_t)stream[bit >> 3] >> (bit & 7u);
+    uint32_t sign = (uint32_t)1 << (bits - 1);
+    if ((bit & 7u) + (uint32_t)bits > 8u)
+        field |= (uint32_t)stream[(bit >> 3) + 1u] << (8u - (bit & 7u));
+    field &= ((uint32_t)1 << bits) - 1u;
+    return (int32_t)(field ^ sign) - (int32_t)sign;
+}
+
+static int32_t jx_weight(const jx_weights *w, uint32_t k)
+{
+    if (w->storage == JX_BYTES)
+        return ((const int8_t *)w->data)[k];
+    if (w->storage == JX_HALFWORDS)
+        return ((const int16_t *)w->data)[k];
+    return jx_unpack((const uint8_t *)w->data, k, w->bits);
+}
+
+/* sum_j q[j] * W[row][j] over n codes: the inner loop of every dense linear operator. */
+#endif
+
+static JX_ACC jx_dot(const jx_weights *w, uint32_t row, int32_t n, const JX_CODE *q)
+{
+    JX_ACC acc = 0;
+    int32_t j;
+    uint32_t start = row * (uint32_t)n;
+    if (w->storage == JX_BYTES) {
+        const int8_t *r = (const int8_t *)w->data + start;
+        for (j = 0; j < n; ++j)
+            acc += (JX_ACC)q[j] * r[j];
+    } else if (w->storage == JX_HALFWORDS) {
+        const int16_t *r = (const int16_t *)w->data + start;
+        for (j = 0; j < n; ++j)
+            acc += (JX_ACC)q[j] * r[j];
+    } else { /* a bit reader over the packed row */
+        const int32_t bits = w->bits;
+        const uint32_t mask = ((uint32_t)1 << bits) - 1u, sign = (uint32_t)1 << (bits - 1);
+        uint32_t bit = start * (uint32_t)bits;
+        const uint8_t *p = (const uint8_t *)w->data + (bit >> 3);
+        uint32_t buffer = (uint32_t)*p++ >> (bit & 7u);
+        int32_t have = 8 - (int32_t)(bit & 7u);
+        for (j = 0; j < n; ++j) {
+            uint32_t field;
+            if (have < bits) {
+                buffer |= (uint32_t)*p++ << have;
+                have += 8;
+            }
+            field = buffer & mask;
+            buffer >>= bits;
+            have -= bits;
+            acc += (JX_ACC)q[j] * ((int32_t)(field ^ sign) - (int32_t)sign);
+        }
+    }
+    return acc;
+}
+
+#if defined(JX_USE_DELTA)
+/* out[i] = sat(zero + round(acc[i] * mult / 2^shift)): a linear operator's requantization. */
+static void jx_requantize(JX_CODE *out, const JX_ACC *acc, int32_t n, int32_t mult, int32_t shift,
+                          int32_t zero, int32_t qmin, int32_t qmax)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i)
+        out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc[i] * mult, shift), qmin, qmax);
+}
+
+/* linear: out = requantize(W s + b), s of n_in codes, out of n_out. */
+#endif
+
+#if defined(JX_USE_DENSE)
+static void jx_linear(JX_CODE *out, const JX_CODE *s, int32_t n_in, int32_t n_out, const jx_weights *w,
+                      const JX_ACC *b, int32_t mult, int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
+{
+    int32_t i;
+    for (i = 0; i < n_out; ++i) {
+        JX_ACC acc = b[i] + jx_dot(w, (uint32_t)i, n_in, s);
+        out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc * mult, shift), qmin, qmax);
+    }
+}
+
+/* A delta source: each of its n units whose code moved by more than theta since it was last
+ * propagated adds its column, times the move, to the memory of every linear operator on the
+ * source (n_ops of them, n_out units each), and becomes the code last propagated. Returns the
+ * number of units propagated. */
+#endif
+
+#if defined(JX_USE_DELTA)
+static uint32_t jx_delta(JX_CODE *last, const JX_CODE *s, int32_t n, int32_t theta, int32_t n_ops,
+                         JX_ACC *const *memory, const jx_weights *const *w, int32_t n_out)
+{
+    uint32_t propagated = 0;
+    int32_t j, k, i;
+    for (j = 0; j < n; ++j) {
+        int32_t move = (int32_t)s[j] - last[j];
+        if (move > theta || move < -theta) {
+            for (k = 0; k < n_ops; ++k)
+                for (i = 0; i < n_out; ++i)
+                    memory[k][i] += (JX_ACC)move * jx_weight(w[k], (uint32_t)i * (uint32_t)n + (uint32_t)j);
+            last[j] = s[j];
+            ++propagated;
+        }
+    }
+    return propagated;
+}
+
+/* A delta memory's start: M = W s_hat + b with s_hat at the source's zero point. */
+static void jx_delta_reset(JX_ACC *memory, const jx_weights *w, const JX_ACC *b, int32_t n_in, int32_t n_out,
+                           int32_t zero)
+{
+    int32_t i, j;
+    for (i = 0; i < n_out; ++i) {
+        JX_ACC acc = b[i];
+        for (j = 0; j < n_in; ++j)
+            acc += (JX_ACC)zero * jx_weight(w, (uint32_t)i * (uint32_t)n_in + (uint32_t)j);
+        memory[i] = acc;
+    }
+}
+
+/* add: out = sat(zero + round((offset + mult_a * a + mult_b * b) / 2^shift)). */
+#endif
+
+#if defined(JX_USE_ADD)
+static void jx_add(JX_CODE *out, const JX_CODE *a, const JX_CODE *b, int32_t n, int64_t offset, int32_t mult_a,
+                   int32_t mult_b, int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        int64_t acc = offset + (int64_t)mult_a * a[i] + (int64_t)mult_b * b[i];
+        out[i] = jx_saturate(zero, jx_round_shift(acc, shift), qmin, qmax);
+    }
+}
+
+/* sub1: out = sat(zero + round((offset + mult_a * a) / 2^shift)); the constant 1 is in offset. */
+#endif
+
+#if defined(JX_USE_SUB1)
+static void jx_sub1(JX_CODE *out, const JX_CODE *a, int32_t n, int64_t offset, int32_t mult_a, int32_t shift,
+                    int32_t zero, int32_t qmin, int32_t qmax)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i)
+        out[i] = jx_saturate(zero, jx_round_shift(offset + (int64_t)mult_a * a[i], shift), qmin, qmax);
+}
+
+/* mul: out = sat(zero + round((a - za) * (b - zb) * mult / 2^shift)). */
+#endif
+
+#if defined(JX_USE_MUL)
+static void jx_mul(JX_CODE *out, const JX_CODE *a, const JX_CODE *b, int32_t n, int32_t za, int32_t zb,
+                   int32_t mult, int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        int64_t product = (int64_t)((int32_t)a[i] - za) * ((int32_t)b[i] - zb);
+        out[i] = jx_saturate(zero, jx_round_shift(product * mult, shift), qmin, qmax);
+    }
+}
+
+/* scale: out = sat(zero + round((a - za) * v[i] * mult / 2^shift)), v a per-unit vector. */
+#endif
+
+#if defined(JX_USE_SCALE)
+static void jx_scale(JX_CODE *out, const JX_CODE *a, const jx_weights *v, int32_t n, int32_t za, int32_t mult,
+                     int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        int64_t product = (int64_t)((int32_t)a[i] - za) * jx_weight(v, (uint32_t)i);
+        out[i] = jx_saturate(zero, jx_round_shift(product * mult, shift), qmin, qmax);
+    }
+}
+
+/* relu: out = sat(zero + round(max(a - za, 0) * mult / 2^shift)). */
+#endif
+
+#if defined(JX_USE_RELU)
+static void jx_relu(JX_CODE *out, const JX_CODE *a, int32_t n, int32_t za, int32_t mult, int32_t shift,
+                    int32_t zero, int32_t qmin, int32_t qmax)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i) {
+        int32_t d = (int32_t)a[i] - za;
+        out[i] = jx_saturate(zero, jx_round_shift((int64_t)(d > 0 ? d : 0) * mult, shift), qmin, qmax);
+    }
+}
+
+/* sigmoid, tanh: out = table[a - qmin_a], a table over the operand's whole code range. */
+#endif
+
+#if defined(JX_USE_TABLE)
+static void jx_table(JX_CODE *out, const JX_CODE *a, int32_t n, const JX_CODE *table, int32_t qmin_a)
+{
+    int32_t i;
+    for (i = 0; i < n; ++i)
+        out[i] = table[(int32_t)a[i] - qmin_a];
+}
+#endif
