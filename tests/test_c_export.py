@@ -1,0 +1,182 @@
+"""The C export against the NumPy reference, bit for bit: compiled for the host (warning-free at
+-O0 and -O2 under -Werror -pedantic, and clean under the undefined-behaviour sanitizer) and for a
+Cortex-M4 run under QEMU; every cell, stacks, delta models, widths 2..16, odd sizes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import numpy as np
+import pytest
+from flax import nnx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jaxgru.cells import Stack
+from jaxgru.cells.genome import MAX_THRESHOLD
+from jaxgru.deploy import c_sources, pack_codes, stored_bytes, unpack_codes
+from jaxgru.deploy import toolchain as tc
+from jaxgru.model.calibrate import calibrate
+from jaxgru.model.export import export_arrays
+from jaxgru.model.floating import Classifier
+from jaxgru.model.reference import Reference
+
+needs_cc = pytest.mark.skipif(tc.host_compiler() is None, reason="no host C compiler (apt-get install gcc)")
+needs_arm = pytest.mark.skipif(tc.cortex_m_toolchain() is not None, reason=str(tc.cortex_m_toolchain()))
+N_IN = 27  # odd: MNIST rows less their last pixel
+
+
+def _model(stack: str, hidden, mnist_splits, seed: int = 3):
+    s = Stack.of(stack)
+    p = Classifier(s, N_IN, hidden, 10, rngs=nnx.Rngs(seed)).params()
+    return s, p, calibrate(p, mnist_splits.x_train[:300, :, :N_IN])
+
+
+def _genomes(s: Stack, rng, wide: bool) -> np.ndarray:
+    """One genome that cycles through every width of its datapath (2..8, or 9..16), one drawn."""
+    lo, hi = (9, 16) if wide else (2, 8)
+    cycle = lo + (np.arange(s.n_ops) + rng.integers(0, hi - lo + 1)) % (hi - lo + 1)
+    return np.stack([cycle, rng.integers(lo, hi + 1, s.n_ops)]).astype(np.int32)
+
+
+def _sequences(mnist_splits, n: int = 5):
+    x = mnist_splits.x_val[:n, :, :N_IN]
+    lengths = np.array([28, 1, 13, 28, 6, 21, 28, 9][:n])
+    return x, lengths
+
+
+def _check(arrays, x, lengths, outputs: tc.Outputs):
+    want, counts = Reference(arrays).run(x, lengths)
+    np.testing.assert_array_equal(outputs.logits, want)
+    if counts is not None:
+        np.testing.assert_array_equal(outputs.propagated.sum(axis=0), counts)
+
+
+@needs_cc
+@pytest.mark.parametrize("stack,hidden", [("gru", 7), ("lstm", 5), ("ligru", 9), ("sru", 7), ("gru+sru", [9, 5])])
+@pytest.mark.parametrize("delta", [False, True], ids=["dense", "delta"])
+def test_host_c_equals_the_reference(stack, hidden, delta, mnist_splits, tmp_path):
+    """Genomes over every width 2..16 (narrow and wide datapaths), head widths 3..16, random
+    thresholds; compiled at -O0 and -O2; real sequences of several lengths."""
+    s, p, r = _model(stack, hidden, mnist_splits)
+    x, lengths = _sequences(mnist_splits)
+    rng = np.random.default_rng(len(stack) + delta)
+    for wide in (False, True):
+        for i, g in enumerate(_genomes(s, rng, wide)[: 1 if wide else 2]):
+            t = rng.integers(0, MAX_THRESHOLD + 1, len(s.delta_sources)).astype(np.int32) if delta else None
+            head_bits = int(rng.integers(9, 17) if wide else rng.integers(3, 9))
+            a = export_arrays(p, r, g, head_bits=head_bits, thresholds=t)
+            sources = tc.write_harness(tmp_path / f"{int(wide)}{i}", a, Reference(a).quantize_input(x), lengths,
+                                       packed=bool(i % 2 == 0))
+            for flags in (("-O0",), ("-O2",)):
+                _check(a, x, lengths, tc.run_on_host(sources, flags))
+
+
+@needs_cc
+def test_undefined_behaviour_sanitizer_finds_nothing(mnist_splits, tmp_path):
+    """Every kernel (GRU, LSTM, LiGRU and SRU layers, deltas on) at the extremes: 2 and 16 bits
+    (tables at 10)."""
+    s, p, r = _model("gru+lstm+ligru+sru", [6, 5, 7, 4], mnist_splits)
+    x, lengths = _sequences(mnist_splits, 3)
+    tables = [op.kind in ("sigmoid", "tanh") for op in s.ops]  # 2^16-entry tables only slow the compiler
+    for g in (np.full(s.n_ops, 2, np.int32), np.where(tables, 10, 16).astype(np.int32)):
+        a = export_arrays(p, r, g, thresholds=np.full(len(s.delta_sources), 3, np.int32))
+        sources = tc.write_harness(tmp_path / str(g[0]), a, Reference(a).quantize_input(x), lengths)
+        flags = ("-O1", "-fsanitize=undefined", "-fno-sanitize-recover=all")
+        _check(a, x, lengths, tc.run_on_host(sources, flags))
+
+
+@needs_cc
+def test_packed_and_one_code_per_byte_give_the_same_bits(mnist_splits, tmp_path):
+    s, p, r = _model("gru", 7, mnist_splits)
+    x, lengths = _sequences(mnist_splits, 3)
+    a = export_arrays(p, r, np.array([3, 5, 2, 7, 4, 6] + [5] * 11, np.int32))
+    runs = [tc.run_on_host(tc.write_harness(tmp_path / str(packed), a, Reference(a).quantize_input(x), lengths,
+                                            packed=packed)) for packed in (True, False)]
+    np.testing.assert_array_equal(runs[0].logits, runs[1].logits)
+    _check(a, x, lengths, runs[0])
+
+
+@needs_cc
+def test_float_input_wrapper_quantizes_as_the_reference(mnist_splits, tmp_path):
+    """``NAME_quantize`` (behind JAXGRU_FLOAT_INPUT) on real inputs, scaled so that some land on
+    ties and outside the code range, equals ``Reference.quantize_input``."""
+    s, p, r = _model("gru", 5, mnist_splits)
+    a = export_arrays(p, r, np.full(s.n_ops, 6, np.int32), input_bits=6)
+    ref = Reference(a)
+    x = np.concatenate([mnist_splits.x_val[:2, :, :N_IN].reshape(-1), np.linspace(-3, 3, 601),
+                        (np.arange(-40, 40) + 0.5) / np.float32(a["x_inv_scale"])]).astype(np.float32)
+    for name, text in c_sources(a, "m").items():
+        (tmp_path / name).write_text(text)
+    values = ", ".join(float(v).hex() + "f" for v in x)
+    (tmp_path / "main.c").write_text(f"""#include <stdio.h>
+#include "m.h"
+static const float x[{x.size}] = {{{values}}};
+static m_code q[{x.size}];
+int main(void) {{ int i; m_quantize(x, {x.size}, q); for (i = 0; i < {x.size}; ++i) printf("%d\\n", q[i]); return 0; }}
+""")
+    exe = tmp_path / "q"
+    subprocess.run([tc.host_compiler(), *tc.HOST_FLAGS, "-O2", "-DJAXGRU_FLOAT_INPUT", str(tmp_path / "m.c"),
+                    str(tmp_path / "main.c"), "-o", str(exe)], check=True)
+    got = np.array(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split(), np.int64)
+    np.testing.assert_array_equal(got, ref.quantize_input(x))
+
+
+def test_generated_code_is_self_contained_and_integer(mnist_splits):
+    """Only <stdint.h>; no float outside the JAXGRU_FLOAT_INPUT wrapper; constants const; no
+    allocation."""
+    s, p, r = _model("gru+ligru", [5, 4], mnist_splits)
+    a = export_arrays(p, r, np.arange(s.n_ops, dtype=np.int32) % 7 + 2, thresholds=np.ones(4, np.int32))
+    files = c_sources(a, "tiny")
+    source = files["tiny.c"]
+    assert re.findall(r"#include\s+\S+", source + files["tiny.h"]) == ['#include "tiny.h"', "#include <stdint.h>"]
+    integer_path = re.sub(r"#ifdef JAXGRU_FLOAT_INPUT.*?#endif", "", source + files["tiny.h"], flags=re.S)
+    assert not re.search(r"\b(float|double)\b", integer_path)
+    assert not re.search(r"\b(malloc|calloc|free)\b", source)
+    arrays = re.findall(r"^static (?:const )?\w+ \w+\[", source, flags=re.M)
+    assert arrays and all(a.startswith("static const") for a in arrays)
+
+
+def test_bad_names_and_kinds_are_refused(mnist_splits):
+    s, p, r = _model("gru", 4, mnist_splits)
+    a = export_arrays(p, r, np.full(s.n_ops, 4, np.int32))
+    with pytest.raises(ValueError, match="not a C identifier"):
+        c_sources(a, "my-model")
+
+
+@settings(max_examples=60, deadline=None)
+@given(bits=st.integers(2, 8), codes=st.lists(st.integers(-128, 127), min_size=1, max_size=40))
+def test_pack_unpack_round_trip(bits, codes):
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    codes = np.clip(np.array(codes), lo, hi)
+    stream = pack_codes(codes, bits)
+    assert stream.size == stored_bytes(codes.size, bits, packed=True) == -(-codes.size * bits // 8)
+    np.testing.assert_array_equal(unpack_codes(stream, bits, codes.size), codes)
+
+
+def test_packing_order_is_least_significant_bit_first():
+    """TensorFlow Lite's int4 order (low nibble first) is the 4-bit case of the stream."""
+    assert pack_codes(np.array([1, -2]), 4).tolist() == [0xE1]
+    assert pack_codes(np.array([1, 1, 1]), 3).tolist() == [0b01001001, 0b0]
+    with pytest.raises(ValueError, match="outside the 3-bit range"):
+        pack_codes(np.array([4]), 3)
+
+
+@needs_arm
+@pytest.mark.parametrize("stack,hidden", [("gru", 7), ("lstm", 5), ("ligru+sru", [6, 5])])
+def test_cortex_m4_under_qemu_equals_the_reference(stack, hidden, mnist_splits, tmp_path):
+    """The export built for a Cortex-M4 (thumb, soft float) and run on QEMU's MPS2-AN386, dense
+    and delta, narrow and wide datapaths: the same logits and propagated units as the reference."""
+    s, p, r = _model(stack, hidden, mnist_splits)
+    x, lengths = _sequences(mnist_splits, 4)
+    rng = np.random.default_rng(11)
+    for wide in (False, True):
+        g = _genomes(s, rng, wide)[0]
+        for t in (None, rng.integers(0, MAX_THRESHOLD + 1, len(s.delta_sources)).astype(np.int32)):
+            a = export_arrays(p, r, g, thresholds=t)
+            d = tmp_path / f"{int(wide)}{t is None}"
+            elf = tc.build_cortex_m(tc.write_harness(d, a, Reference(a).quantize_input(x), lengths))
+            out = tc.run_on_qemu(elf)
+            _check(a, x, lengths, out)
+            assert (out.ticks[lengths > 1] > out.ticks[np.argmin(lengths)]).all()  # longer sequences cost more
