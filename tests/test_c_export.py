@@ -9,6 +9,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import data_dir
 from flax import nnx
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -180,3 +181,54 @@ def test_cortex_m4_under_qemu_equals_the_reference(stack, hidden, mnist_splits, 
             out = tc.run_on_qemu(elf)
             _check(a, x, lengths, out)
             assert (out.ticks[lengths > 1] > out.ticks[np.argmin(lengths)]).all()  # longer sequences cost more
+
+
+@pytest.fixture
+def tiny_run(tiny_float_model, tmp_path):
+    """A finished-looking PTQ run: the tiny run's config and float model, and a front of two genomes."""
+    import json
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_float_model.parent, run)
+    n_ops = Stack.of("gru").n_ops
+    (run / "front.json").write_text(json.dumps([{"bits": [3] * n_ops}, {"bits": [2 + k % 15 for k in range(n_ops)]}]))
+    return run
+
+
+@needs_cc
+def test_export_command_writes_and_proves_a_front_genome(tiny_run, tmp_path, capsys):
+    from jaxgru.deploy.cli import main
+
+    assert main([str(tiny_run), "--front", "1", "--out", str(tmp_path / "c"), "--check", "3",
+                 "--data-dir", str(data_dir())]) == 0
+    out = capsys.readouterr().out
+    assert "host C: 3 test sequences, logits identical" in out
+    assert {p.name for p in (tmp_path / "c").iterdir()} >= {"jaxgru_model.h", "jaxgru_model.c", "jaxgru_model.npz"}
+    saved = np.load(tmp_path / "c" / "jaxgru_model.npz")
+    assert saved["genome"].tolist() == [2 + k % 15 for k in range(17)]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--front", "2"], "outside the front"),
+    (["--widths", "3,4"], "gives 2 widths; gru has 17 operators"),
+    (["--widths", "17"], "must lie in 2..16"),
+    (["--widths", "4", "--thresholds", "9"], "threshold"),
+    ([], "give a genome"),
+])
+def test_export_command_refuses_bad_input_in_one_line(tiny_run, args, message, capsys):
+    from jaxgru.deploy.cli import main
+
+    assert main([str(tiny_run), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_export_command_refuses_a_run_without_its_model(tiny_run, capsys):
+    import shutil
+
+    from jaxgru.deploy.cli import main
+
+    shutil.rmtree(tiny_run / "float_model")
+    assert main([str(tiny_run), "--front", "0"]) == 2
+    assert "holds no float_model" in capsys.readouterr().err

@@ -4,7 +4,8 @@ semihosting, instructions counted by SysTick under ``-icount shift=0``).
 
 A *harness* is a C program around one export: it runs every sequence of a batch of input codes
 and prints, per sequence, its logits (``L ...``), for a delta model the units propagated per
-source (``P ...``), and the ticks the run took (``T n``; instructions under QEMU, 0 on the host).
+source (``P ...``), and the ticks the run took (``T n``; 40 instructions each under QEMU, 0 on the host); then the
+size of the state struct (``S n``).
 """
 
 from __future__ import annotations
@@ -27,16 +28,21 @@ ARM_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-std=c99", "-O2"
              "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra", "-Werror")
 BOARDS = {"cortex-m4": ("mps2-an386", "cortex-m4"), "cortex-m3": ("mps2-an385", "cortex-m3")}
 RUN_TIMEOUT_S = 120
+# Under -icount shift=0 one instruction is 1 ns of virtual time and the MPS2 boards' SysTick runs
+# at 25 MHz: one tick is 40 instructions (a 2-instruction loop run 10^6 times reads 50,000 ticks).
+INSTRUCTIONS_PER_TICK = 40
 
 
 @dataclass(frozen=True)
 class Outputs:
     """What a harness printed: ``logits int64[B, C]``, ``propagated int64[B, n_delta]`` (delta
-    models; else ``None``) and ``ticks int64[B]`` per sequence."""
+    models; else ``None``), ``ticks int64[B]`` per sequence, and ``state_bytes``, the size of the
+    model's state struct on that target."""
 
     logits: np.ndarray
     propagated: np.ndarray | None
     ticks: np.ndarray
+    state_bytes: int
 
 
 def _target(name: str) -> Path:
@@ -95,20 +101,23 @@ int main(void)
         jx_print((int64_t)(stop - start));
         jx_puts("\\n");
     }}
+    jx_puts("S");
+    jx_print((int64_t)sizeof state);
+    jx_puts("\\n");
     return 0;
 }}
 """
 
 
 def parse_outputs(text: str) -> Outputs:
-    rows: dict[str, list[list[int]]] = {"L": [], "P": [], "T": []}
+    rows: dict[str, list[list[int]]] = {"L": [], "P": [], "T": [], "S": []}
     for line in text.splitlines():
         if line[:1] in rows:
             rows[line[0]].append([int(v) for v in line[1:].split()])
     if not rows["L"]:
         raise RuntimeError(f"the harness printed no logits:\n{text[-2000:]}")
     return Outputs(np.array(rows["L"], np.int64), np.array(rows["P"], np.int64) if rows["P"] else None,
-                   np.array([r[0] for r in rows["T"]], np.int64))
+                   np.array([r[0] for r in rows["T"]], np.int64), rows["S"][0][0] if rows["S"] else 0)
 
 
 def write_harness(directory: str | os.PathLike, arrays, codes, lengths=None, name: str = "model",
@@ -172,6 +181,20 @@ def build_cortex_m(sources: list[Path], cpu: str = "cortex-m4", flags: tuple[str
     _run([ARM_GCC, *arch, *flags, *map(str, sources), str(_target("cortex_m.c")), "-nostdlib",
           "-T", str(_target("mps2.ld")), "-Wl,--gc-sections", "-o", str(elf), "-lgcc"], "cross-compiling")
     return elf
+
+
+def footprint(model_source: Path, cpu: str = "cortex-m4") -> dict[str, int]:
+    """The model alone, compiled for ``cpu`` as the Cortex-M build compiles it: ``flash`` (code and
+    constants: ``text + data``) and ``ram`` (its zero-initialized and initialized data; the
+    model's state lives in the caller's struct, ``<name>_state``, counted apart by ``state``)."""
+    problem = cortex_m_toolchain()
+    if problem:
+        raise RuntimeError(problem)
+    arch = [f"-mcpu={cpu}" if f.startswith("-mcpu=") else f for f in ARM_FLAGS]
+    obj = model_source.with_suffix(f".{cpu}.o")
+    _run([ARM_GCC, *arch, "-c", str(model_source), "-o", str(obj)], "cross-compiling")
+    sizes = section_sizes(obj)
+    return {"flash": sizes["text"] + sizes["data"], "ram": sizes["data"] + sizes["bss"]}
 
 
 def run_on_qemu(elf: Path, cpu: str = "cortex-m4") -> Outputs:
