@@ -148,13 +148,13 @@ STEP_KERNELS: dict[str, tuple[str, Callable[[_Layer, int], str]]] = {
 }
 
 
-def _constants(ly: _Layer, packed: bool) -> str:
+def _constants(ly: _Layer, packed: bool, delta: bool) -> str:
     """Every constant array of a layer: weights (output-major), biases, vectors, tables."""
     out = []
     for k, op in enumerate(ly.cell.ops):
         bits = int(ly.genome[k])
-        if op.kind == "linear":
-            w = np.asarray(ly.a[f"w_{op.name}"]).T  # [H, fan-in]: a row per output unit
+        if op.kind == "linear":  # dense: output-major, a row per output unit; delta: a column per input unit
+            w = np.asarray(ly.a[f"w_{op.name}"]) if delta else np.asarray(ly.a[f"w_{op.name}"]).T
             out.append(_weights(f"{ly.c}w_{op.name}", w, bits, packed))
             bias = _numbers(ly.a[f"b_{op.name}"])
             out.append(f"static const JX_ACC {ly.c}b_{op.name}[{ly.hidden}] = {{\n{bias}\n}};\n")
@@ -297,7 +297,7 @@ void {name}_quantize(const float *x, int32_t n, {name}_code *codes);
         f'#include "{name}.h"\n',
         f"#define JX_CODE {name}_code\n#define JX_ACC {name}_acc\n{switches}\n",
         _kernels(),
-        *(_constants(ly, packed) for ly in layers),
+        *(_constants(ly, packed, delta) for ly in layers),
         _weights("head_w", np.asarray(a["wd"]).T, head_bits, packed),
         f"static const JX_ACC head_b[{n_classes}] = {{\n{_numbers(a['bd'])}\n}};\n",
         *(_step(ly, name, delta) for ly in layers),
@@ -331,7 +331,7 @@ void {name}_logits(const {name}_state *state, {name}_acc *logits)
 {{
     int32_t c;
     for (c = 0; c < {n_classes}; ++c)
-        logits[c] = head_b[c] + jx_dot(&head_w, (uint32_t)c, {out_ly.hidden}, {head_in});
+        logits[c] = head_b[c] + jx_dot(&head_w, (uint32_t)c * {out_ly.hidden}u, {out_ly.hidden}, {head_in});
 }}
 
 void {name}_run({name}_state *state, const {name}_code *x, int32_t steps, {name}_acc *logits)

@@ -43,67 +43,93 @@ static void jx_fill(JX_CODE *v, int32_t n, int32_t value)
         v[i] = (JX_CODE)value;
 }
 
-#if defined(JX_USE_DELTA) || defined(JX_USE_SCALE)
-/* The code at position k of a packed stream of b-bit codes (b <= 8). */
-static int32_t jx_unpack(const uint8_t *stream, uint32_t k, int32_t bits)
+/* Reads a packed stream of b-bit codes (b < 8) one code after the other, from code k on. */
+typedef struct {
+    const uint8_t *next; /* the next byte to load */
+    uint32_t buffer;     /* bits loaded and not yet read, least significant first */
+    int32_t have;        /* how many */
+    int32_t bits;
+} jx_reader;
+
+static void jx_reader_at(jx_reader *r, const jx_weights *w, uint32_t k)
 {
-    uint32_t bit = k * (uint32_t)bits;
-    uint32_t field = (uint32_t)stream[bit >> 3] >> (bit & 7u);
-    uint32_t sign = (uint32_t)1 << (bits - 1);
-    if ((bit & 7u) + (uint32_t)bits > 8u)
-        field |= (uint32_t)stream[(bit >> 3) + 1u] << (8u - (bit & 7u));
-    field &= ((uint32_t)1 << bits) - 1u;
-    return (int32_t)(field ^ sign) - (int32_t)sign;
+    uint32_t bit = k * (uint32_t)w->bits;
+    r->next = (const uint8_t *)w->data + (bit >> 3);
+    r->buffer = (uint32_t)*r->next++ >> (bit & 7u);
+    r->have = 8 - (int32_t)(bit & 7u);
+    r->bits = w->bits;
 }
 
-static int32_t jx_weight(const jx_weights *w, uint32_t k)
+static int32_t jx_read(jx_reader *r)
 {
-    if (w->storage == JX_BYTES)
-        return ((const int8_t *)w->data)[k];
-    if (w->storage == JX_HALFWORDS)
-        return ((const int16_t *)w->data)[k];
-    return jx_unpack((const uint8_t *)w->data, k, w->bits);
+    uint32_t field, sign = (uint32_t)1 << (r->bits - 1);
+    if (r->have < r->bits) { /* one more byte always suffices: b < 8 */
+        r->buffer |= (uint32_t)*r->next++ << r->have;
+        r->have += 8;
+    }
+    field = r->buffer & (((uint32_t)1 << r->bits) - 1u);
+    r->buffer >>= r->bits;
+    r->have -= r->bits;
+    return (int32_t)(field ^ sign) - (int32_t)sign; /* sign extension without shifting a negative */
 }
 
-/* sum_j q[j] * W[row][j] over n codes: the inner loop of every dense linear operator. */
-#endif
-
-static JX_ACC jx_dot(const jx_weights *w, uint32_t row, int32_t n, const JX_CODE *q)
+/* sum_j q[j] * W[k + j] over n codes: the inner loop of every dense linear operator (a row). */
+static JX_ACC jx_dot(const jx_weights *w, uint32_t k, int32_t n, const JX_CODE *q)
 {
     JX_ACC acc = 0;
     int32_t j;
-    uint32_t start = row * (uint32_t)n;
     if (w->storage == JX_BYTES) {
-        const int8_t *r = (const int8_t *)w->data + start;
+        const int8_t *r = (const int8_t *)w->data + k;
         for (j = 0; j < n; ++j)
             acc += (JX_ACC)q[j] * r[j];
     } else if (w->storage == JX_HALFWORDS) {
-        const int16_t *r = (const int16_t *)w->data + start;
+        const int16_t *r = (const int16_t *)w->data + k;
         for (j = 0; j < n; ++j)
             acc += (JX_ACC)q[j] * r[j];
-    } else { /* a bit reader over the packed row */
-        const int32_t bits = w->bits;
-        const uint32_t mask = ((uint32_t)1 << bits) - 1u, sign = (uint32_t)1 << (bits - 1);
-        uint32_t bit = start * (uint32_t)bits;
-        const uint8_t *p = (const uint8_t *)w->data + (bit >> 3);
-        uint32_t buffer = (uint32_t)*p++ >> (bit & 7u);
-        int32_t have = 8 - (int32_t)(bit & 7u);
-        for (j = 0; j < n; ++j) {
-            uint32_t field;
-            if (have < bits) {
-                buffer |= (uint32_t)*p++ << have;
-                have += 8;
-            }
-            field = buffer & mask;
-            buffer >>= bits;
-            have -= bits;
-            acc += (JX_ACC)q[j] * ((int32_t)(field ^ sign) - (int32_t)sign);
-        }
+    } else {
+        jx_reader r;
+        jx_reader_at(&r, w, k);
+        for (j = 0; j < n; ++j)
+            acc += (JX_ACC)q[j] * jx_read(&r);
     }
     return acc;
 }
 
+#if defined(JX_USE_DENSE)
+/* linear: out = requantize(W s + b), W output-major (row i is codes i*n_in .. i*n_in+n_in-1). */
+static void jx_linear(JX_CODE *out, const JX_CODE *s, int32_t n_in, int32_t n_out, const jx_weights *w,
+                      const JX_ACC *b, int32_t mult, int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
+{
+    int32_t i;
+    for (i = 0; i < n_out; ++i) {
+        JX_ACC acc = b[i] + jx_dot(w, (uint32_t)i * (uint32_t)n_in, n_in, s);
+        out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc * mult, shift), qmin, qmax);
+    }
+}
+#endif
+
 #if defined(JX_USE_DELTA)
+/* out[i] += factor * W[k + i] over n codes: a delta step's column update (a column of an
+ * input-major matrix is contiguous). */
+static void jx_axpy(JX_ACC *out, int32_t n, JX_ACC factor, const jx_weights *w, uint32_t k)
+{
+    int32_t i;
+    if (w->storage == JX_BYTES) {
+        const int8_t *c = (const int8_t *)w->data + k;
+        for (i = 0; i < n; ++i)
+            out[i] += factor * c[i];
+    } else if (w->storage == JX_HALFWORDS) {
+        const int16_t *c = (const int16_t *)w->data + k;
+        for (i = 0; i < n; ++i)
+            out[i] += factor * c[i];
+    } else {
+        jx_reader r;
+        jx_reader_at(&r, w, k);
+        for (i = 0; i < n; ++i)
+            out[i] += factor * jx_read(&r);
+    }
+}
+
 /* out[i] = sat(zero + round(acc[i] * mult / 2^shift)): a linear operator's requantization. */
 static void jx_requantize(JX_CODE *out, const JX_ACC *acc, int32_t n, int32_t mult, int32_t shift,
                           int32_t zero, int32_t qmin, int32_t qmax)
@@ -112,39 +138,20 @@ static void jx_requantize(JX_CODE *out, const JX_ACC *acc, int32_t n, int32_t mu
     for (i = 0; i < n; ++i)
         out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc[i] * mult, shift), qmin, qmax);
 }
-
-/* linear: out = requantize(W s + b), s of n_in codes, out of n_out. */
-#endif
-
-#if defined(JX_USE_DENSE)
-static void jx_linear(JX_CODE *out, const JX_CODE *s, int32_t n_in, int32_t n_out, const jx_weights *w,
-                      const JX_ACC *b, int32_t mult, int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
-{
-    int32_t i;
-    for (i = 0; i < n_out; ++i) {
-        JX_ACC acc = b[i] + jx_dot(w, (uint32_t)i, n_in, s);
-        out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc * mult, shift), qmin, qmax);
-    }
-}
-
 /* A delta source: each of its n units whose code moved by more than theta since it was last
- * propagated adds its column, times the move, to the memory of every linear operator on the
- * source (n_ops of them, n_out units each), and becomes the code last propagated. Returns the
- * number of units propagated. */
-#endif
-
-#if defined(JX_USE_DELTA)
+ * propagated adds its column (input-major weights: column j is codes j*n_out .. j*n_out+n_out-1),
+ * times the move, to the memory of every linear operator on the source (n_ops of them, n_out
+ * units each), and becomes the code last propagated. Returns the number of units propagated. */
 static uint32_t jx_delta(JX_CODE *last, const JX_CODE *s, int32_t n, int32_t theta, int32_t n_ops,
                          JX_ACC *const *memory, const jx_weights *const *w, int32_t n_out)
 {
     uint32_t propagated = 0;
-    int32_t j, k, i;
+    int32_t j, k;
     for (j = 0; j < n; ++j) {
         int32_t move = (int32_t)s[j] - last[j];
         if (move > theta || move < -theta) {
             for (k = 0; k < n_ops; ++k)
-                for (i = 0; i < n_out; ++i)
-                    memory[k][i] += (JX_ACC)move * jx_weight(w[k], (uint32_t)i * (uint32_t)n + (uint32_t)j);
+                jx_axpy(memory[k], n_out, (JX_ACC)move, w[k], (uint32_t)j * (uint32_t)n_out);
             last[j] = s[j];
             ++propagated;
         }
@@ -157,15 +164,11 @@ static void jx_delta_reset(JX_ACC *memory, const jx_weights *w, const JX_ACC *b,
                            int32_t zero)
 {
     int32_t i, j;
-    for (i = 0; i < n_out; ++i) {
-        JX_ACC acc = b[i];
-        for (j = 0; j < n_in; ++j)
-            acc += (JX_ACC)zero * jx_weight(w, (uint32_t)i * (uint32_t)n_in + (uint32_t)j);
-        memory[i] = acc;
-    }
+    for (i = 0; i < n_out; ++i)
+        memory[i] = b[i];
+    for (j = 0; j < n_in; ++j)
+        jx_axpy(memory, n_out, (JX_ACC)zero, w, (uint32_t)j * (uint32_t)n_out);
 }
-
-/* add: out = sat(zero + round((offset + mult_a * a + mult_b * b) / 2^shift)). */
 #endif
 
 #if defined(JX_USE_ADD)
@@ -209,17 +212,27 @@ static void jx_mul(JX_CODE *out, const JX_CODE *a, const JX_CODE *b, int32_t n, 
 #endif
 
 #if defined(JX_USE_SCALE)
+static int32_t jx_weight_at(const jx_weights *w, uint32_t k)
+{
+    jx_reader r;
+    if (w->storage == JX_BYTES)
+        return ((const int8_t *)w->data)[k];
+    if (w->storage == JX_HALFWORDS)
+        return ((const int16_t *)w->data)[k];
+    jx_reader_at(&r, w, k);
+    return jx_read(&r);
+}
+
+/* scale: out = sat(zero + round((a - za) * v[i] * mult / 2^shift)), v a per-unit vector. */
 static void jx_scale(JX_CODE *out, const JX_CODE *a, const jx_weights *v, int32_t n, int32_t za, int32_t mult,
                      int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        int64_t product = (int64_t)((int32_t)a[i] - za) * jx_weight(v, (uint32_t)i);
+        int64_t product = (int64_t)((int32_t)a[i] - za) * jx_weight_at(v, (uint32_t)i);
         out[i] = jx_saturate(zero, jx_round_shift(product * mult, shift), qmin, qmax);
     }
 }
-
-/* relu: out = sat(zero + round(max(a - za, 0) * mult / 2^shift)). */
 #endif
 
 #if defined(JX_USE_RELU)
