@@ -5,7 +5,9 @@ XLA's CPU backend maps every compiled executable's code and data into the proces
 regions for one population scoring call); a process that compiles for hundreds of tests reaches
 Linux's ``vm.max_map_count`` (65,530 by default) and the next compilation segfaults inside XLA.
 Clearing JAX's caches releases them, so every test ends with
-:func:`jaxgru.runs.processes.bound_compiled_code`.
+:func:`jaxgru.runs.processes.bound_compiled_code`. Compiled programs are also kept on disk
+(JAX's persistent compilation cache, under ``.pytest_cache``) and read back instead of compiled
+again.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-import pytest
-
-from jaxgru.runs.processes import bound_compiled_code
-
 REPO = Path(__file__).resolve().parents[1]
+# JAX's persistent compilation cache, shared by the pytest-xdist workers and the processes tests
+# spawn: many tests compile the same programs (cold, it takes a third off test_experiment.py and
+# test_own_data.py on 2 cores). Set before JAX is imported, which reads these at import.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".pytest_cache" / "jax_compilation"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from jaxgru.runs.processes import bound_compiled_code  # noqa: E402
+
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 # A run small enough for a test: GRU(16), 1 epoch on 3000 rows, P=6, 2 generations, 300
