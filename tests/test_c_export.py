@@ -125,16 +125,19 @@ int main(void) {{ int i; m_quantize(x, {x.size}, q); for (i = 0; i < {x.size}; +
 
 
 def test_generated_code_is_self_contained_and_integer(mnist_splits):
-    """Only <stdint.h>; no float outside the JAXGRU_FLOAT_INPUT wrapper; constants const; no
-    allocation."""
+    """Only <stdint.h> (and the compiler's <arm_acle.h> intrinsics inside the Arm DSP path); no
+    float outside the JAXGRU_FLOAT_INPUT wrapper; constants const; no allocation."""
     s, p, r = _model("gru+ligru", [5, 4], mnist_splits)
     a = export_arrays(p, r, np.arange(s.n_ops, dtype=np.int32) % 7 + 2, thresholds=np.ones(4, np.int32))
     files = c_sources(a, "tiny")
     source = files["tiny.c"]
-    assert re.findall(r"#include\s+\S+", source + files["tiny.h"]) == ['#include "tiny.h"', "#include <stdint.h>"]
+    dsp = re.search(r"#if [^\n]*__ARM_FEATURE_SIMD32.*?\n#endif", source, flags=re.S).group(0)
+    assert re.findall(r"#include\s+\S+", dsp) == ["#include <arm_acle.h>"]
+    portable = source.replace(dsp, "") + files["tiny.h"]
+    assert re.findall(r"#include\s+\S+", portable) == ['#include "tiny.h"', "#include <stdint.h>"]
     integer_path = re.sub(r"#ifdef JAXGRU_FLOAT_INPUT.*?#endif", "", source + files["tiny.h"], flags=re.S)
     assert not re.search(r"\b(float|double)\b", integer_path)
-    assert not re.search(r"\b(malloc|calloc|free)\b", source)
+    assert not re.search(r"\b(malloc|calloc|realloc|free)\s*\(", source)
     arrays = re.findall(r"^static (?:const )?\w+ \w+\[", source, flags=re.M)
     assert arrays and all(a.startswith("static const") for a in arrays)
 

@@ -290,12 +290,13 @@ void {name}_quantize(const float *x, int32_t n, {name}_code *codes);
     # --- source ------------------------------------------------------------------------------
     used = {"DENSE"} if not delta else {"DELTA"}
     used |= {STEP_KERNELS[op.kind][0] for c in stack.cells for op in c.ops if op.kind in STEP_KERNELS}
-    switches = "\n".join(f"#define JX_USE_{u}" for u in sorted(used))
+    used |= set() if wide else {"NARROW"}  # int8 codes: the DSP path applies
+    switches = "\n".join(f"#define JX_{u}" if u == "NARROW" else f"#define JX_USE_{u}" for u in sorted(used))
     out_ly = layers[-1]
     head_bits = int(a["head_bits"])
     parts = [
         f'#include "{name}.h"\n',
-        f"#define JX_CODE {name}_code\n#define JX_ACC {name}_acc\n{switches}\n",
+        f"#define JX_CODE {name}_code\n#define JX_ACC {name}_acc\n#define JX_ELEM {acc_t}\n{switches}\n",
         _kernels(),
         *(_constants(ly, packed, delta) for ly in layers),
         _weights("head_w", np.asarray(a["wd"]).T, head_bits, packed),

@@ -2,8 +2,8 @@
  *
  * The arithmetic is jaxgru's NumPy reference (jaxgru.model.reference), written for a 32-bit core:
  * codes are JX_CODE (int8_t, or int16_t on the wide datapath), matmul accumulators JX_ACC (int32_t,
- * or int64_t), every requantization product int64_t, formed from 32-bit operands where the
- * datapath allows it (one SMULL on a Cortex-M3/M4). Rounding is half up:
+ * or int64_t), a matmul's requantization product int64_t, formed from 32-bit operands where the
+ * datapath allows it (one SMULL on a Cortex-M3/M4), elementwise values JX_ELEM (int32_t, or int64_t). Rounding is half up:
  * floor((acc * m + 2^(s-1)) / 2^s) with 1 <= s <= 46; results saturate to the operator's range.
  *
  * Weights of a linear operator are stored output-major, W[i][j] for output unit i and input j,
@@ -95,13 +95,71 @@ static JX_ACC jx_dot(const jx_weights *w, uint32_t k, int32_t n, const JX_CODE *
     return acc;
 }
 
+#if defined(JX_USE_DENSE) && defined(JX_NARROW) && defined(__ARM_FEATURE_SIMD32) && !defined(JAXGRU_PORTABLE)
+/* The Arm DSP extension (Cortex-M4, M7, M33...): SMLAD multiplies two pairs of 16-bit halves and
+ * adds both products to an accumulator, and SXTB16 sign-extends bytes 0 and 2 (or, rotated, 1 and
+ * 3) of a word into such pairs. Define JAXGRU_PORTABLE to compile the portable loops instead;
+ * both give the same bits (the sums are the same integers; no product or sum can wrap). */
+#include <arm_acle.h>
+#define JX_DSP
+
+static int32_t jx_load4(const int8_t *p) /* four bytes, any alignment, as one little-endian word */
+{
+    const uint8_t *u = (const uint8_t *)p;
+    return (int32_t)((uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24);
+}
+
+static int32_t jx_sxtb16_odd(int32_t v) /* bytes 1 and 3, sign-extended into the two halves */
+{
+#if defined(__GNUC__)
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v)); /* the rotation is free inside SXTB16 */
+    return r;
+#else
+    return __sxtb16((int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24)));
+#endif
+}
+
+/* Two rows' dot products with the same codes, four multiply-accumulates per row per iteration. */
+static void jx_dot2(const int8_t *r0, const int8_t *r1, const int8_t *q, int32_t n, int32_t *a0, int32_t *a1)
+{
+    int32_t s0 = 0, s1 = 0, j;
+    for (j = 0; j + 4 <= n; j += 4) {
+        int32_t qv = jx_load4(q + j), w0 = jx_load4(r0 + j), w1 = jx_load4(r1 + j);
+        int32_t qe = __sxtb16(qv), qo = jx_sxtb16_odd(qv);
+        s0 = __smlad(__sxtb16(w0), qe, s0);
+        s0 = __smlad(jx_sxtb16_odd(w0), qo, s0);
+        s1 = __smlad(__sxtb16(w1), qe, s1);
+        s1 = __smlad(jx_sxtb16_odd(w1), qo, s1);
+    }
+    for (; j < n; ++j) {
+        s0 += (int32_t)q[j] * r0[j];
+        s1 += (int32_t)q[j] * r1[j];
+    }
+    *a0 = s0;
+    *a1 = s1;
+}
+#endif
+
 #if defined(JX_USE_DENSE)
 /* linear: out = requantize(W s + b), W output-major (row i is codes i*n_in .. i*n_in+n_in-1). */
 static void jx_linear(JX_CODE *out, const JX_CODE *s, int32_t n_in, int32_t n_out, const jx_weights *w,
                       const JX_ACC *b, int32_t mult, int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
 {
-    int32_t i;
-    for (i = 0; i < n_out; ++i) {
+    int32_t i = 0;
+#if defined(JX_DSP)
+    if (w->storage == JX_BYTES) { /* rows in pairs: each load of the codes serves both */
+        const int8_t *rows = (const int8_t *)w->data;
+        for (; i + 2 <= n_out; i += 2) {
+            int32_t a0, a1;
+            jx_dot2(rows + (uint32_t)i * (uint32_t)n_in, rows + (uint32_t)(i + 1) * (uint32_t)n_in, s, n_in, &a0,
+                    &a1);
+            out[i] = jx_saturate(zero, jx_round_shift((int64_t)(b[i] + a0) * mult, shift), qmin, qmax);
+            out[i + 1] = jx_saturate(zero, jx_round_shift((int64_t)(b[i + 1] + a1) * mult, shift), qmin, qmax);
+        }
+    }
+#endif
+    for (; i < n_out; ++i) {
         JX_ACC acc = b[i] + jx_dot(w, (uint32_t)i * (uint32_t)n_in, n_in, s);
         out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc * mult, shift), qmin, qmax);
     }
@@ -171,44 +229,49 @@ static void jx_delta_reset(JX_ACC *memory, const jx_weights *w, const JX_ACC *b,
 }
 #endif
 
+/* Elementwise operators compute in JX_ELEM: int32_t on the narrow datapath, where their 14-bit
+ * multipliers and shifts <= 31 keep |value| + 2^(shift-1) below 2^31 (as in the JAX model),
+ * int64_t on the wide one. */
+static JX_CODE jx_rescale(int32_t zero, JX_ELEM value, int32_t shift, int32_t qmin, int32_t qmax)
+{
+    JX_ELEM q = (value + ((JX_ELEM)1 << (shift - 1))) >> shift;
+    q += zero;
+    return (JX_CODE)(q < qmin ? qmin : (q > qmax ? qmax : q));
+}
+
 #if defined(JX_USE_ADD)
-static void jx_add(JX_CODE *out, const JX_CODE *a, const JX_CODE *b, int32_t n, int64_t offset, int32_t mult_a,
+/* add: out = sat(zero + round((offset + mult_a * a + mult_b * b) / 2^shift)). */
+static void jx_add(JX_CODE *out, const JX_CODE *a, const JX_CODE *b, int32_t n, JX_ELEM offset, int32_t mult_a,
                    int32_t mult_b, int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
 {
     int32_t i;
-    for (i = 0; i < n; ++i) {
-        int64_t acc = offset + (int64_t)mult_a * a[i] + (int64_t)mult_b * b[i];
-        out[i] = jx_saturate(zero, jx_round_shift(acc, shift), qmin, qmax);
-    }
+    for (i = 0; i < n; ++i)
+        out[i] = jx_rescale(zero, offset + (JX_ELEM)mult_a * a[i] + (JX_ELEM)mult_b * b[i], shift, qmin, qmax);
 }
-
-/* sub1: out = sat(zero + round((offset + mult_a * a) / 2^shift)); the constant 1 is in offset. */
 #endif
 
 #if defined(JX_USE_SUB1)
-static void jx_sub1(JX_CODE *out, const JX_CODE *a, int32_t n, int64_t offset, int32_t mult_a, int32_t shift,
+/* sub1: out = sat(zero + round((offset + mult_a * a) / 2^shift)); the constant 1 is in offset. */
+static void jx_sub1(JX_CODE *out, const JX_CODE *a, int32_t n, JX_ELEM offset, int32_t mult_a, int32_t shift,
                     int32_t zero, int32_t qmin, int32_t qmax)
 {
     int32_t i;
     for (i = 0; i < n; ++i)
-        out[i] = jx_saturate(zero, jx_round_shift(offset + (int64_t)mult_a * a[i], shift), qmin, qmax);
+        out[i] = jx_rescale(zero, offset + (JX_ELEM)mult_a * a[i], shift, qmin, qmax);
 }
-
-/* mul: out = sat(zero + round((a - za) * (b - zb) * mult / 2^shift)). */
 #endif
 
 #if defined(JX_USE_MUL)
+/* mul: out = sat(zero + round((a - za) * (b - zb) * mult / 2^shift)). */
 static void jx_mul(JX_CODE *out, const JX_CODE *a, const JX_CODE *b, int32_t n, int32_t za, int32_t zb,
                    int32_t mult, int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        int64_t product = (int64_t)((int32_t)a[i] - za) * ((int32_t)b[i] - zb);
-        out[i] = jx_saturate(zero, jx_round_shift(product * mult, shift), qmin, qmax);
+        JX_ELEM product = (JX_ELEM)((int32_t)a[i] - za) * ((int32_t)b[i] - zb);
+        out[i] = jx_rescale(zero, product * mult, shift, qmin, qmax);
     }
 }
-
-/* scale: out = sat(zero + round((a - za) * v[i] * mult / 2^shift)), v a per-unit vector. */
 #endif
 
 #if defined(JX_USE_SCALE)
@@ -229,27 +292,27 @@ static void jx_scale(JX_CODE *out, const JX_CODE *a, const jx_weights *v, int32_
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
-        int64_t product = (int64_t)((int32_t)a[i] - za) * jx_weight_at(v, (uint32_t)i);
-        out[i] = jx_saturate(zero, jx_round_shift(product * mult, shift), qmin, qmax);
+        JX_ELEM product = (JX_ELEM)((int32_t)a[i] - za) * jx_weight_at(v, (uint32_t)i);
+        out[i] = jx_rescale(zero, product * mult, shift, qmin, qmax);
     }
 }
 #endif
 
 #if defined(JX_USE_RELU)
+/* relu: out = sat(zero + round(max(a - za, 0) * mult / 2^shift)). */
 static void jx_relu(JX_CODE *out, const JX_CODE *a, int32_t n, int32_t za, int32_t mult, int32_t shift,
                     int32_t zero, int32_t qmin, int32_t qmax)
 {
     int32_t i;
     for (i = 0; i < n; ++i) {
         int32_t d = (int32_t)a[i] - za;
-        out[i] = jx_saturate(zero, jx_round_shift((int64_t)(d > 0 ? d : 0) * mult, shift), qmin, qmax);
+        out[i] = jx_rescale(zero, (JX_ELEM)(d > 0 ? d : 0) * mult, shift, qmin, qmax);
     }
 }
-
-/* sigmoid, tanh: out = table[a - qmin_a], a table over the operand's whole code range. */
 #endif
 
 #if defined(JX_USE_TABLE)
+/* sigmoid, tanh: out = table[a - qmin_a], a table over the operand's whole code range. */
 static void jx_table(JX_CODE *out, const JX_CODE *a, int32_t n, const JX_CODE *table, int32_t qmin_a)
 {
     int32_t i;
