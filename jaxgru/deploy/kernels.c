@@ -43,6 +43,12 @@ static void jx_fill(JX_CODE *v, int32_t n, int32_t value)
         v[i] = (JX_CODE)value;
 }
 
+#if defined(__GNUC__)
+#define JX_INLINE static inline __attribute__((always_inline)) /* specialized where called */
+#else
+#define JX_INLINE static
+#endif
+
 /* Reads a packed stream of b-bit codes (b < 8) one code after the other, from code k on. */
 typedef struct {
     const uint8_t *next; /* the next byte to load */
@@ -51,16 +57,16 @@ typedef struct {
     int32_t bits;
 } jx_reader;
 
-static void jx_reader_at(jx_reader *r, const jx_weights *w, uint32_t k)
+JX_INLINE void jx_reader_at(jx_reader *r, const void *data, uint32_t k, int32_t bits)
 {
-    uint32_t bit = k * (uint32_t)w->bits;
-    r->next = (const uint8_t *)w->data + (bit >> 3);
+    uint32_t bit = k * (uint32_t)bits;
+    r->next = (const uint8_t *)data + (bit >> 3);
     r->buffer = (uint32_t)*r->next++ >> (bit & 7u);
     r->have = 8 - (int32_t)(bit & 7u);
-    r->bits = w->bits;
+    r->bits = bits;
 }
 
-static int32_t jx_read(jx_reader *r)
+JX_INLINE int32_t jx_read(jx_reader *r)
 {
     uint32_t field, sign = (uint32_t)1 << (r->bits - 1);
     if (r->have < r->bits) { /* one more byte always suffices: b < 8 */
@@ -71,6 +77,29 @@ static int32_t jx_read(jx_reader *r)
     r->buffer >>= r->bits;
     r->have -= r->bits;
     return (int32_t)(field ^ sign) - (int32_t)sign; /* sign extension without shifting a negative */
+}
+
+/* sum_j q[j] * (code k + j of a packed stream of b-bit codes). Inlined with a constant width;
+ * 4- and 2-bit codes starting on a byte take a byte, two or four codes, at a time. */
+JX_INLINE JX_ACC jx_dot_packed(const void *data, uint32_t k, int32_t n, const JX_CODE *q, int32_t bits)
+{
+    JX_ACC acc = 0;
+    int32_t j = 0;
+    jx_reader r;
+    if ((bits == 4 || bits == 2) && ((k * (uint32_t)bits) & 7u) == 0u) {
+        const uint8_t *p = (const uint8_t *)data + ((k * (uint32_t)bits) >> 3);
+        const int32_t per_byte = 8 / bits, mask = (1 << bits) - 1, sign = 1 << (bits - 1);
+        for (; j + per_byte <= n; j += per_byte) {
+            int32_t v = *p++, i;
+            for (i = 0; i < per_byte; ++i) /* unrolled: per_byte is a constant */
+                acc += (JX_ACC)q[j + i] * ((((v >> (i * bits)) & mask) ^ sign) - sign);
+        }
+        k += (uint32_t)j;
+    }
+    jx_reader_at(&r, data, k, bits);
+    for (; j < n; ++j)
+        acc += (JX_ACC)q[j] * jx_read(&r);
+    return acc;
 }
 
 /* sum_j q[j] * W[k + j] over n codes: the inner loop of every dense linear operator (a row). */
@@ -87,10 +116,14 @@ static JX_ACC jx_dot(const jx_weights *w, uint32_t k, int32_t n, const JX_CODE *
         for (j = 0; j < n; ++j)
             acc += (JX_ACC)q[j] * r[j];
     } else {
-        jx_reader r;
-        jx_reader_at(&r, w, k);
-        for (j = 0; j < n; ++j)
-            acc += (JX_ACC)q[j] * jx_read(&r);
+        switch (w->bits) { /* one constant width per call, which the compiler specializes */
+        case 2: acc = jx_dot_packed(w->data, k, n, q, 2); break;
+        case 3: acc = jx_dot_packed(w->data, k, n, q, 3); break;
+        case 4: acc = jx_dot_packed(w->data, k, n, q, 4); break;
+        case 5: acc = jx_dot_packed(w->data, k, n, q, 5); break;
+        case 6: acc = jx_dot_packed(w->data, k, n, q, 6); break;
+        default: acc = jx_dot_packed(w->data, k, n, q, 7); break;
+        }
     }
     return acc;
 }
@@ -182,7 +215,7 @@ static void jx_axpy(JX_ACC *out, int32_t n, JX_ACC factor, const jx_weights *w, 
             out[i] += factor * c[i];
     } else {
         jx_reader r;
-        jx_reader_at(&r, w, k);
+        jx_reader_at(&r, w->data, k, w->bits);
         for (i = 0; i < n; ++i)
             out[i] += factor * jx_read(&r);
     }
@@ -282,7 +315,7 @@ static int32_t jx_weight_at(const jx_weights *w, uint32_t k)
         return ((const int8_t *)w->data)[k];
     if (w->storage == JX_HALFWORDS)
         return ((const int16_t *)w->data)[k];
-    jx_reader_at(&r, w, k);
+    jx_reader_at(&r, w->data, k, w->bits);
     return jx_read(&r);
 }
 
