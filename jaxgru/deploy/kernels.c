@@ -96,9 +96,11 @@ JX_INLINE JX_ACC jx_dot_packed(const void *data, uint32_t k, int32_t n, const JX
         }
         k += (uint32_t)j;
     }
-    jx_reader_at(&r, data, k, bits);
-    for (; j < n; ++j)
-        acc += (JX_ACC)q[j] * jx_read(&r);
+    if (j < n) { /* the reader loads its first byte at once: never past the last code */
+        jx_reader_at(&r, data, k, bits);
+        for (; j < n; ++j)
+            acc += (JX_ACC)q[j] * jx_read(&r);
+    }
     return acc;
 }
 
