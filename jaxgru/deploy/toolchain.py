@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -149,6 +150,22 @@ def host_compiler() -> str | None:
     for cc in (os.environ.get("CC"), "cc", "gcc"):
         if cc and shutil.which(cc):
             return cc
+    return None
+
+
+def host_sanitizers(flags: tuple[str, ...] = ("-fsanitize=undefined,address",)) -> str | None:
+    """``None`` when the host compiler builds and runs a program with ``flags``, else why not."""
+    cc = host_compiler()
+    if cc is None:
+        return "no host C compiler (apt-get install gcc)"
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe = Path(tmp) / "probe.c", Path(tmp) / "probe"
+        src.write_text("int main(void) { return 0; }\n")
+        try:
+            _run([cc, *flags, str(src), "-o", str(exe)], "compiling")
+            _run([str(exe)], "running")
+        except RuntimeError as err:
+            return f"the host compiler cannot build with {' '.join(flags)}: {str(err).splitlines()[-1][:200]}"
     return None
 
 
