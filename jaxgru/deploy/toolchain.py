@@ -179,6 +179,11 @@ def run_on_host(sources: list[Path], flags: tuple[str, ...] = ("-O2",)) -> Outpu
     return parse_outputs(_run([str(exe)], "running"))
 
 
+def _arm_flags(cpu: str) -> list[str]:
+    """:data:`ARM_FLAGS` for ``cpu``."""
+    return [f"-mcpu={cpu}" if f.startswith("-mcpu=") else f for f in ARM_FLAGS]
+
+
 def cortex_m_toolchain() -> str | None:
     """``None`` when the Arm toolchain and QEMU are here, else what is missing (one line)."""
     missing = [tool for tool in (ARM_GCC, "arm-none-eabi-size", QEMU) if shutil.which(tool) is None]
@@ -193,7 +198,7 @@ def build_cortex_m(sources: list[Path], cpu: str = "cortex-m4", flags: tuple[str
     problem = cortex_m_toolchain()
     if problem:
         raise RuntimeError(problem)
-    arch = [f"-mcpu={cpu}" if f.startswith("-mcpu=") else f for f in ARM_FLAGS]
+    arch = _arm_flags(cpu)
     elf = sources[0].parent / f"{cpu}.elf"
     _run([ARM_GCC, *arch, *flags, *map(str, sources), str(_target("cortex_m.c")), "-nostdlib",
           "-T", str(_target("mps2.ld")), "-Wl,--gc-sections", "-o", str(elf), "-lgcc"], "cross-compiling")
@@ -207,7 +212,7 @@ def footprint(model_source: Path, cpu: str = "cortex-m4") -> dict[str, int]:
     problem = cortex_m_toolchain()
     if problem:
         raise RuntimeError(problem)
-    arch = [f"-mcpu={cpu}" if f.startswith("-mcpu=") else f for f in ARM_FLAGS]
+    arch = _arm_flags(cpu)
     obj = model_source.with_suffix(f".{cpu}.o")
     _run([ARM_GCC, *arch, "-c", str(model_source), "-o", str(obj)], "cross-compiling")
     sizes = section_sizes(obj)
