@@ -62,9 +62,10 @@ def _fixed(factor, bits: int = MULT_BITS, max_shift: int = MAX_SHIFT, shift: int
     allows (``1 <= s <= max_shift``), else ``|m|`` saturated at ``2^bits - 1``."""
     factor = F32(factor)
     if shift is None:
-        mantissa, exponent = math.frexp(max(abs(float(factor)), 2.0**-60))  # mag = mantissa 2^exponent, [0.5, 1)
+        mag = max(abs(float(factor)), 2.0**-60)  # a float32 value, so exact in float64
+        _, exponent = math.frexp(mag)  # mag = mantissa 2^exponent, mantissa in [0.5, 1)
         shift = bits - exponent
-        if abs(math.ldexp(float(F32(max(abs(float(factor)), 2.0**-60))), shift)) >= 2.0**bits - 0.5:
+        if math.ldexp(mag, shift) >= 2.0**bits - 0.5:
             shift -= 1  # rounding would carry into bit `bits`
         shift = int(np.clip(shift, 1, max_shift))
     limit = 2**bits - 1
