@@ -187,6 +187,23 @@ def test_cortex_m4_under_qemu_equals_the_reference(stack, hidden, mnist_splits, 
             assert (out.ticks[lengths > 1] > out.ticks[np.argmin(lengths)]).all()  # longer sequences cost more
 
 
+@needs_arm
+def test_cortex_m4_dsp_matmuls_equal_the_reference(mnist_splits, tmp_path):
+    """The SMLAD path of the dense matmuls (8-bit bytes, 4- and 2-bit packed): a fan-in above its
+    256-code partial sums (260), codes after the last whole word, an odd number of rows (9), and
+    4-bit codes stored one per byte; the same logits as the reference."""
+    s, p, r = _model("gru+gru", [260, 9], mnist_splits)
+    x, lengths = _sequences(mnist_splits, 3)
+    linear = np.array([op.kind == "linear" for op in s.ops])
+    for bits, packed in ((8, False), (4, True), (2, True), (4, False)):
+        a = export_arrays(p, r, np.where(linear, bits, 8).astype(np.int32))
+        d = tmp_path / f"{bits}{packed}"
+        _check(a, x, lengths, tc.run_on_qemu(tc.build_cortex_m(
+            tc.write_harness(d, a, Reference(a).quantize_input(x), lengths, packed=packed))))
+        assert "smlad" in subprocess.run(["arm-none-eabi-objdump", "-d", str(d / "cortex-m4.elf")],
+                                         capture_output=True, text=True, check=True).stdout
+
+
 @pytest.fixture
 def tiny_run(tiny_float_model, tmp_path):
     """A finished-looking PTQ run: the tiny run's config and float model, and a front of two genomes."""

@@ -296,7 +296,8 @@ void {name}_quantize(const float *x, int32_t n, {name}_code *codes);
     head_bits = int(a["head_bits"])
     parts = [
         f'#include "{name}.h"\n',
-        f"#define JX_CODE {name}_code\n#define JX_ACC {name}_acc\n#define JX_ELEM {acc_t}\n{switches}\n",
+        f"#define JX_CODE {name}_code\n#define JX_ACC {name}_acc\n#define JX_ELEM {acc_t}\n{switches}\n"
+        f"#define JX_MAX_IN {max(ly.fan_in(src) for ly in layers for src in ly.cell.sources)} /* widest fan-in */\n",
         _kernels(),
         *(_constants(ly, packed, delta) for ly in layers),
         _weights("head_w", np.asarray(a["wd"]).T, head_bits, packed),

@@ -132,13 +132,23 @@ static JX_ACC jx_dot(const jx_weights *w, uint32_t k, int32_t n, const JX_CODE *
 
 #if defined(JX_USE_DENSE) && defined(JX_NARROW) && defined(__ARM_FEATURE_SIMD32) && !defined(JAXGRU_PORTABLE)
 /* The Arm DSP extension (Cortex-M4, M7, M33...): SMLAD multiplies two pairs of 16-bit halves and
- * adds both products to an accumulator, and SXTB16 sign-extends bytes 0 and 2 (or, rotated, 1 and
- * 3) of a word into such pairs. Define JAXGRU_PORTABLE to compile the portable loops instead;
- * both give the same bits (the sums are the same integers; no product or sum can wrap). */
+ * adds both products to an accumulator. Define JAXGRU_PORTABLE to compile the portable loops
+ * instead; both give the same bits (the sums are the same integers, and no product or partial sum
+ * can wrap).
+ *
+ * A row's weights are read a 32-bit word at a time: 32/b codes of b = 8, 4 or 2 bits, h = 16/b of
+ * them in each half. The k-th value of a word (k < h) is the pair of halves that holds code k of
+ * each half: for bytes, SXTB16 (k = 0: bytes 0 and 2; k = 1, rotated: bytes 1 and 3); below 8 bits,
+ * the word shifted left so that those codes fill the top b bits of each half and masked, which is
+ * each code times 2^(16-b), sign included. The codes are arranged once per call in the same
+ * pairs, (q[j+k], q[j+h+k]), so each word costs one load, h masks (or SXTB16s) and h SMLADs per
+ * row, and two rows share every load of the pairs. Sums below 8 bits are 2^(16-b) times the dot
+ * product, shifted back after each partial sum of at most JX_DSP_CHUNK codes. */
 #include <arm_acle.h>
 #define JX_DSP
+#define JX_DSP_CHUNK 256 /* codes per partial sum: 256 products of at most 2^15 * 2^7 < 2^31 */
 
-static int32_t jx_load4(const int8_t *p) /* four bytes, any alignment, as one little-endian word */
+static int32_t jx_load4(const void *p) /* four bytes, any alignment, as one little-endian word */
 {
     const uint8_t *u = (const uint8_t *)p;
     return (int32_t)((uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24);
@@ -155,24 +165,122 @@ static int32_t jx_sxtb16_odd(int32_t v) /* bytes 1 and 3, sign-extended into the
 #endif
 }
 
-/* Two rows' dot products with the same codes, four multiply-accumulates per row per iteration. */
-static void jx_dot2(const int8_t *r0, const int8_t *r1, const int8_t *q, int32_t n, int32_t *a0, int32_t *a1)
+/* pairs[g * h + k] = (q[32/b * g + k], q[32/b * g + h + k]) for the n / (32/b) whole words */
+static void jx_pairs(int32_t *pairs, const int8_t *q, int32_t n, int32_t bits)
 {
-    int32_t s0 = 0, s1 = 0, j;
-    for (j = 0; j + 4 <= n; j += 4) {
-        int32_t qv = jx_load4(q + j), w0 = jx_load4(r0 + j), w1 = jx_load4(r1 + j);
-        int32_t qe = __sxtb16(qv), qo = jx_sxtb16_odd(qv);
-        s0 = __smlad(__sxtb16(w0), qe, s0);
-        s0 = __smlad(jx_sxtb16_odd(w0), qo, s0);
-        s1 = __smlad(__sxtb16(w1), qe, s1);
-        s1 = __smlad(jx_sxtb16_odd(w1), qo, s1);
+    const int32_t h = 16 / bits;
+    int32_t j, k;
+    for (j = 0; j + 2 * h <= n; j += 2 * h)
+        for (k = 0; k < h; ++k)
+            *pairs++ = (int32_t)((uint32_t)(uint16_t)q[j + k] | (uint32_t)(uint16_t)q[j + h + k] << 16);
+}
+
+/* One word w of a row times its pairs, added to s: 2 (bytes), 4 (4 bits) or 8 (2 bits) SMLADs. */
+#define JX_M(s, v, k) s = __smlad((int32_t)(v), pairs[k], s)
+#define JX_TOP(w, sh, m) (((uint32_t)(w) << (sh)) & (m))
+#define JX_WORD8(s, w) (JX_M(s, __sxtb16(w), 0), JX_M(s, jx_sxtb16_odd(w), 1))
+#define JX_WORD4(s, w) (JX_M(s, JX_TOP(w, 12, m), 0), JX_M(s, JX_TOP(w, 8, m), 1), JX_M(s, JX_TOP(w, 4, m), 2), \
+                        JX_M(s, JX_TOP(w, 0, m), 3))
+#define JX_WORD2(s, w) (JX_M(s, JX_TOP(w, 14, m), 0), JX_M(s, JX_TOP(w, 12, m), 1), JX_M(s, JX_TOP(w, 10, m), 2), \
+                        JX_M(s, JX_TOP(w, 8, m), 3), JX_M(s, JX_TOP(w, 6, m), 4), JX_M(s, JX_TOP(w, 4, m), 5),   \
+                        JX_M(s, JX_TOP(w, 2, m), 6), JX_M(s, JX_TOP(w, 0, m), 7))
+#define JX_WORD(s, w) (bits == 8 ? JX_WORD8(s, w) : bits == 4 ? JX_WORD4(s, w) : JX_WORD2(s, w))
+
+/* s[r] = sum over `words` words of row r < rows (1 or 2; row 1 at p + stride) times the pairs. */
+JX_INLINE void jx_rows(int32_t *s, const uint8_t *p, uint32_t stride, const int32_t *pairs, int32_t words,
+                       int32_t bits, int32_t rows)
+{
+    const uint32_t top = (((uint32_t)1 << bits) - 1u) << (16 - bits), m = top | top << 16;
+    const uint8_t *p1 = p + stride;
+    const int32_t h = 16 / bits, *end = pairs + (words & ~1) * h;
+    int32_t s0 = 0, s1 = 0, w;
+    (void)m;
+    if (rows == 1) {
+        for (end += (words & 1) * h; pairs != end; p += 4, pairs += h) {
+            w = jx_load4(p);
+            JX_WORD(s0, w);
+        }
+        s[0] = s0;
+        return;
     }
-    for (; j < n; ++j) {
-        s0 += (int32_t)q[j] * r0[j];
-        s1 += (int32_t)q[j] * r1[j];
+    for (; pairs != end; p += 8, p1 += 8, pairs += 2 * h) { /* two words of two rows */
+        w = jx_load4(p);
+        JX_WORD(s0, w);
+        w = jx_load4(p1);
+        JX_WORD(s1, w);
+        pairs += h;
+        w = jx_load4(p + 4);
+        JX_WORD(s0, w);
+        w = jx_load4(p1 + 4);
+        JX_WORD(s1, w);
+        pairs -= h;
     }
-    *a0 = s0;
-    *a1 = s1;
+    if (words & 1) {
+        w = jx_load4(p);
+        JX_WORD(s0, w);
+        w = jx_load4(p1);
+        JX_WORD(s1, w);
+    }
+    s[0] = s0;
+    s[1] = s1;
+}
+
+/* The accumulators b[i] + W[i] . q of rows i0 .. i0+ROWS-1, b = 8, 4 or 2 bits in bytes or packed,
+ * every row starting on a byte; pairs as jx_pairs arranged q. */
+JX_INLINE void jx_rows_dot(int32_t *acc, const jx_weights *w, const int32_t *pairs, const int8_t *q, int32_t n_in,
+                           int32_t i0, int32_t bits, int32_t rows)
+{
+    const int32_t per_word = 32 / bits, words = n_in / per_word, chunk = JX_DSP_CHUNK / per_word;
+    const uint32_t stride = (uint32_t)n_in * (uint32_t)bits / 8u;
+    const uint8_t *p = (const uint8_t *)w->data + (uint32_t)i0 * stride;
+    int32_t g, r, s[2];
+    for (g = 0; g < words; g += chunk) { /* below 8 bits, partial sums of at most JX_DSP_CHUNK codes */
+        jx_rows(s, p + 4u * (uint32_t)g, stride, pairs + g * (per_word / 2), words - g < chunk ? words - g : chunk,
+                bits, rows);
+        for (r = 0; r < rows; ++r) /* exact: each sum is a multiple of 2^(16-b) */
+            acc[r] += s[r] >> (bits == 8 ? 0 : 16 - bits);
+    }
+    if (words * per_word < n_in) /* the codes after the last whole word */
+        for (r = 0; r < rows; ++r)
+            acc[r] += jx_dot(w, (uint32_t)(i0 + r) * (uint32_t)n_in + (uint32_t)(words * per_word),
+                             n_in - words * per_word, q + words * per_word);
+}
+
+/* sat(zero + round(acc * mult / 2^shift)) for shift >= 33 in 32-bit words: with P = acc * mult =
+ * hi * 2^32 + lo, floor((P + 2^(shift-1)) / 2^shift) = (hi + 2^(shift-33)) >> (shift-32) exactly,
+ * and one SMULL gives hi (|hi| < 2^30). A smaller shift is raised to 33 beforehand by doubling
+ * the multiplier (mult * 2^k over 2^(shift+k) rounds the same), where it stays below 2^31. */
+JX_INLINE JX_CODE jx_requantize_high(int32_t acc, int32_t mult, int32_t shift, int32_t zero, int32_t qmin,
+                                     int32_t qmax)
+{
+    int32_t q = zero + (((int32_t)((int64_t)acc * mult >> 32) + ((int32_t)1 << (shift - 33))) >> (shift - 32));
+    return (JX_CODE)(q < qmin ? qmin : (q > qmax ? qmax : q));
+}
+
+/* The linear operator (below) through SMLAD, two rows at a time. */
+JX_INLINE void jx_linear_dsp(JX_CODE *out, const JX_CODE *q, int32_t n_in, int32_t n_out, const jx_weights *w,
+                             int32_t bits, const JX_ACC *b, int32_t mult, int32_t shift, int32_t zero, int32_t qmin,
+                             int32_t qmax)
+{
+    int32_t pairs[JX_MAX_IN / 2 + 1];
+    int32_t i, r, acc[2];
+    for (; shift < 33 && mult < (1 << 30) && mult >= -(1 << 30); ++shift) /* see jx_requantize_high */
+        mult *= 2;
+    jx_pairs(pairs, q, n_in, bits);
+    for (i = 0; i < n_out; i += 2) {
+        const int32_t rows = n_out - i < 2 ? n_out - i : 2;
+        for (r = 0; r < rows; ++r)
+            acc[r] = b[i + r];
+        if (rows == 2) {
+            jx_rows_dot(acc, w, pairs, q, n_in, i, bits, 2);
+        } else {
+            for (r = 0; r < rows; ++r)
+                jx_rows_dot(acc + r, w, pairs, q, n_in, i + r, bits, 1);
+        }
+        for (r = 0; r < rows; ++r)
+            out[i + r] = shift < 33 ? jx_saturate(zero, jx_round_shift((int64_t)acc[r] * mult, shift), qmin, qmax)
+                                    : jx_requantize_high(acc[r], mult, shift, zero, qmin, qmax);
+    }
 }
 #endif
 
@@ -181,20 +289,21 @@ static void jx_dot2(const int8_t *r0, const int8_t *r1, const int8_t *q, int32_t
 static void jx_linear(JX_CODE *out, const JX_CODE *s, int32_t n_in, int32_t n_out, const jx_weights *w,
                       const JX_ACC *b, int32_t mult, int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
 {
-    int32_t i = 0;
+    int32_t i;
 #if defined(JX_DSP)
-    if (w->storage == JX_BYTES) { /* rows in pairs: each load of the codes serves both */
-        const int8_t *rows = (const int8_t *)w->data;
-        for (; i + 2 <= n_out; i += 2) {
-            int32_t a0, a1;
-            jx_dot2(rows + (uint32_t)i * (uint32_t)n_in, rows + (uint32_t)(i + 1) * (uint32_t)n_in, s, n_in, &a0,
-                    &a1);
-            out[i] = jx_saturate(zero, jx_round_shift((int64_t)(b[i] + a0) * mult, shift), qmin, qmax);
-            out[i + 1] = jx_saturate(zero, jx_round_shift((int64_t)(b[i + 1] + a1) * mult, shift), qmin, qmax);
-        }
+    if (w->storage == JX_BYTES) {
+        jx_linear_dsp(out, s, n_in, n_out, w, 8, b, mult, shift, zero, qmin, qmax);
+        return;
+    }
+    if (w->storage == JX_PACKED && (w->bits == 4 || w->bits == 2) && (n_in * w->bits) % 8 == 0) {
+        if (w->bits == 4)
+            jx_linear_dsp(out, s, n_in, n_out, w, 4, b, mult, shift, zero, qmin, qmax);
+        else
+            jx_linear_dsp(out, s, n_in, n_out, w, 2, b, mult, shift, zero, qmin, qmax);
+        return;
     }
 #endif
-    for (; i < n_out; ++i) {
+    for (i = 0; i < n_out; ++i) {
         JX_ACC acc = b[i] + jx_dot(w, (uint32_t)i * (uint32_t)n_in, n_in, s);
         out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc * mult, shift), qmin, qmax);
     }
