@@ -253,3 +253,61 @@ def test_export_command_refuses_a_run_without_its_model(tiny_run, capsys):
     shutil.rmtree(tiny_run / "float_model")
     assert main([str(tiny_run), "--front", "0"]) == 2
     assert "holds no float_model" in capsys.readouterr().err
+
+
+def _rodata_bytes(obj) -> int:
+    """Bytes of every ``.rodata*`` section of an object file (``arm-none-eabi-size -A``)."""
+    out = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True, check=True).stdout
+    return sum(int(line.split()[1]) for line in out.splitlines() if line.startswith(".rodata"))
+
+
+@needs_arm
+@pytest.mark.parametrize("stack,hidden", [("gru", 7), ("lstm+sru", [6, 5])])
+def test_flash_bytes_objective_equals_the_compiled_constants(stack, hidden, mnist_splits, tmp_path):
+    """The ``flash_bytes`` objective, computed from the genome alone, is the compiled dense
+    export's constant data byte for byte (narrow and wide datapaths, packed widths)."""
+    import jax
+
+    from jaxgru.model.costs import cost_model, flash_bytes
+
+    s, p, r = _model(stack, hidden, mnist_splits)
+    model = cost_model(s, N_IN, hidden, 10, 28)
+    rng = np.random.default_rng(5)
+    for wide in (False, True):
+        for i, g in enumerate(_genomes(s, rng, wide)):
+            g = np.where(np.arange(s.n_ops) % 3 == 0, rng.integers(2, 8), g).astype(np.int32)  # packed ones too
+            a = export_arrays(p, r, g)
+            d = tmp_path / f"{int(wide)}{i}"
+            tc.write_harness(d, a, Reference(a).quantize_input(mnist_splits.x_val[:1, :, :N_IN]))
+            obj = d / "model.o"
+            subprocess.run([tc.ARM_GCC, *tc._arm_flags("cortex-m4"), "-c", str(d / "model.c"), "-o", str(obj)],
+                           check=True)
+            with jax.enable_x64(True):
+                want = float(flash_bytes(jax.tree.map(np.asarray, model), np.asarray(g)))
+            assert want == _rodata_bytes(obj), (g.tolist(), want, _rodata_bytes(obj))
+
+
+@needs_arm
+def test_mcu_instructions_objective_predicts_the_measured_count(mnist_splits, tmp_path):
+    """The fitted instruction model on a cell and shape it was not fitted to (a LiGRU, 27 inputs,
+    24 units), narrow and wide genomes: within 30% of QEMU's count per step, and ranks them."""
+    import jax
+
+    from jaxgru.model.costs import cost_model, mcu_instructions
+
+    s, p, r = _model("ligru", 24, mnist_splits)
+    model = cost_model(s, N_IN, 24, 10, 28)
+    x = np.concatenate([mnist_splits.x_val[:1, :, :N_IN]] * 2)
+    lengths = np.array([28, 1])
+    measured, predicted = [], []
+    for g in (np.full(s.n_ops, 8), np.full(s.n_ops, 3), np.arange(s.n_ops) % 7 + 2, np.arange(s.n_ops) % 15 + 2):
+        g = g.astype(np.int32)
+        a = export_arrays(p, r, g)
+        out = tc.run_on_qemu(tc.build_cortex_m(tc.write_harness(tmp_path / str(len(measured)), a,
+                                                                Reference(a).quantize_input(x), lengths)))
+        measured.append(tc.INSTRUCTIONS_PER_TICK * (out.ticks[0] - out.ticks[1]) / 27)
+        with jax.enable_x64(True):
+            predicted.append(float(mcu_instructions(jax.tree.map(np.asarray, model), np.asarray(g))))
+    rel = np.abs(np.array(predicted) / np.array(measured) - 1)
+    assert rel.max() < 0.3, (measured, predicted)
+    assert np.array_equal(np.argsort(measured), np.argsort(predicted)), (measured, predicted)

@@ -20,8 +20,10 @@ reduction of the work (``sum MACs / sum executed MACs``).
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 import jax
 import jax.numpy as jnp
@@ -45,21 +47,50 @@ SILAGO_READ_PJ_PER_BIT = 0.08
 # (each rounded up to a power of two, the width of its 2-bit bricks): 256 -> 1, ..., 8 -> 32, <= 4 -> 64.
 BITFUSION_WIDTHS = (2, 4, 8, 16)
 BITFUSION_MAX_SPEEDUP = 64
+# The C export (jaxgru.deploy) on a 32-bit core: a weight array's descriptor (pointer, storage,
+# width) is 12 bytes; elementwise kinds as its kernels group them (sigmoid and tanh: a table).
+C_DESCRIPTOR_BYTES = 12
+TABLE_KINDS = ("sigmoid", "tanh")
+ELEMENTWISE = ("add", "sub1", "mul", "scale", "relu", "table")
+# mcu_instructions' features (mcu_features), in order: multiply-accumulates per step by the path
+# the export's matmul takes (on SMLAD paths, the codes after a row's last whole word apart), rows
+# requantized (SMLAD paths, those of them with such a tail, others), elementwise outputs per step
+# (rescaling kernels, tables; on the narrow and the wide datapath; scale vectors read packed), and
+# one (a step's fixed cost).
+MCU_PATHS = ("bytes", "dsp4", "dsp2", "packed2", "packed3", "packed4", "packed5", "packed6", "packed7",
+             "bytes_wide", "halfwords")
+MCU_FEATURES = (*(f"macs_{p}" for p in MCU_PATHS), "macs_tail", "rows_dsp", "rows_tail", "rows_other",
+                "units_rescale", "units_rescale_wide",
+                "units_table", "units_table_wide", "units_scale_packed", "step")
 
 
 @struct.dataclass
 class CostModel:
     """Per multiplication site (every operator, then the head; ``[n_ops + 1]``): ``macs`` per
     sequence, ``a``/``b`` the operands' indices into ``[genome..., input_bits, head_bits]``;
-    per parameter owner (same order): ``params`` and ``reads`` (parameters read per sequence)."""
+    per parameter owner (same order): ``params`` and ``reads`` (parameters read per sequence).
+    For the C export (same order): ``stored`` weights kept at the owner's width (a matrix, a
+    vector), ``biases`` accumulator-typed constants, ``table`` the operand's index of a lookup
+    table (``-1``: none), ``fan_in`` of a linear operator (0 otherwise), ``units`` elementwise
+    outputs per step and ``kind`` their :data:`ELEMENTWISE` index (``-1``: none)."""
 
     macs: Array
     a: Array
     b: Array
     params: Array
     reads: Array
+    stored: Array
+    biases: Array
+    table: Array
+    fan_in: Array
+    units: Array
+    kind: Array
     input_bits: int = struct.field(pytree_node=False, default=DEFAULT_IO_BITS)
     head_bits: int = struct.field(pytree_node=False, default=DEFAULT_IO_BITS)
+
+
+def _element_kind(kind: str) -> str:
+    return "table" if kind in TABLE_KINDS else kind
 
 
 def cost_model(stack: Stack | Cell | str, n_in: int, hidden: int | Sequence[int], n_classes: int, steps: int,
@@ -79,11 +110,22 @@ def cost_model(stack: Stack | Cell | str, n_in: int, hidden: int | Sequence[int]
         pairs.append(tuple(k if w == "self" else srcs[w] for w in multiplies) if multiplies else (k, k))
     pairs.append((head_idx, stack.output))
     a, b = np.asarray(pairs, np.int32).T
+    fan_ins = [f for f, _ in stack.fan_ins(n_in, stack.hidden(hidden))]
+    linear = np.array([op.kind == "linear" for op in stack.ops] + [False])
+    units = np.append(np.where(linear[:-1], 0, counts.macs + counts.elementwise), 0)
+    kind = [ELEMENTWISE.index(_element_kind(op.kind)) if not linear[k] else -1 for k, op in enumerate(stack.ops)]
+    table = [(input_idx if stack.operand_ops[k][0] < 0 else stack.operand_ops[k][0])
+             if op.kind in TABLE_KINDS else -1 for k, op in enumerate(stack.ops)]
     f = functools.partial(np.asarray, dtype=np.float64)
+    biases = np.where(linear[:-1], counts.params - counts.macs, 0)
     return CostModel(
         macs=f(np.append(counts.macs * steps, counts.head_macs)), a=a, b=b,
         params=f(np.append(counts.params, counts.head_params)),
-        reads=f(np.append(counts.params * steps, counts.head_params)), input_bits=input_bits, head_bits=head_bits)
+        reads=f(np.append(counts.params * steps, counts.head_params)),
+        stored=f(np.append(counts.params - biases, counts.head_macs)),
+        biases=f(np.append(biases, counts.head_params - counts.head_macs)),
+        table=np.asarray(table + [-1], np.int32), fan_in=f(np.append(np.where(linear[:-1], fan_ins, 0), 0)),
+        units=f(units), kind=np.asarray(kind + [-1], np.int32), input_bits=input_bits, head_bits=head_bits)
 
 
 def _round_up(bits: Array, modes: tuple[int, ...]) -> Array:
@@ -143,6 +185,74 @@ def bitfusion_speedup(model: CostModel, genome: Array) -> Array:
     return jnp.sum(model.macs * per_mac) / jnp.sum(model.macs)
 
 
+def _widths(model: CostModel, genome: Array) -> tuple[Array, Array, Array]:
+    """``ext`` (the genome, then input and head widths), each owner's width and whether the export
+    takes the wide datapath (int16 codes: some width above 8)."""
+    dt = model.macs.dtype
+    ext = jnp.concatenate([genome.astype(dt), jnp.array([model.input_bits, model.head_bits], dt)])
+    return ext, _operands(model, genome)[2], jnp.max(ext) > 8
+
+
+def flash_bytes(model: CostModel, genome: Array) -> Array:
+    """Bytes of constants the C export puts in flash (``jaxgru.deploy``, weights packed): every
+    weight array at its width (below 8 bits ``ceil(n * b / 8)``, 8 bits a byte, above two), its
+    12-byte descriptor, the biases (int32, int64 on the wide datapath) and each lookup table's
+    ``2^b`` entries (b the operand's width; int8 or int16). Code and the literals in it not
+    included. As ``arm-none-eabi-size`` counts the dense export's ``.rodata`` on a 32-bit core."""
+    ext, owner, wide = _widths(model, genome)
+    n = model.stored
+    weights = jnp.where(owner < 8, jnp.ceil(n * owner / 8), jnp.where(owner == 8, n, 2 * n))
+    descriptors = C_DESCRIPTOR_BYTES * (n > 0)
+    tables = jnp.where(model.table >= 0, 2.0 ** ext[jnp.maximum(model.table, 0)], 0)
+    return (jnp.sum(weights + descriptors) + jnp.sum(model.biases) * jnp.where(wide, 8, 4)
+            + jnp.sum(tables) * jnp.where(wide, 2, 1))
+
+
+def mcu_features(model: CostModel, genome: Array) -> Array:
+    """``float[len(MCU_FEATURES)]``: the counts per time step that :func:`mcu_instructions` weighs.
+    Each linear operator's MACs go to the path the export's matmul takes: on the narrow datapath
+    8-bit weights, and packed 4- and 2-bit rows that start on a byte, through SMLAD; other packed
+    widths through the bit reader; on the wide datapath bytes, the reader or int16 loops."""
+    _, w, wide = _widths(model, genome)
+    lin, narrow = model.fan_in > 0, ~wide
+    dsp = {b: lin & narrow & (w == b) & (jnp.mod(model.fan_in * b, 8) == 0) for b in (4, 2)}
+    paths = {"bytes": lin & narrow & (w == 8), "dsp4": dsp[4], "dsp2": dsp[2],
+             **{f"packed{b}": lin & (w == b) & ~dsp.get(b, False) for b in range(2, 8)},
+             "bytes_wide": lin & wide & (w == 8), "halfwords": lin & (w > 8)}
+    rows = model.stored / jnp.maximum(model.fan_in, 1)
+    on_dsp = paths["bytes"] | dsp[4] | dsp[2]
+    per_word = 32 // jnp.clip(w, 2, 8).astype(jnp.int32)  # codes per 32-bit word (4, 8, 16 at 8, 4, 2 bits)
+    tail = jnp.where(on_dsp, jnp.mod(model.fan_in.astype(jnp.int32), per_word), 0).astype(model.macs.dtype)
+    table = model.kind == ELEMENTWISE.index("table")
+    rescale = jnp.sum(jnp.where((model.kind >= 0) & ~table, model.units, 0))
+    tables = jnp.sum(jnp.where(table, model.units, 0))
+    scale_packed = jnp.sum(jnp.where((model.kind == ELEMENTWISE.index("scale")) & (w < 8), model.units, 0))
+    values = [*(jnp.sum(jnp.where(paths[name], model.stored - tail * rows, 0)) for name in MCU_PATHS),
+              jnp.sum(tail * rows), jnp.sum(jnp.where(on_dsp, rows, 0)), jnp.sum(jnp.where(tail > 0, rows, 0)),
+              jnp.sum(jnp.where(lin & ~on_dsp, rows, 0)),
+              rescale * narrow, rescale * wide, tables * narrow, tables * wide, scale_packed, jnp.ones(())]
+    return jnp.stack([jnp.asarray(v, model.macs.dtype) for v in values])
+
+
+MCU_FIT = "cortex_m4_instructions.json"  # package data, written by benchmarks/mcu_instructions.py
+
+
+@functools.cache
+def mcu_coefficients() -> np.ndarray:
+    """Instructions per unit of each of :data:`MCU_FEATURES` on a Cortex-M4 (fitted; see
+    ``docs/deploy.md``)."""
+    fit = json.loads(resources.files("jaxgru.model").joinpath(MCU_FIT).read_text())
+    if tuple(fit["features"]) != MCU_FEATURES:
+        raise RuntimeError(f"{MCU_FIT} was fitted to other features; rerun benchmarks/mcu_instructions.py.")
+    return np.asarray(fit["coefficients"], np.float64)
+
+
+def mcu_instructions(model: CostModel, genome: Array) -> Array:
+    """Instructions per time step of the dense C export (weights packed) on a Cortex-M4, as the
+    fitted linear model of :func:`mcu_features` predicts them (its error: ``docs/deploy.md``)."""
+    return mcu_features(model, genome) @ jnp.asarray(mcu_coefficients(), model.macs.dtype)
+
+
 @dataclass(frozen=True)
 class Objective:
     """A minimized objective: ``value(model, genome)`` (its natural units, ``unit``) and whether
@@ -163,6 +273,8 @@ COSTS = {
     "silago_speedup": Objective("silago_speedup", silago_speedup, "x", maximize=True),
     "silago_energy": Objective("silago_energy", silago_energy, "uJ"),
     "bitfusion_speedup": Objective("bitfusion_speedup", bitfusion_speedup, "x", maximize=True),
+    "flash_bytes": Objective("flash_bytes", flash_bytes, "bytes"),
+    "mcu_instructions": Objective("mcu_instructions", mcu_instructions, "instructions per step"),
 }
 # Objectives the scoring call measures rather than the cost model: the error, and a delta
 # network's share of multiply-accumulates eliminated (minimized as the share executed).

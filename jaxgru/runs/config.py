@@ -185,6 +185,9 @@ class Config:
         kind, _ = self.resolved_delta()
         if kind == "off" and "eliminated_ops" in self.resolved_objectives():
             raise ValueError("the objective eliminated_ops needs delta networks: set `delta` search or fixed:T.")
+        if kind != "off" and "mcu_instructions" in self.resolved_objectives():
+            raise ValueError("the objective mcu_instructions models the dense C export; with delta networks search "
+                             "eliminated_ops instead, or set `delta` off.")
         if kind == "search" and self.strategy != "nsga2":
             raise ValueError(f"`delta` search evolves threshold genes with their own bounds, which only NSGA-II "
                              f"takes; use `strategy` nsga2 or `delta` fixed:T (got {self.strategy}).")

@@ -62,7 +62,8 @@ def plot_history(path: str | os.PathLike, history: list[dict], title: str):
 LABELS = {"size_ratio": "model size / 16-bit model size", "memory": "parameter memory (bytes)",
           "bitops": "bit-operations per sequence", "silago_speedup": "SiLago speed-up over 16 bits",
           "silago_energy": "SiLago energy per sequence (uJ)", "bitfusion_speedup": "Bitfusion speed-up over 16 bits",
-          "eliminated_ops": "share of MACs eliminated (deltas)"}
+          "eliminated_ops": "share of MACs eliminated (deltas)", "flash_bytes": "constants in flash (bytes)",
+          "mcu_instructions": "Cortex-M4 instructions per step (model)"}
 
 
 def plot_projections(path: str | os.PathLike, costs: list[str], *, evaluated: dict, front: list[dict],

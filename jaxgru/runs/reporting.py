@@ -35,10 +35,12 @@ def _title(prep: Prepared) -> str:
 def _records(prep: Prepared, genomes, acc, costs: dict[str, np.ndarray], thresholds=None, scores=None,
              **extra) -> list[dict]:
     bits, ratio = sizes(prep, genomes)
+    # every logged cost, and the run's other cost objectives (the C export's flash and instructions)
+    columns = (*COST_COLUMNS, *(c for c in prep.objectives[1:] if c in COSTS and c not in COST_COLUMNS))
     rows = []
     for i, g in enumerate(genomes):
         row = {"bits": [int(b) for b in g], "accuracy": float(acc[i]), "size_bits": int(bits[i]),
-               "size_ratio": float(ratio[i]), **{c: float(costs[c][i]) for c in COST_COLUMNS}}
+               "size_ratio": float(ratio[i]), **{c: float(costs[c][i]) for c in columns}}
         if thresholds is not None:
             row.update(thresholds=[int(t) for t in thresholds[i]], eliminated_ops=float(scores.eliminated[i]),
                        eliminated_per_op=[round(float(v), 6) for v in scores.eliminated_ops[i]])
