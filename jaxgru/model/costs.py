@@ -56,12 +56,12 @@ ELEMENTWISE = ("add", "sub1", "mul", "scale", "relu", "table")
 # the export's matmul takes (on SMLAD paths, the codes after a row's last whole word apart), rows
 # requantized (SMLAD paths, those of them with such a tail, others), elementwise outputs per step
 # (rescaling kernels, tables; on the narrow and the wide datapath; scale vectors read packed), and
-# one (a step's fixed cost).
+# the kernel calls (linear, elementwise operators).
 MCU_PATHS = ("bytes", "dsp4", "dsp2", "packed2", "packed3", "packed4", "packed5", "packed6", "packed7",
              "bytes_wide", "halfwords")
 MCU_FEATURES = (*(f"macs_{p}" for p in MCU_PATHS), "macs_tail", "rows_dsp", "rows_tail", "rows_other",
                 "units_rescale", "units_rescale_wide",
-                "units_table", "units_table_wide", "units_scale_packed", "step")
+                "units_table", "units_table_wide", "units_scale_packed", "calls_linear", "calls_elementwise")
 
 
 @struct.dataclass
@@ -230,7 +230,8 @@ def mcu_features(model: CostModel, genome: Array) -> Array:
     values = [*(jnp.sum(jnp.where(paths[name], model.stored - tail * rows, 0)) for name in MCU_PATHS),
               jnp.sum(tail * rows), jnp.sum(jnp.where(on_dsp, rows, 0)), jnp.sum(jnp.where(tail > 0, rows, 0)),
               jnp.sum(jnp.where(lin & ~on_dsp, rows, 0)),
-              rescale * narrow, rescale * wide, tables * narrow, tables * wide, scale_packed, jnp.ones(())]
+              rescale * narrow, rescale * wide, tables * narrow, tables * wide, scale_packed,
+              jnp.sum(lin), jnp.sum(model.kind >= 0)]
     return jnp.stack([jnp.asarray(v, model.macs.dtype) for v in values])
 
 
