@@ -228,7 +228,7 @@ JX_INLINE void jx_rows(int32_t *s, const uint8_t *p, uint32_t stride, const int3
 #if defined(__GNUC__)
 #define JX_ROWS4
 /* s[r] += row r < 4 (row r at p + r * stride, 8-bit bytes) times the pairs, over `words` words:
- * per word 1 double load of pairs, 4 loads, 8 SXTB16, 8 SMLAD and 2 for the loop (23
+ * per word one LDRD of pairs, 4 loads, 8 SXTB16, 8 SMLAD and 2 for the loop (23
  * instructions per 16 MACs). Written in assembly because GCC spills the row pointers here. */
 static void jx_rows4_bytes(int32_t *s, const uint8_t *p, uint32_t stride, const int32_t *pairs, int32_t words)
 {
