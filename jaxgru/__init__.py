@@ -1,6 +1,7 @@
 """jaxgru: per-operator mixed-precision integer recurrent networks (stacks of GRU, LSTM, LiGRU, SRU
 layers), searched with NSGA-II in JAX."""
 
+import jaxgru.runtime  # noqa: F401  (first: sets XLA's flags before JAX starts its CPU backend)
 from jaxgru.cells import CELLS, Stack, get_cell
 from jaxgru.cells.declaration import KINDS, Cell, Op
 from jaxgru.cells.genome import PLATFORM_WIDTHS, Widths, check_genomes, homogeneous_genomes
