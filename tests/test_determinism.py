@@ -23,10 +23,10 @@ from jaxgru.model.calibrate import calibrate
 from jaxgru.model.qat import qat_population
 from jaxgru.model.training import train_float
 s = get_task("mnist_row").load({data!r}, quiet=True)
-x, y = s.x_train[:1024], s.y_train[:1024]
+x, y = s.x_train[:512], s.y_train[:512]
 model = train_float(x, y, cell="gru", hidden=128, classes=10, epochs=1)
 p = model.params()
-qat = qat_population(p, calibrate(p, x[:256]), np.array([[8] * 17, [4] * 17]), x[:512], y[:512], learning_rate=1e-3)
+qat = qat_population(p, calibrate(p, x[:256]), np.array([[8] * 17, [4] * 17]), x[:256], y[:256], learning_rate=1e-3)
 digest = hashlib.sha256()
 for leaf in jax.tree.leaves(nnx.to_pure_dict(nnx.state(model))) + jax.tree.leaves(qat):
     digest.update(np.asarray(leaf).tobytes())
