@@ -6,7 +6,9 @@ Every setting of ``experiments/run.py`` (declared once, in ``jaxgru.runs.config`
 values here; every combination is one run in ``<out>/<name>/``, named after what varies. A
 finished run (its ``summary.json`` exists) is skipped and an interrupted one resumed, so the
 sweep itself can be killed and restarted. ``--jobs N`` runs N at once, each process on its own
-share of the CPU cores. Writes ``<out>/sweep.csv``,
+share of the CPU cores; ``--engine ray`` runs each as a Ray task instead (on this machine or a
+cluster, :mod:`jaxgru.runs.ray_engine`), a failed run reported without stopping the others.
+Writes ``<out>/sweep.csv``,
 ``sweep.md`` (one row per run) and ``sweep.png`` (every front, and hypervolume per generation).
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from jaxgru.files import atomic_write_bytes, save_figure, write_csv
@@ -42,6 +45,14 @@ def parse_args(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process on its share of the "
                    "CPU cores (on 2 cores: 1.06x sooner for PTQ runs, 1.30x for QAT runs, "
                    "benchmarks/parallel_sweep.py; QAT results then differ in float rounding from --jobs 1's)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this machine's processes (--jobs); ray: one Ray task per run")
+    p.add_argument("--address", default=None, help="with --engine ray: a running Ray cluster's address "
+                   "(HEAD:6379); default: join RAY_ADDRESS's cluster or start Ray here")
+    p.add_argument("--run-cpus", type=float, default=1.0, help="with --engine ray: CPUs each run holds")
+    p.add_argument("--run-gpus", type=float, default=0.0, help="with --engine ray: GPUs each run holds")
+    p.add_argument("--run-tpus", type=float, default=0.0, help="with --engine ray: TPU chips each run holds "
+                   "(Ray's TPU resource)")
     apply_preset(p, argv, many=True)
     return p.parse_args(argv)
 
@@ -59,8 +70,14 @@ def configs(args) -> list[tuple[str, dict, Config, RunOptions]]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    failed: list[str] = []
     try:
-        core_shares(args.jobs)  # refuse a --jobs the machine cannot give before anything runs
+        if args.engine == "ray":
+            from jaxgru.runs.ray_engine import import_ray
+
+            import_ray()  # refuse before anything runs
+        else:
+            core_shares(args.jobs)  # refuse a --jobs the machine cannot give before anything runs
         grid = configs(args)
         todo = []
         for name, _, cfg, opts in grid:
@@ -68,15 +85,34 @@ def main(argv=None) -> int:
                 print(f"{name}: done before, skipped")
             else:
                 todo.append((cfg, opts))
-        print(f"{len(todo)} of {len(grid)} runs to do, {min(args.jobs, max(len(todo), 1))} at a time", flush=True)
-        for k, (i, _) in enumerate(run_pinned(train_and_evaluate, todo, args.jobs)):
-            print(f"[{k + 1}/{len(todo)}] {Path(todo[i][1].out).name}: finished", flush=True)
+        if args.engine == "ray":
+            from jaxgru.runs.ray_engine import run_on_ray
+
+            print(f"{len(todo)} of {len(grid)} runs to do, as Ray tasks", flush=True)
+            # absolute folders: a Ray worker need not start where this process runs
+            todo = [(cfg, replace(opts, out=str(Path(opts.out).absolute()),
+                                  data_dir=opts.data_dir and str(Path(opts.data_dir).absolute())))
+                    for cfg, opts in todo]
+            finished = run_on_ray(train_and_evaluate, todo, address=args.address, cpus=args.run_cpus,
+                                  gpus=args.run_gpus, tpus=args.run_tpus)
+        else:
+            print(f"{len(todo)} of {len(grid)} runs to do, {min(args.jobs, max(len(todo), 1))} at a time", flush=True)
+            finished = ((i, None) for i, _ in run_pinned(train_and_evaluate, todo, args.jobs))
+        for k, (i, error) in enumerate(finished):
+            name = Path(todo[i][1].out).name
+            print(f"[{k + 1}/{len(todo)}] {name}: " + ("finished" if error is None else f"failed: {error}"), flush=True)
+            if error is not None:
+                failed.append(name)
         rows = [(name, varied, opts, json.loads((Path(opts.out) / "summary.json").read_text()))
-                for name, varied, _, opts in grid]
+                for name, varied, _, opts in grid if (Path(opts.out) / "summary.json").exists()]
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         print(f"error: {command_line_message(str(err))}", file=sys.stderr)
         return 2
     gather(Path(args.out), rows)
+    if failed:
+        print(f"error: {len(failed)} run(s) failed: {', '.join(failed)}; the others are gathered. Fix the cause and "
+              "run the sweep again: it skips finished runs and resumes interrupted ones.", file=sys.stderr)
+        return 2
     return 0
 
 
