@@ -6,8 +6,8 @@ finish a sweep sooner than N runs one after another. How much depends on the wor
 ``benchmarks/parallel_sweep.py`` measures 1.06x for the ``quick`` PTQ preset and 1.30x for a
 small QAT sweep. Workers are spawned, never forked, so no JAX state crosses a process boundary,
 and each pins itself before JAX starts its backend, so XLA sizes its thread pool to the cores
-it holds. Integer (PTQ) results do not depend on that; float sums do, so QAT results are
-reproducible for a given number of cores per run, not across.
+it holds. Results do not depend on that: integer (PTQ) scoring is exact, and float sums are in
+an order independent of the number of cores (:mod:`jaxgru.runtime`).
 """
 
 from __future__ import annotations

