@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from jaxgru.deploy import toolchain as tc
+from jaxgru.deploy.from_run import read_run
 from jaxgru.deploy.packing import stored_bytes
 from jaxgru.files import write_json
 from jaxgru.model.counts import op_counts
 from jaxgru.model.export import export_arrays
 from jaxgru.model.reference import Reference
-from jaxgru.runs.config import Config, saved_settings
-from jaxgru.runs.float_model import read_float_model
 
 
 def _weight_bytes(arrays: dict, stack, packed: bool) -> int:
@@ -70,9 +69,8 @@ def main(argv=None) -> int:
     if problem:
         raise SystemExit(f"error: {problem}")
     run = Path(args.run)
-    cfg = Config(**saved_settings(run / "config.json"))
+    cfg, params, ranges = read_run(run)
     stack = cfg.resolved_stack()
-    params, ranges = read_float_model(run / "float_model", stack)
     task = cfg.check()
     splits = task.load(args.data_dir, source=cfg.source, quiet=True)
     x = splits.x_test[: args.sequences]

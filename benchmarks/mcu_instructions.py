@@ -28,14 +28,13 @@ from scipy.optimize import nnls
 from jaxgru.cells import Stack
 from jaxgru.data.tasks import get_task
 from jaxgru.deploy import toolchain as tc
+from jaxgru.deploy.from_run import read_run
 from jaxgru.files import write_json
 from jaxgru.model.calibrate import calibrate
 from jaxgru.model.costs import MCU_FEATURES, MCU_FIT, cost_model, mcu_features
 from jaxgru.model.export import export_arrays
 from jaxgru.model.floating import Classifier
 from jaxgru.model.reference import Reference
-from jaxgru.runs.config import Config, saved_settings
-from jaxgru.runs.float_model import read_float_model
 
 RUNS = "results/shrink_eliminate/mnist_row_seed0/cell{}"
 
@@ -45,9 +44,8 @@ def _models(data_dir):
     splits = get_task("mnist_row").load(data_dir, quiet=True)
     for cell in ("gru", "lstm", "ligru", "sru"):
         run = Path(RUNS.format(cell))
-        cfg = Config(**saved_settings(run / "config.json"))
+        cfg, params, ranges = read_run(run)
         stack = cfg.resolved_stack()
-        params, ranges = read_float_model(run / "float_model", stack)
         yield f"{cell} 28x128", stack, params, ranges, splits.x_test[:1]
     for cell in ("gru", "sru"):
         stack = Stack.of(cell)

@@ -22,10 +22,9 @@ import numpy as np
 
 from jaxgru.deploy import toolchain as tc
 from jaxgru.deploy.c_source import c_sources
+from jaxgru.deploy.from_run import read_run
 from jaxgru.files import write_json
 from jaxgru.model.export import export_arrays
-from jaxgru.runs.config import Config, saved_settings
-from jaxgru.runs.float_model import read_float_model
 
 REPEATS = 50
 _LINEAR = re.compile(r"jx_linear\(l->v_(\w+), ([^,]+), (\d+), (\d+), (.*)\);")
@@ -49,22 +48,7 @@ void jx_puts(const char *s);
 uint64_t jx_ticks(void);
 static const int8_t codes[{codes.size}] = {{{flat}}};
 static int8_t out[1024];
-static void jx_print(int64_t v)
-{{
-    char text[24];
-    int32_t n = 23;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    text[n] = 0;
-    do {{
-        text[--n] = (char)('0' + (int32_t)(u % 10u));
-        u /= 10u;
-    }} while (u);
-    if (v < 0)
-        text[--n] = '-';
-    text[--n] = ' ';
-    jx_puts(text + n);
-}}
-int main(void)
+{tc.PRINT_C}int main(void)
 {{
     uint64_t start, stop;
     int32_t r;
@@ -83,10 +67,7 @@ def _measure(arrays: dict, packed: bool, portable: bool, codes: np.ndarray):
         program, ops = _harness((d / "model.c").read_text(), codes)
         (d / "bench.c").write_text(program)
         flags = ("-DJAXGRU_PORTABLE",) if portable else ()
-        text = tc._run([tc.QEMU, "-M", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none",
-                        "-serial", "none", "-semihosting-config", "enable=on,target=native",
-                        "-icount", "shift=0,align=off,sleep=off", "-kernel",
-                        str(tc.build_cortex_m([d / "bench.c"], flags=("-Wno-unused-function", *flags)))], "QEMU")
+        text = tc.qemu_text(tc.build_cortex_m([d / "bench.c"], flags=("-Wno-unused-function", *flags)))
     ticks = [int(line[1:]) for line in text.splitlines() if line.startswith("T")]
     outs = [line for line in text.splitlines() if line.startswith("O")]
     return ops, ticks, outs
@@ -101,9 +82,8 @@ def main(argv=None) -> int:
     if problem:
         raise SystemExit(f"error: {problem}")
     run = Path(args.run)
-    cfg = Config(**saved_settings(run / "config.json"))
+    cfg, params, ranges = read_run(run)
     stack = cfg.resolved_stack()
-    params, ranges = read_float_model(run / "float_model", stack)
     codes = np.random.default_rng(0).integers(-128, 128, 1024).astype(np.int8)
     rows = []
     for bits, packed in ((8, False), (4, True), (2, True), (4, False), (3, True), (5, True), (6, True), (7, True)):

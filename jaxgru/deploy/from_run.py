@@ -16,7 +16,9 @@ import numpy as np
 from jaxgru.cells.genome import MAX_THRESHOLD, check_genomes, check_thresholds
 from jaxgru.deploy.c_source import c_sources
 from jaxgru.files import atomic_write_bytes
+from jaxgru.model.calibrate import Ranges
 from jaxgru.model.export import export_arrays, save_npz
+from jaxgru.model.floating import ModelParams
 from jaxgru.runs.config import Config, saved_settings
 from jaxgru.runs.float_model import read_float_model
 
@@ -77,18 +79,35 @@ def choose_genome(run_dir: Path, cfg: Config, front: int | None, widths: str | N
     return genome, t
 
 
+def _run_config(run_dir: Path) -> Config:
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{run_dir} holds no config.json; give a run folder (the --out of a run).")
+    return Config(**saved_settings(run_dir / "config.json"))
+
+
+def _check_float_model(run_dir: Path) -> None:
+    if not (run_dir / "float_model").is_dir():
+        raise FileNotFoundError(f"{run_dir} holds no float_model (runs keep it locally, it is not committed); rerun "
+                                f"it with `python experiments/run.py --reproduce {run_dir}` to get it back.")
+
+
+def read_run(run_dir: str | Path) -> tuple[Config, ModelParams, Ranges]:
+    """A finished run's settings, float weights and calibrated ranges (one line where one is missing)."""
+    run_dir = Path(run_dir)
+    cfg = _run_config(run_dir)
+    _check_float_model(run_dir)
+    params, ranges = read_float_model(run_dir / "float_model", cfg.resolved_stack())
+    return cfg, params, ranges
+
+
 def export_run(run_dir: str | Path, out: str | Path | None = None, *, front: int | None = None,
                widths: str | None = None, thresholds: str | None = None, name: str = "jaxgru_model",
                packed: bool = True) -> Exported:
     """Writes the C export of one genome of the run in ``run_dir`` into ``out`` (default
     ``<run_dir>/c_export``); see :func:`choose_genome` for the genome."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{run_dir} holds no config.json; give a run folder (the --out of a run).")
-    cfg = Config(**saved_settings(run_dir / "config.json"))
-    if not (run_dir / "float_model").is_dir():
-        raise FileNotFoundError(f"{run_dir} holds no float_model (runs keep it locally, it is not committed); rerun "
-                                f"it with `python experiments/run.py --reproduce {run_dir}` to get it back.")
+    cfg = _run_config(run_dir)
+    _check_float_model(run_dir)
     if cfg.resolved_mode() != "ptq":
         raise ValueError(f"{run_dir} is a {cfg.resolved_mode().upper()} run: its front was scored with weights "
                          "retrained per genome, which the run does not keep; export a PTQ run.")

@@ -50,6 +50,25 @@ def _target(name: str) -> Path:
     return Path(str(resources.files("jaxgru.deploy").joinpath("targets", name)))
 
 
+# The harnesses' printing: jx_print(v) writes " v" through jx_puts (no C library on bare metal).
+PRINT_C = """static void jx_print(int64_t v)
+{
+    char text[24];
+    int32_t n = 23;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    text[n] = 0;
+    do {
+        text[--n] = (char)('0' + (int32_t)(u % 10u));
+        u /= 10u;
+    } while (u);
+    if (v < 0)
+        text[--n] = '-';
+    text[--n] = ' ';
+    jx_puts(text + n);
+}
+"""
+
+
 def harness_source(name: str, codes: np.ndarray, lengths: np.ndarray, n_classes: int, delta: bool) -> str:
     """A C program running model ``name`` on ``codes int[B, T, I]`` (each sequence for its length)."""
     b, t, i = codes.shape
@@ -70,22 +89,7 @@ static const {name}_code inputs[{b * t * i}] = {{{flat}}};
 static const int32_t lengths[{b}] = {{{lens}}};
 static {name}_state state;
 
-static void jx_print(int64_t v)
-{{
-    char text[24];
-    int32_t n = 23;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    text[n] = 0;
-    do {{
-        text[--n] = (char)('0' + (int32_t)(u % 10u));
-        u /= 10u;
-    }} while (u);
-    if (v < 0)
-        text[--n] = '-';
-    text[--n] = ' ';
-    jx_puts(text + n);
-}}
-
+{PRINT_C}
 int main(void)
 {{
     {name}_acc logits[{n_classes}];
@@ -219,12 +223,17 @@ def footprint(model_source: Path, cpu: str = "cortex-m4") -> dict[str, int]:
     return {"flash": sizes["text"] + sizes["data"], "ram": sizes["data"] + sizes["bss"]}
 
 
-def run_on_qemu(elf: Path, cpu: str = "cortex-m4") -> Outputs:
-    """Runs ``elf`` on QEMU's MPS2 board for ``cpu``, one tick per instruction (``-icount shift=0``)."""
+def qemu_text(elf: Path, cpu: str = "cortex-m4") -> str:
+    """What ``elf`` prints on QEMU's MPS2 board for ``cpu``, one tick per instruction (``-icount shift=0``)."""
     board, core = BOARDS[cpu]
-    return parse_outputs(_run([QEMU, "-M", board, "-cpu", core, "-nographic", "-monitor", "none", "-serial", "none",
-                               "-semihosting-config", "enable=on,target=native",
-                               "-icount", "shift=0,align=off,sleep=off", "-kernel", str(elf)], "QEMU"))
+    return _run([QEMU, "-M", board, "-cpu", core, "-nographic", "-monitor", "none", "-serial", "none",
+                 "-semihosting-config", "enable=on,target=native", "-icount", "shift=0,align=off,sleep=off",
+                 "-kernel", str(elf)], "QEMU")
+
+
+def run_on_qemu(elf: Path, cpu: str = "cortex-m4") -> Outputs:
+    """Runs a harness's ``elf`` on QEMU (:func:`qemu_text`) and reads what it printed."""
+    return parse_outputs(qemu_text(elf, cpu))
 
 
 def section_sizes(elf: Path) -> dict[str, int]:
