@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxgru.distributed import is_main
+
 DIGEST = "sha256"  # the key under which a saved tree carries the digest of the rest of it
 
 
@@ -23,7 +25,11 @@ class DamagedStateError(RuntimeError):
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Writes ``data`` to a temporary file beside ``path``, then renames it; in a distributed run
+    only the main process writes (:func:`jaxgru.distributed.is_main`)."""
     path = Path(path)
+    if not is_main():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -60,13 +60,10 @@ def test_vmapped_qat_equals_per_specimen_qat(small_model):
     kw = dict(epochs=1, batch_size=64, learning_rate=1e-3, seed=3)
     together = qat_population(p, r, genomes, x, y, block=2, **kw)  # a block of 2, and a remainder of 1
     alone = [qat_population(p, r, g[None], x, y, **kw) for g in genomes]
-    blocks = [qat_population(p, r, genomes, x, y, block=b, **kw) for b in (None, 1)]
     for k in ("wx", "wh", "wd", "bx", "bh", "bd"):
         a = np.asarray(together[k])
         assert a.shape[0] == 3
         np.testing.assert_allclose(a, np.concatenate([np.asarray(s[k]) for s in alone]), atol=1e-6)
-        for other in blocks:
-            np.testing.assert_allclose(a, np.asarray(other[k]), atol=1e-6)
     # Training moved the weights, and differently per genome.
     assert np.abs(np.asarray(together["wh"][0]) - np.asarray(p["wh"])).max() > 1e-4
     assert np.abs(np.asarray(together["wh"][0]) - np.asarray(together["wh"][1])).max() > 1e-4

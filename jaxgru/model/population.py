@@ -10,8 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxgru import distributed
 from jaxgru.cells.genome import DEFAULT_IO_BITS, DEFAULT_WIDTHS, Widths, check_genomes, check_io_bits, check_thresholds
 from jaxgru.model.blocks import CPU_EVAL_BLOCK, Block, map_blocks, resolve_block
 from jaxgru.model.calibrate import Ranges
@@ -135,18 +136,21 @@ def _compiled_counts(devices: tuple, batch_size: int, block: int | None, per_spe
     Each device scores its own slice of the population against the whole (replicated) data
     set: specimens never communicate, so ``shard_map`` needs no collective at all. Weights
     are replicated, or split with the population when ``per_specimen`` (one set per specimen).
+    When the devices span several processes, the scores are gathered to every device (one
+    all-gather of ``int32[P]``), so that every process reads them all.
     """
     fn = functools.partial(_correct_counts, batch_size=batch_size, block=block, widths=widths)
     if len(devices) == 1:
         return jax.jit(fn)
     mesh = Mesh(np.array(devices), ("population",))
     rep, split = PartitionSpec(), PartitionSpec("population")
+    gathered = {"out_shardings": NamedSharding(mesh, rep)} if distributed.spans_processes(devices) else {}
     return jax.jit(
         jax.shard_map(
             fn, mesh=mesh,
             in_specs=(split if per_specimen else rep, rep, split, split if delta else rep, rep, rep, rep, rep, rep),
             out_specs=(split, PartitionSpec(None, "population")) if delta else split,
-        )
+        ), **gathered,
     )
 
 

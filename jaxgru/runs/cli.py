@@ -9,8 +9,12 @@ NSGA-II and writes the run directory (``--out``, default ``results/<task>``, or
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
+import jax
+
+from jaxgru import distributed
 from jaxgru.runs.config import PRESETS, Config, RunOptions, add_arguments, apply_preset, command_line_message, from_args
 from jaxgru.runs.experiment import train_and_evaluate
 from jaxgru.runs.reproduce import reproduce
@@ -36,9 +40,24 @@ def _reproduce_dir(argv: list[str] | None) -> str | None:
     return pre.parse_known_args(argv)[0].reproduce
 
 
+def start_processes(cfg: Config, opts: RunOptions) -> RunOptions:
+    """Sets the CPU device count and joins a distributed run (:mod:`jaxgru.distributed`);
+    returns the options, quiet on every process but the main one."""
+    if opts.joins_others():
+        distributed.initialize(opts.coordinator, opts.num_processes, opts.process_id, cpu_devices=opts.cpu_devices)
+    elif opts.cpu_devices is not None:
+        distributed.set_cpu_devices(opts.cpu_devices)
+    if cfg.population < jax.device_count():
+        raise ValueError(f"the population ({cfg.population}) is smaller than the {jax.device_count()} devices it is "
+                         f"sharded over, so some would only score copies; use --population >= {jax.device_count()} "
+                         "or fewer devices.")
+    return opts if distributed.is_main() else dataclasses.replace(opts, quiet=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         cfg, opts = parse_args(argv)
+        opts = start_processes(cfg, opts)
         reproduce_dir = _reproduce_dir(argv)
         if reproduce_dir is not None:
             scratch, difference = reproduce(reproduce_dir, opts)

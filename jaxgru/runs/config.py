@@ -287,6 +287,20 @@ class RunOptions:
     quiet: bool = setting(False, "no progress output")
     data_dir: str | None = setting(None, "folder with the data files (else $JAXGRU_DATA_DIR)")
     download: bool = setting(False, "let tensorflow-datasets download missing data")
+    distributed: bool = setting(False, "one search over several processes or hosts (jax.distributed): start the "
+                                       "same command on each; JAX detects Cloud TPU, SLURM and Open MPI, else give "
+                                       "--coordinator, --num-processes and --process-id")
+    coordinator: str | None = setting(None, "host:port of process 0 in a distributed run (else "
+                                            "$JAX_COORDINATOR_ADDRESS or detected)")
+    num_processes: int | None = setting(None, "processes in a distributed run (else $JAX_NUM_PROCESSES or detected)")
+    process_id: int | None = setting(None, "this process's index in a distributed run, 0 for the one that writes "
+                                           "the run folder (else $JAX_PROCESS_ID or detected)")
+    cpu_devices: int | None = setting(None, "CPU devices per process, to try sharding or a distributed run on one "
+                                            "machine")
+
+    def joins_others(self) -> bool:
+        """Whether the run is one of several processes (``--distributed`` or any of its addresses)."""
+        return self.distributed or any(v is not None for v in (self.coordinator, self.num_processes, self.process_id))
 
     def out_dir(self, cfg: Config) -> Path:
         return Path(self.out) if self.out else cfg.default_out()

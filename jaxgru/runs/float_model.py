@@ -11,6 +11,7 @@ import orbax.checkpoint as ocp
 
 from jaxgru.cells import Cell, Stack
 from jaxgru.data.tasks import Splits, Task
+from jaxgru.distributed import is_main
 from jaxgru.files import check_digest, with_digest
 from jaxgru.model.calibrate import Ranges, calibrate
 from jaxgru.model.floating import ModelParams, param_shapes
@@ -94,6 +95,7 @@ def load_or_train(cfg: Config, task: Task, splits: Splits, out: Path,
         params = model.params()
     calib = slice(None, cfg.calib_size)  # calib_size None: all of it
     ranges = calibrate(params, splits.x_train[calib], lengths=None if lengths is None else lengths[calib])
-    write_float_model(ckpt, params, ranges)
-    remove_checkpoints(out / "float_training")
+    write_float_model(ckpt, params, ranges)  # by every process together (Orbax)
+    if is_main():
+        remove_checkpoints(out / "float_training")
     return params, ranges
