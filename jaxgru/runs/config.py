@@ -111,6 +111,10 @@ class Config:
     mutation: str = setting("reset", "NSGA-II mutation", choices=sorted(MUTATIONS))
     mutation_rate: float | None = setting(None, "mutation probability per gene (default 1 / genome length)")
     seed_homogeneous: bool = setting(False, "put the homogeneous genomes of the width set into the initial population")
+    islands: int = setting(1, "NSGA-II as this many islands (each population / islands specimens) with ring "
+                                "migration; 1: one population")
+    migration_interval: int = setting(5, "with islands: generations between migrations")
+    migrants: int = setting(2, "with islands: the best specimens each island sends to the next at a migration")
     # hardware-aware search (MOHAQ)
     objectives: str | None = setting(None, f"comma-separated, error first, then any of {', '.join(COSTS)} "
                                      "(default: the platform's, else error,size)")
@@ -166,6 +170,20 @@ class Config:
         if self.strategy != "nsga2" and (len(self.resolved_objectives()) != 2 or self.max_error is None):
             raise ValueError(f"`strategy` {self.strategy} answers a single-objective question: give exactly one "
                              "cost objective (e.g. `objectives` error,size) and the error bound `max_error`.")
+        if self.islands < 1 or self.migration_interval < 1:
+            raise ValueError(f"`islands` and `migration_interval` must be >= 1; got {self.islands}, "
+                             f"{self.migration_interval}.")
+        if self.islands > 1:
+            size, rest = divmod(self.population, self.islands)
+            if self.strategy != "nsga2":
+                raise ValueError(f"`islands` are sub-populations of NSGA-II; use `strategy` nsga2 (got "
+                                 f"{self.strategy}).")
+            if rest or size < 4 or size % 2:
+                raise ValueError(f"`population` ({self.population}) must split into {self.islands} islands of an even "
+                                 f"number >= 4 each; use a population of {self.islands} x an even number >= 4.")
+            if not 1 <= self.migrants < size:
+                raise ValueError(f"`migrants` must be 1..{size - 1} (fewer than an island of {size} holds); got "
+                                 f"{self.migrants}.")
         if self.crossover not in CROSSOVERS:
             raise ValueError(f"`crossover` must be one of {sorted(CROSSOVERS)}, got {self.crossover!r}.")
         if self.mutation not in MUTATIONS:

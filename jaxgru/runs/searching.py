@@ -14,6 +14,7 @@ from jaxgru.runs.prepare import Prepared, constraint_violation, genome_costs, ob
 from jaxgru.runs.scoring import Scorer
 from jaxgru.search import nsga2
 from jaxgru.search.evosax_strategies import evosax_strategy
+from jaxgru.search.islands import Islands
 from jaxgru.search.loop import SearchResult, run_search
 
 # Every cost of every evaluated genome is logged, whichever the run's objectives.
@@ -27,11 +28,14 @@ def history_rows(result: SearchResult) -> list[dict]:
 
 def make_strategy(cfg: Config, num_dims: int, num_objectives: int, upper: int | tuple[int, ...]):
     """The strategy ``cfg.strategy`` names over genes ``0..upper`` (one bound, or one per gene),
-    and its parameters: NSGA-II with the run's variation operators, or an evosax algorithm
+    and its parameters: NSGA-II with the run's variation operators (as ``cfg.islands`` islands
+    when that is above 1, :mod:`jaxgru.search.islands`), or an evosax algorithm
     minimizing the last objective (a cost) under the run's constraint (``max_error``)."""
     if cfg.strategy == "nsga2":
-        strategy = nsga2.NSGA2(cfg.population, num_dims, num_objectives, 0, upper,
+        strategy = nsga2.NSGA2(cfg.population // cfg.islands, num_dims, num_objectives, 0, upper,
                                crossover=nsga2.CROSSOVERS[cfg.crossover], mutation=nsga2.MUTATIONS[cfg.mutation])
+        if cfg.islands > 1:
+            strategy = Islands(strategy, cfg.islands, cfg.migration_interval, cfg.migrants)
         params = strategy.default_params
         if cfg.mutation_rate is not None:
             params = params.replace(mutation_rate=np.float32(cfg.mutation_rate))
