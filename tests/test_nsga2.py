@@ -276,3 +276,31 @@ def test_seeded_initial_population():
     with pytest.raises(ValueError, match=r"seeds must be \[K, 17\] with K <= 10"):
         run_search(strategy, params, lambda g, _: (np.zeros((len(g), 2)), None), generations=1, key=jax.random.key(0),
                    seeds=np.zeros((11, 17)), progress=False)
+
+
+def test_fewer_offspring_than_parents_make_more_smaller_generations(tmp_path):
+    """``offspring`` 4 of a population of 8: the first generation is the 8 initial genomes, each
+    later one 4 offspring; survival keeps 8; the search resumes like the others."""
+    strategy = NSGA2(8, 6, 2, 0, 3, offspring=4)
+    evaluate = lambda g, _: (_toy(g), None)  # noqa: E731
+    full = run_search(strategy, strategy.default_params, evaluate, generations=6, key=jax.random.key(5), progress=False)
+    assert np.bincount(full.generation).tolist() == [8] + [4] * 6
+    assert np.asarray(full.state.population).shape == (8, 6)
+    assert [h["evaluations"] for h in full.history] == [8 + 4 * g for g in range(7)]
+    kept = {tuple(r) for r in np.asarray(full.state.population)}  # survivors are among the evaluated genomes
+    assert kept <= {tuple(r) for r in full.genomes}
+
+    def flaky(g, generation):
+        if generation == 4:
+            raise KeyboardInterrupt
+        return evaluate(g, generation)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_search(strategy, strategy.default_params, flaky, generations=6, key=jax.random.key(5),
+                   checkpoint_dir=tmp_path, progress=False)
+    resumed = run_search(strategy, strategy.default_params, evaluate, generations=6, key=jax.random.key(5),
+                         checkpoint_dir=tmp_path, resume=True, progress=False)
+    np.testing.assert_array_equal(resumed.genomes, full.genomes)
+    for bad in (3, 10, 0):
+        with pytest.raises(ValueError, match="offspring must be an even int in 2..8"):
+            NSGA2(8, 6, offspring=bad)

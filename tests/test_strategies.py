@@ -77,11 +77,11 @@ def test_a_second_search_with_the_same_settings_compiles_nothing():
     evaluate = lambda g, _: (_toy(g)[0].repeat(2, 1) * [1, -1], None)  # noqa: E731
     first = NSGA2(8, 6, 2, 0, 6)
     run_search(first, first.default_params, evaluate, generations=2, key=jax.random.key(0), progress=False)
-    compiled = (NSGA2.init._cache_size(), NSGA2.ask._cache_size(), NSGA2.tell._cache_size())
+    compiled = (NSGA2.init._cache_size(), NSGA2._ask_traced._cache_size(), NSGA2.tell._cache_size())
     second = NSGA2(8, 6, 2, 0, 6)
     assert second == first and hash(second) == hash(first) and second is not first
     run_search(second, second.default_params, evaluate, generations=2, key=jax.random.key(1), progress=False)
-    assert (NSGA2.init._cache_size(), NSGA2.ask._cache_size(), NSGA2.tell._cache_size()) == compiled
+    assert (NSGA2.init._cache_size(), NSGA2._ask_traced._cache_size(), NSGA2.tell._cache_size()) == compiled
     assert NSGA2(8, 6, 2, 0, 5) != first  # other settings are another strategy
 
 

@@ -111,6 +111,8 @@ class Config:
     mutation: str = setting("reset", "NSGA-II mutation", choices=sorted(MUTATIONS))
     mutation_rate: float | None = setting(None, "mutation probability per gene (default 1 / genome length)")
     seed_homogeneous: bool = setting(False, "put the homogeneous genomes of the width set into the initial population")
+    offspring: int | None = setting(None, "NSGA-II offspring per generation (even, at most the population; default "
+                                          "the population): fewer makes more, smaller generations")
     islands: int = setting(1, "NSGA-II as this many islands (each population / islands specimens) with ring "
                                 "migration; 1: one population")
     migration_interval: int = setting(5, "with islands: generations between migrations")
@@ -170,6 +172,12 @@ class Config:
         if self.strategy != "nsga2" and (len(self.resolved_objectives()) != 2 or self.max_error is None):
             raise ValueError(f"`strategy` {self.strategy} answers a single-objective question: give exactly one "
                              "cost objective (e.g. `objectives` error,size) and the error bound `max_error`.")
+        if self.offspring is not None and not (2 <= self.offspring <= self.population and self.offspring % 2 == 0):
+            raise ValueError(f"`offspring` must be an even number in 2..{self.population} (the population); got "
+                             f"{self.offspring}.")
+        if self.offspring is not None and self.islands > 1:
+            raise ValueError("`offspring` and `islands` do not combine: each island makes as many offspring as it "
+                             "holds.")
         if self.islands < 1 or self.migration_interval < 1:
             raise ValueError(f"`islands` and `migration_interval` must be >= 1; got {self.islands}, "
                              f"{self.migration_interval}.")

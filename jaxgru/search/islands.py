@@ -66,6 +66,8 @@ class Islands:
         if not isinstance(migrants, int) or not 1 <= migrants < strategy.population_size:
             raise ValueError(f"migrants must be 1..{strategy.population_size - 1} (fewer than an island holds); "
                              f"got {migrants!r}.")
+        if strategy.offspring != strategy.population_size:
+            raise ValueError("each island makes as many offspring as it holds; use an NSGA2 without `offspring`.")
         self.strategy, self.islands, self.interval, self.migrants = strategy, islands, interval, migrants
         self.population_size = islands * strategy.population_size
         self.num_dims = strategy.num_dims

@@ -202,8 +202,9 @@ class NSGA2:
     the bounds (``upper``: one for every gene, or a tuple of one per gene), and the
     ``crossover`` / ``mutation`` functions (module-level pure functions of
     this file or any with the same signatures). The first ``ask`` returns the random initial
-    population; every later one returns ``population_size`` offspring, none a copy of a parent
-    or of another offspring where ``dedup_rounds`` re-mutations can avoid it.
+    population; every later one returns ``offspring`` offspring (default ``population_size``;
+    fewer makes a steadier search of more generations, as pymoo's ``n_offsprings``), none a copy
+    of a parent or of another offspring where ``dedup_rounds`` re-mutations can avoid it.
     """
 
     def __init__(
@@ -216,6 +217,7 @@ class NSGA2:
         crossover: Callable = uniform_crossover,
         mutation: Callable = reset_mutation,
         dedup_rounds: int = 4,
+        offspring: int | None = None,
     ):
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 4:
             raise ValueError(f"population_size must be an int >= 4, got {population_size!r}.")
@@ -240,12 +242,18 @@ class NSGA2:
         if isinstance(dedup_rounds, bool) or not isinstance(dedup_rounds, int) or dedup_rounds < 0:
             raise ValueError(f"dedup_rounds must be an int >= 0, got {dedup_rounds!r}.")
         self.dedup_rounds = dedup_rounds
+        offspring = population_size if offspring is None else offspring
+        if isinstance(offspring, bool) or not isinstance(offspring, int) or not 2 <= offspring <= population_size \
+                or offspring % 2:
+            raise ValueError(f"offspring must be an even int in 2..{population_size} (the population size); "
+                             f"got {offspring!r}.")
+        self.offspring = offspring
 
     # ``self`` is a static argument of the jitted methods: two strategies with the same settings
     # compare equal, so a second search (a sweep, a seed) reuses the first one's compiled code.
     def _settings(self) -> tuple:
         return (self.population_size, self.num_dims, self.num_objectives, self.lower, self.upper, self.crossover,
-                self.mutation, self.dedup_rounds)
+                self.mutation, self.dedup_rounds, self.offspring)
 
     def __eq__(self, other) -> bool:
         return type(other) is type(self) and other._settings() == self._settings()
@@ -281,12 +289,25 @@ class NSGA2:
             generation_counter=jnp.int32(0),
         )
 
-    @partial(jax.jit, static_argnames=("self",))
     def ask(self, key: Array, state: State, params: Params) -> tuple[Array, State]:
-        """The initial population before the first ``tell``, offspring after it (built only then)."""
+        """The initial population before the first ``tell``, offspring after it (built only then).
+        Traceable (``jit``, ``vmap``) when every generation has the same size (``offspring`` equal
+        to the population); otherwise the generation counter decides on the host."""
+        if self.offspring == self.population_size:
+            return self._ask_traced(key, state, params)
+        if int(state.generation_counter) == 0:
+            return state.population, state
+        return self._ask_offspring(key, state, params), state
+
+    @partial(jax.jit, static_argnames=("self",))
+    def _ask_traced(self, key: Array, state: State, params: Params) -> tuple[Array, State]:
         population = jax.lax.cond(state.generation_counter == 0, lambda: state.population,
                                   lambda: self._offspring(key, state, params))
         return population, state
+
+    @partial(jax.jit, static_argnames=("self",))
+    def _ask_offspring(self, key: Array, state: State, params: Params) -> Array:
+        return self._offspring(key, state, params)
 
     @partial(jax.jit, static_argnames=("self",))
     def tell(
@@ -298,10 +319,12 @@ class NSGA2:
         params: Params,
         violation: Array | None = None,
     ) -> tuple[State, dict]:
-        """Elitist survival of parents + offspring; ``fitness: [P, M]`` minimized."""
+        """Elitist survival of parents + offspring; ``fitness: [N, M]`` (of the ``N`` genomes asked
+        for) minimized."""
         del key  # survival is deterministic: ties go to the earlier specimen
         p = self.population_size
-        violation = jnp.zeros(p, jnp.float32) if violation is None else violation.astype(jnp.float32)
+        violation = (jnp.zeros(population.shape[0], jnp.float32) if violation is None
+                     else violation.astype(jnp.float32))
         # Offspring first: a parent that repeats an offspring is the duplicate that is dropped.
         # At generation 0 the "parents" are the unevaluated initial population itself.
         parents_fit = jnp.where(state.generation_counter == 0, jnp.inf, state.fitness)
@@ -353,7 +376,7 @@ class NSGA2:
         return x.astype(jnp.int32)
 
     def _offspring(self, key: Array, state: State, params: Params) -> Array:
-        p = self.population_size
+        p = self.offspring
         k_sel, k_cx, k_mut, k_dedup = jax.random.split(key, 4)
         winners = binary_tournament(k_sel, state.rank, state.crowding, p)
         parents = state.population[winners].reshape(p // 2, 2, self.num_dims)

@@ -8,7 +8,8 @@ and size relative to 16 bits). pymoo's NSGA-II runs with integer random sampling
 polynomial mutation with rounding, and duplicate elimination, in two configurations
 (:data:`PYMOO`): pymoo's defaults (SBX eta 15, PM eta 20, P offspring per generation) and
 MOHAQ's (``optimize_silago.py`` of its code: SBX and PM eta 3, each applied to every specimen,
-10 offspring per generation); jaxgru's NSGA-II runs with each operator variant of ``VARIANTS``.
+10 offspring per generation); jaxgru's NSGA-II runs with each variant of ``VARIANTS`` (operators,
+mutation rate, islands).
 Every search gets ``--evaluations`` (840, the paper's budget) with P = 40, over ``--seeds``.
 Scores: the hypervolume (reference (1, 1)) of everything a search evaluated, after exactly
 ``--evaluations``, and the smallest genome within 1 point of the 8-bit model; mean and spread
@@ -31,6 +32,7 @@ from jaxgru.files import atomic_write_bytes, write_json
 from jaxgru.runs.config import Config, add_arguments
 from jaxgru.runs.prepare import sizes
 from jaxgru.search import nsga2
+from jaxgru.search.islands import Islands
 from jaxgru.search.loop import run_search
 from jaxgru.search.pareto import archive_hypervolume
 from jaxgru.studies.common import (
@@ -42,13 +44,19 @@ from jaxgru.studies.common import (
     smallest_within_1pt,
 )
 
-# jaxgru variants: crossover, mutation, mutation rate per gene (None: 1 / D)
-VARIANTS = {
-    "uniform+reset": ("uniform", "reset", None),
-    "uniform+reset 2/D": ("uniform", "reset", 2.0),
-    "two_point+reset": ("two_point", "reset", None),
-    "uniform+step": ("uniform", "step", None),
-    "sbx+polynomial": ("sbx", "polynomial", None),
+# jaxgru variants: what differs from the default NSGA-II (uniform crossover, reset mutation at
+# 1 / D per gene, P offspring per generation, one population): crossover, mutation, rate (per
+# gene, times 1 / D), offspring per generation, islands
+# (sub-populations of P / islands with ring migration of `migrants` every `interval` generations)
+VARIANTS: dict[str, dict] = {
+    "uniform+reset": {},
+    "uniform+reset 2/D": {"rate": 2.0},
+    "two_point+reset": {"crossover": "two_point"},
+    "uniform+step": {"mutation": "step"},
+    "sbx+polynomial": {"crossover": "sbx", "mutation": "polynomial"},
+    "uniform+reset, 10 offspring": {"offspring": 10},
+    "islands 2, every 5": {"islands": 2},
+    "islands 4, every 5": {"islands": 4},
 }
 
 
@@ -102,14 +110,19 @@ def run_pymoo(objectives, n_var: int, upper: int, population: int, evaluations: 
 
 
 def run_jaxgru(objectives, n_var: int, upper: int, population: int, evaluations: int, seed: int,
-               variant: tuple) -> np.ndarray:
-    crossover, mutation, rate = variant
-    strategy = nsga2.NSGA2(population, n_var, 2, 0, upper, crossover=nsga2.CROSSOVERS[crossover],
-                           mutation=nsga2.MUTATIONS[mutation])
+               variant: dict) -> np.ndarray:
+    islands = variant.get("islands", 1)
+    strategy = nsga2.NSGA2(population // islands, n_var, 2, 0, upper,
+                           crossover=nsga2.CROSSOVERS[variant.get("crossover", "uniform")],
+                           mutation=nsga2.MUTATIONS[variant.get("mutation", "reset")],
+                           offspring=variant.get("offspring"))
+    if islands > 1:
+        strategy = Islands(strategy, islands, variant.get("interval", 5), variant.get("migrants", 2))
     params = strategy.default_params
-    if rate is not None:
-        params = params.replace(mutation_rate=np.float32(rate / n_var))
-    generations = -(-evaluations // population) - 1
+    if "rate" in variant:
+        params = params.replace(mutation_rate=np.float32(variant["rate"] / n_var))
+    per_generation = population if islands > 1 else strategy.offspring
+    generations = -(-(evaluations - population) // per_generation)
     r = run_search(strategy, params, lambda g, _: (objectives(g), None), generations=generations,
                    key=jax.random.key(seed),
                    progress=False)
