@@ -101,8 +101,13 @@ def test_pymoo_oracle_and_jaxgru_runs_count_evaluations_alike():
     assert f.shape == (40, 2)
     genes = np.concatenate(seen)
     assert genes.min() >= 0 and genes.max() <= 6 and np.issubdtype(genes.dtype, np.integer)
-    g = pc.run_jaxgru(objectives, 6, 6, population=8, evaluations=40, seed=0, variant=("sbx", "polynomial", None))
-    assert g.shape == (40, 2)
+    for name in ("sbx+polynomial", "uniform+reset, 10 offspring", "islands 2, every 5"):
+        seen.clear()
+        g = pc.run_jaxgru(objectives, 6, 6, population=12, evaluations=40, seed=0,
+                          variant=pc.VARIANTS[name])
+        assert g.shape == (40, 2), name
+        genes = np.concatenate(seen)
+        assert len(genes) >= 40 and genes.min() >= 0 and genes.max() <= 6, name
 
 
 def test_a_run_chooses_its_strategy_by_setting():
