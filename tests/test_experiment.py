@@ -193,6 +193,19 @@ def test_report_gathers_runs_into_a_table(tmp_path):
     lines = report.seeds_report(tmp_path)
     assert "| 3 |" in lines[2] and "40.0 ± 14.1 (30.0-50.0); none in 1" in lines[2]
     assert "0.7600 ± 0.0529 (0.7000-0.8000)" in lines[2] and "1.0 of 6 (1, 1, 1)" in lines[2]
+    # Shrink and Eliminate: results/shrink_eliminate/<task>_seed<N>/cell<cell>/ gathered per task and cell.
+    for seed, (compression, eliminated) in enumerate([(0.86, 0.7), (None, None), (0.84, 0.8)]):
+        d = tmp_path / "shrink_eliminate" / f"mnist_row_seed{seed}" / "cellligru"
+        d.mkdir(parents=True)
+        (d / "summary.json").write_text(json.dumps({
+            "cell": "ligru", "float_val_accuracy": 0.99, "int8_val_accuracy": 0.98,
+            "size_reduction_vs_float32_within_2pt_of_float": compression, "size_reduction_vs_float32": compression,
+            "most_eliminated_within_1pt_of_same_widths": eliminated, "most_eliminated_within_1pt_of_int8": None}))
+    lines = report.shrink_eliminate_report(tmp_path)
+    row = lines[2]
+    assert row.startswith("| mnist_row | LiGRU | 0, 1, 2 |")
+    assert "85.0 ± 1.4 (84.0-86.0); 86.0 / none / 84.0" in row and "75.0 ± 7.1 (70.0-80.0); 70.0 / none / 80.0" in row
+    assert row.endswith("| none |") and (tmp_path / "shrink_eliminate.csv").is_file()
 
 
 def test_settings_are_declared_once():

@@ -11,7 +11,9 @@ file writes only ``results/``.
 
 The reproduction table (GRU-GA) reads ``results/<run>/``; the four-cell table
 (Shrink-and-Eliminate's comparison) reads every run of the sweeps ``results/cells_*/``; the seeds
-table reads every sweep ``results/seeds_*/``.
+table reads every sweep ``results/seeds_*/``; the Shrink-and-Eliminate table (``docs/delta.md``)
+reads every run ``results/shrink_eliminate/<task>_seed<N>/cell<cell>/`` and gathers the seeds of
+each task and cell.
 
 Per run: float and homogeneous 8-bit accuracy, the smallest mixed genome within 1 point of 8-bit
 (on validation, the search's fitness) with its test accuracy and its size reduction vs 8-bit, and
@@ -36,12 +38,13 @@ RUNS = ("mnist_row", "mnist_pixel", "speech4", "speech10", "mnist_row_surrogate"
 MARKERS = ("<!-- reproduction:start -->", "<!-- reproduction:end -->")
 CELL_MARKERS = ("<!-- cells:start -->", "<!-- cells:end -->")
 CELL_ORDER = ("lstm", "gru", "ligru", "sru")
+CELL_NAMES = {"gru": "GRU", "lstm": "LSTM", "ligru": "LiGRU", "sru": "SRU"}
 CELL_PAPER = ("Shrink and Eliminate (Rezk et al. 2022, TIMIT, PTQ with a few 16-bit paths): every cell compressed "
               "by more than 85% against 32-bit float with an error increase of at most about 2 points "
               "(+0.6 / 0 / +2.1 / +0.2 points for LSTM / GRU / LiGRU / SRU); LSTM the most accurate, SRU the smallest")
 PAPER = "25-55% smaller than 8-bit at comparable accuracy; mixed fronts dominate homogeneous"
 # The documentation pages that hold the tables' markers (relative to the repository root).
-PAGES = ("docs/gru_ga.md", "docs/cells.md")
+PAGES = ("docs/gru_ga.md", "docs/cells.md", "docs/delta.md")
 
 
 def dominated(front: list[dict], point: dict) -> bool:
@@ -62,7 +65,7 @@ def row(run_dir: Path) -> dict:
     best = summary["best_within_1pt_of_int8"]
     return {
         "run": run_dir.name,
-        "cell": summary.get("cell", "gru").upper(),
+        "cell": CELL_NAMES[summary.get("cell", "gru")],
         "data": summary.get("source", "MNIST") + (" — SYNTHETIC" if summary.get("synthetic") else ""),
         # Runs from before exact QAT existed have no "qat_exact": they used the float surrogate.
         "mode": summary.get("mode", "ptq").upper()
@@ -96,7 +99,7 @@ def cell_row(run_dir: Path) -> dict:
         "sweep": run_dir.parent.name,
         "task": summary["task"] + (" (synthetic)" if summary.get("synthetic") else ""),
         "epochs": json.loads((run_dir / "config.json").read_text())["epochs"],
-        "cell": summary["cell"].upper(),
+        "cell": CELL_NAMES[summary["cell"]],
         "parameters": f"{summary['parameters']:,}",
         "float": f"{pct(summary['float_val_accuracy'])} / {pct(summary['float_test_accuracy'])}",
         "int8": f"{pct(summary['int8_val_accuracy'])} / {pct(summary['int8_test_accuracy'])}",
@@ -205,7 +208,7 @@ def seeds_report(root: Path) -> list[str] | None:
         s0 = summaries[0]
         rows.append({
             "sweep": sweep.name, "task": s0["task"] + (" (synthetic)" if s0.get("synthetic") else ""),
-            "cell": s0.get("cell", "gru").upper(), "mode": s0["mode"].upper(), "seeds": str(len(runs)),
+            "cell": CELL_NAMES[s0.get("cell", "gru")], "mode": s0["mode"].upper(), "seeds": str(len(runs)),
             "float": _mean_spread([100 * s["float_val_accuracy"] for s in summaries], "{:.2f}"),
             "int8": _mean_spread([100 * s["int8_val_accuracy"] for s in summaries], "{:.2f}"),
             "reduction": _mean_spread([100 * v for v in found]) + ("" if len(found) == len(runs) else
@@ -223,6 +226,61 @@ def seeds_report(root: Path) -> list[str] | None:
                                     "model's initialization and batches, the search and the QAT subset."]
     atomic_write_bytes(root / "seeds.md", ("\n".join(lines) + "\n").encode())
     write_csv(root / "seeds.csv", list(header), ([r[c] for c in header] for r in rows))
+    return lines
+
+
+SE_MARKERS = ("<!-- shrink_eliminate:start -->", "<!-- shrink_eliminate:end -->")
+# summary.json key -> column: Shrink and Eliminate's two figures (compression at <= 2 points over
+# float, operations eliminated at <= 1 point over the same widths) and jaxgru's own (within 1
+# point of 8-bit)
+SE_COLUMNS = {
+    "size_reduction_vs_float32_within_2pt_of_float": "smaller than fp32, within 2 pt of float (%)",
+    "size_reduction_vs_float32": "smaller than fp32, within 1 pt of int8 (%)",
+    "most_eliminated_within_1pt_of_same_widths": "MACs eliminated, within 1 pt of the same widths (%)",
+    "most_eliminated_within_1pt_of_int8": "MACs eliminated, within 1 pt of int8 (%)",
+}
+SE_PAPER = ("Shrink and Eliminate (Rezk et al. 2022, TIMIT): more than 85% smaller than fp32 at +0.6 / 0 / +2.1 / "
+            "+0.2 points of error (LSTM / GRU / LiGRU / SRU); more than 50% of operations eliminated in most "
+            "cases at a minor error increase, the LiGRU eliminating the most")
+
+
+def _per_seed(values: list[float | None]) -> str:
+    """``mean ± spread (min-max)`` of the seeds that found a genome, then the value of each seed
+    in seed order, ``none`` where a seed found none."""
+    found = [100 * v for v in values if v is not None]
+    each = " / ".join("none" if v is None else f"{100 * v:.1f}" for v in values)
+    return "none" if not found else f"{_mean_spread(found)}; {each}"
+
+
+def shrink_eliminate_report(root: Path) -> list[str] | None:
+    """One row per task and cell over the seeds of ``root/shrink_eliminate/<task>_seed<N>/``, or
+    None if no run finished."""
+    groups: dict[tuple[str, str], list[tuple[int, dict]]] = {}
+    for sweep in sorted((root / "shrink_eliminate").glob("*_seed*")):
+        task, _, seed = sweep.name.rpartition("_seed")
+        for run in sweep.glob("cell*/summary.json"):
+            summary = json.loads(run.read_text())
+            groups.setdefault((task, summary.get("cell", "gru")), []).append((int(seed), summary))
+    if not groups:
+        return None
+    rows = []
+    for (task, cell), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], CELL_ORDER.index(kv[0][1]))):
+        summaries = [s for _, s in sorted(runs, key=lambda r: r[0])]
+        s0 = summaries[0]
+        rows.append({
+            "task": task + (" (synthetic)" if s0.get("synthetic") else ""), "cell": CELL_NAMES[cell],
+            "seeds": ", ".join(str(seed) for seed, _ in sorted(runs, key=lambda r: r[0])),
+            "float": _mean_spread([100 * s["float_val_accuracy"] for s in summaries], "{:.2f}"),
+            "int8": _mean_spread([100 * s["int8_val_accuracy"] for s in summaries], "{:.2f}"),
+            **{key: _per_seed([s.get(key) for s in summaries]) for key in SE_COLUMNS},
+        })
+    header = {"task": "task", "cell": "cell", "seeds": "seeds", "float": "float val. acc. %",
+              "int8": "int8 val. acc. %", **SE_COLUMNS}
+    lines = _table(header, rows) + [
+        "\nEach figure: mean ± standard deviation (min-max) over the seeds that found a genome, then each seed's "
+        "value; validation accuracy.", f"\nPaper: {SE_PAPER}."]
+    atomic_write_bytes(root / "shrink_eliminate.md", ("\n".join(lines) + "\n").encode())
+    write_csv(root / "shrink_eliminate.csv", list(header), ([r[c] for c in header] for r in rows))
     return lines
 
 
@@ -255,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     if seed_lines:
         print("\n".join(seed_lines))
         tables.append((SEED_MARKERS, seed_lines))
+    se_lines = shrink_eliminate_report(root)
+    if se_lines:
+        print("\n".join(se_lines))
+        tables.append((SE_MARKERS, se_lines))
     if args.pages and not put_tables([Path(f) for f in args.pages], tables):
         return 2
     return 0
