@@ -138,3 +138,14 @@ def test_reproduce_says_identical_or_names_the_first_difference(tiny_float_model
     assert run_main(["--reproduce", str(run), "--out", str(other), "--data-dir", str(data_dir()), "--quiet"]) == 1
     out = capsys.readouterr().out
     assert "differs, first at summary.json:" in out
+
+
+def test_reproduce_compares_floats_to_their_rounding_and_integers_exactly():
+    """A derived float computed in another order (a few ulps) is no difference; one sequence's
+    share of an accuracy, an integer or a key missing from the rerun is."""
+    from jaxgru.runs.reproduce import first_difference
+
+    assert first_difference({"speedup": 1.9999999999999998}, {"speedup": 2.0}) is None
+    assert first_difference({"accuracy": 0.9792}, {"accuracy": 0.9792 + 1 / 10_000}).startswith("accuracy: 0.9792")
+    assert first_difference({"bits": [3, 4]}, {"bits": [3, 5]}) == "bits.1: 4 (saved) != 5 (rerun)"
+    assert first_difference({"a": 1, "search_seconds": 3.0}, {"search_seconds": 4.0}) == "a: only in the saved run"

@@ -1,10 +1,13 @@
 """Reproducing a run: rerun it from its ``config.json`` into a scratch folder and compare what it
 wrote (``python experiments/run.py --reproduce DIR``).
 
-The comparison is of ``summary.json``, ``front.json`` and ``baseline.json``, value for value and
-exact (floats included), except the wall-clock fields (:data:`TIMINGS`) and fields the saved run
-does not have (a newer jaxgru reports more; what the saved run did report must be the same); the
-first difference is named by file and path
+The comparison is of ``summary.json``, ``front.json`` and ``baseline.json``, value for value,
+except the wall-clock fields (:data:`TIMINGS`) and fields the saved run does not have (a newer
+jaxgru reports more; what the saved run did report must be the same). Floats are equal when they
+agree to :data:`ROUNDING` (relative): derived figures such as a cost ratio may be computed in
+another order of float64 operations by a newer jaxgru (``1.9999999999999998`` against ``2.0``),
+while a real change moves an accuracy by at least one sequence's share of the validation split
+(1/n, far above ``ROUNDING``), and any integer at all. The first difference is named by file and path
 (``summary.json: float_val_accuracy: 0.966 (saved) != 0.9653 (rerun)``).
 """
 
@@ -18,6 +21,7 @@ from jaxgru.runs.experiment import train_and_evaluate
 
 COMPARED = ("summary.json", "front.json", "baseline.json")
 TIMINGS = frozenset({"search_seconds", "wall_seconds"})
+ROUNDING = 1e-12  # relative: a few float64 ulps, far below one sequence's share of an accuracy
 
 
 def first_difference(saved, rerun, path: str = "") -> str | None:
@@ -40,6 +44,9 @@ def first_difference(saved, rerun, path: str = "") -> str | None:
             found = first_difference(a, b, f"{path}{i}.")
             if found:
                 return found
+        return None
+    if isinstance(saved, float) and isinstance(rerun, float) and abs(saved - rerun) <= ROUNDING * max(
+            abs(saved), abs(rerun)):
         return None
     return None if saved == rerun else f"{path.rstrip('.')}: {saved!r} (saved) != {rerun!r} (rerun)"
 
