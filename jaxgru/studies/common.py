@@ -106,7 +106,8 @@ def resumable_runs(path: Path, names: Iterable[str], seeds: Iterable[int],
             if key not in runs:
                 runs[key] = run_one(name, seed)
                 write_json(path, runs)
-                print(f"{name} seed {seed}: {runs[key]}", flush=True)
+                shown = {k: v for k, v in runs[key].items() if not isinstance(v, list)}  # figures, not fronts
+                print(f"{name} seed {seed}: {shown}", flush=True)
     return runs
 
 
