@@ -265,11 +265,11 @@ def shrink_eliminate_report(root: Path) -> list[str] | None:
         return None
     rows = []
     for (task, cell), runs in sorted(groups.items(), key=lambda kv: (kv[0][0], CELL_ORDER.index(kv[0][1]))):
-        summaries = [s for _, s in sorted(runs, key=lambda r: r[0])]
+        seeds, summaries = zip(*sorted(runs, key=lambda r: r[0]))
         s0 = summaries[0]
         rows.append({
             "task": task + (" (synthetic)" if s0.get("synthetic") else ""), "cell": CELL_NAMES[cell],
-            "seeds": ", ".join(str(seed) for seed, _ in sorted(runs, key=lambda r: r[0])),
+            "seeds": ", ".join(map(str, seeds)),
             "float": _mean_spread([100 * s["float_val_accuracy"] for s in summaries], "{:.2f}"),
             "int8": _mean_spread([100 * s["int8_val_accuracy"] for s in summaries], "{:.2f}"),
             **{key: _per_seed([s.get(key) for s in summaries]) for key in SE_COLUMNS},
