@@ -157,6 +157,19 @@ def test_mohaq_error_gain_reduction_by_hand():
     assert usable["usable_mean_reduction"] == pytest.approx(5.0)
 
 
+def test_mohaq_constrained_run_takes_its_ceiling_from_the_16_bit_model(tmp_path):
+    from jaxgru.studies import mohaq
+    args = mohaq.parse_args(["--out", str(tmp_path), "--tasks", "digits", "--cells", "sru"])
+    with pytest.raises(FileNotFoundError, match="run compress first"):
+        mohaq.run_config(args, "digits", "sru", "constrained")
+    (tmp_path / "digits_sru" / "compress").mkdir(parents=True)
+    (tmp_path / "digits_sru" / "compress" / "baseline.json").write_text(
+        json.dumps([{"bits": [2], "accuracy": 0.1}, {"bits": [16], "accuracy": 0.9533}]))
+    cfg = mohaq.run_config(args, "digits", "sru", "constrained")
+    assert cfg.max_error == pytest.approx(1 - 0.9533 + 0.01) and cfg.widths == "2,4,8,16"
+    assert mohaq.run_config(args, "digits", "sru", "compress").max_error is None
+
+
 def test_beacon_compare_takes_every_setting_and_gives_each_search_only_its_own(capsys):
     from jaxgru.studies import beacon_compare as bc
     cfgs = bc.configs(bc.parse_args(["--qat-epochs", "3", "--beacon-distance", "4", "--seed", "2"]))

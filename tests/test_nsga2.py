@@ -160,6 +160,16 @@ def test_sbx_and_polynomial_mutation_on_integers():
     assert moved.min() == 0 and moved.max() == 6  # within the bounds, and reaching them
     assert 0.05 < (moved != np.asarray(x)).mean() < 0.95  # eta 20: small moves that rounding often undoes
     assert (np.asarray(mutate(jax.random.split(key, 50), jnp.float32(0))) == np.asarray(x)).all()
+    # the distribution index is a traced parameter: a smaller one moves genes further (MOHAQ's 3)
+    cross = jax.jit(jax.vmap(lambda k, eta: nsga2.sbx_crossover(k, a, b, jnp.float32(1), jnp.float32(1), eta),
+                             (0, None)))
+    keys = jax.random.split(key, 500)
+    spread = {eta: np.abs(np.asarray(cross(keys, jnp.float32(eta))[0]) - np.asarray(a)).mean() for eta in (3, 15)}
+    assert spread[3] > spread[15]
+    far = jax.jit(jax.vmap(lambda k, eta: nsga2.polynomial_mutation(k, x, jnp.float32(1), 0, 6, eta), (0, None)))
+    keys = jax.random.split(key, 2000)
+    moves = {eta: np.abs(np.asarray(far(keys, jnp.float32(eta))) - np.asarray(x)).mean() for eta in (3, 20)}
+    assert moves[3] > moves[20]
 
 
 def test_offspring_are_in_bounds_and_new():

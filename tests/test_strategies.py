@@ -101,7 +101,7 @@ def test_pymoo_oracle_and_jaxgru_runs_count_evaluations_alike():
     assert f.shape == (40, 2)
     genes = np.concatenate(seen)
     assert genes.min() >= 0 and genes.max() <= 6 and np.issubdtype(genes.dtype, np.integer)
-    for name in ("sbx+polynomial", "uniform+reset, 10 offspring", "islands 2, every 5"):
+    for name in ("sbx+polynomial eta 3, 10 offspring", "uniform+reset, 10 offspring", "islands 2, every 5"):
         seen.clear()
         g = pc.run_jaxgru(objectives, 6, 6, population=12, evaluations=40, seed=0,
                           variant=pc.VARIANTS[name])
@@ -116,8 +116,16 @@ def test_a_run_chooses_its_strategy_by_setting():
     from jaxgru.runs.config import Config
     from jaxgru.runs.searching import make_strategy
 
-    strategy, _ = make_strategy(Config(), num_dims=17, num_objectives=2, upper=6)
-    assert isinstance(strategy, NSGA2)
+    strategy, params = make_strategy(Config(), num_dims=17, num_objectives=2, upper=6)
+    assert isinstance(strategy, NSGA2) and float(params.crossover_eta) == 15
+    assert float(params.crossover_rate) == pytest.approx(0.9)
+    mohaq = Config(crossover="sbx", mutation="polynomial", crossover_eta=3, mutation_eta=3, crossover_rate=1.0)
+    _, params = make_strategy(mohaq, num_dims=17, num_objectives=2, upper=6)
+    assert (float(params.crossover_eta), float(params.mutation_eta), float(params.crossover_rate)) == (3, 3, 1)
+    for bad, says in ((Config(crossover_rate=1.5), "`crossover_rate` is a probability"),
+                      (Config(mutation_eta=-1), "distribution indices >= 0")):
+        with pytest.raises(ValueError, match=says):
+            bad.check()
     cfg = Config(strategy="simple_ga", max_error=0.05)
     cfg.check()
     strategy, params = make_strategy(cfg, num_dims=17, num_objectives=2, upper=6)

@@ -24,7 +24,7 @@ from jaxgru.cells.genome import MAX_THRESHOLD, PLATFORM_WIDTHS, THRESHOLD_STEPS,
 from jaxgru.data.tasks import SPEECH_SOURCES, TASKS, Task, get_task
 from jaxgru.model.costs import COSTS, check_objectives
 from jaxgru.search.evosax_strategies import ALGORITHMS
-from jaxgru.search.nsga2 import CROSSOVERS, MUTATIONS
+from jaxgru.search.nsga2 import CROSSOVER_RATE, CROSSOVERS, MUTATIONS, PM_ETA, SBX_ETA
 
 MODES = ("ptq", "qat", "beacon")
 STRATEGIES = ("nsga2", *ALGORITHMS)
@@ -110,6 +110,10 @@ class Config:
     crossover: str = setting("uniform", "NSGA-II crossover", choices=sorted(CROSSOVERS))
     mutation: str = setting("reset", "NSGA-II mutation", choices=sorted(MUTATIONS))
     mutation_rate: float | None = setting(None, "mutation probability per gene (default 1 / genome length)")
+    crossover_rate: float = setting(CROSSOVER_RATE, "NSGA-II: probability that a pair of parents is recombined")
+    crossover_eta: float = setting(SBX_ETA, "distribution index of sbx crossover (small: children far from their "
+                                   "parents; MOHAQ's code uses 3)")
+    mutation_eta: float = setting(PM_ETA, "distribution index of polynomial mutation (MOHAQ's code uses 3)")
     seed_homogeneous: bool = setting(False, "put the homogeneous genomes of the width set into the initial population")
     offspring: int | None = setting(None, "NSGA-II offspring per generation (even, at most the population; default "
                                           "the population): fewer makes more, smaller generations")
@@ -192,6 +196,11 @@ class Config:
             if not 1 <= self.migrants < size:
                 raise ValueError(f"`migrants` must be 1..{size - 1} (fewer than an island of {size} holds); got "
                                  f"{self.migrants}.")
+        if not 0.0 <= self.crossover_rate <= 1.0:
+            raise ValueError(f"`crossover_rate` is a probability in [0, 1], got {self.crossover_rate}.")
+        if self.crossover_eta < 0 or self.mutation_eta < 0:
+            raise ValueError(f"`crossover_eta` and `mutation_eta` are distribution indices >= 0; got "
+                             f"{self.crossover_eta}, {self.mutation_eta}.")
         if self.crossover not in CROSSOVERS:
             raise ValueError(f"`crossover` must be one of {sorted(CROSSOVERS)}, got {self.crossover!r}.")
         if self.mutation not in MUTATIONS:

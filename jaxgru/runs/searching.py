@@ -37,7 +37,9 @@ def make_strategy(cfg: Config, num_dims: int, num_objectives: int, upper: int | 
                                offspring=cfg.offspring)
         if cfg.islands > 1:
             strategy = Islands(strategy, cfg.islands, cfg.migration_interval, cfg.migrants)
-        params = strategy.default_params
+        params = strategy.default_params.replace(crossover_rate=np.float32(cfg.crossover_rate),
+                                                 crossover_eta=np.float32(cfg.crossover_eta),
+                                                 mutation_eta=np.float32(cfg.mutation_eta))
         if cfg.mutation_rate is not None:
             params = params.replace(mutation_rate=np.float32(cfg.mutation_rate))
         return strategy, params

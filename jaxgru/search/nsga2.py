@@ -60,16 +60,24 @@ def crowding_distance(fitness: Array, rank: Array) -> Array:
 # ----------------------------------------------------------------------------- variation
 
 
-def uniform_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array) -> tuple[Array, Array]:
+# Every crossover takes ``(key, a, b, rate, swap, eta)`` and every mutation ``(key, x, rate, lower,
+# upper, eta)``, so one can replace another; an operator ignores the arguments it has no use for
+# (``eta``, the distribution index, is SBX's and polynomial mutation's).
+
+
+def uniform_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, eta: Array | float = 0.0
+                      ) -> tuple[Array, Array]:
     """With probability ``rate``, swap each gene of the two parents with probability ``swap``."""
+    del eta
     k_do, k_genes = jax.random.split(key)
     mask = jax.random.bernoulli(k_genes, swap, a.shape) & jax.random.bernoulli(k_do, rate)
     return jnp.where(mask, b, a), jnp.where(mask, a, b)
 
 
-def two_point_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array) -> tuple[Array, Array]:
+def two_point_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, eta: Array | float = 0.0
+                        ) -> tuple[Array, Array]:
     """With probability ``rate``, exchange the genes between two random cut points."""
-    del swap
+    del swap, eta
     k_do, k_cut = jax.random.split(key)
     cuts = jnp.sort(jax.random.randint(k_cut, (2,), 0, a.shape[-1] + 1))
     pos = jnp.arange(a.shape[-1])
@@ -77,15 +85,17 @@ def two_point_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array
     return jnp.where(mask, b, a), jnp.where(mask, a, b)
 
 
-def reset_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int) -> Array:
+def reset_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int, eta: Array | float = 0.0) -> Array:
     """Each gene is redrawn uniformly from ``[lower, upper]`` with probability ``rate``."""
+    del eta
     k_do, k_val = jax.random.split(key)
     new = jax.random.randint(k_val, x.shape, lower, upper + 1)
     return jnp.where(jax.random.bernoulli(k_do, rate, x.shape), new, x)
 
 
-def step_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int) -> Array:
+def step_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int, eta: Array | float = 0.0) -> Array:
     """Each gene moves by +-1 (reflected at the bounds) with probability ``rate``."""
+    del eta
     k_do, k_dir = jax.random.split(key)
     step = jnp.where(jax.random.bernoulli(k_dir, 0.5, x.shape), 1, -1)
     moved = x + step
@@ -94,14 +104,16 @@ def step_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int) -> 
 
 
 SBX_ETA, PM_ETA = 15.0, 20.0  # pymoo's defaults for SBX and polynomial mutation
+CROSSOVER_RATE = 0.9  # probability that a pair of parents is recombined (pymoo's and Deb's)
 
 
-def sbx_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, eta: float = SBX_ETA
+def sbx_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, eta: Array | float = SBX_ETA
                   ) -> tuple[Array, Array]:
     """Simulated binary crossover (Deb & Agrawal 1995) on integers, as pymoo's SBX with rounding:
     with probability ``rate``, each gene with probability ``swap`` becomes the pair
     ``((1 + beta) a + (1 - beta) b) / 2`` and ``((1 - beta) a + (1 + beta) b) / 2``, rounded; the
-    spread ``beta`` is drawn with distribution index ``eta`` (static). Children may leave the
+    spread ``beta`` is drawn with distribution index ``eta`` (small: children far from their
+    parents). Children may leave the
     bounds; :class:`NSGA2` clips every crossover's children into them."""
     k_do, k_genes, k_u = jax.random.split(key, 3)
     u = jax.random.uniform(k_u, a.shape)
@@ -113,10 +125,11 @@ def sbx_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, eta:
     return jnp.where(mask, c1, a), jnp.where(mask, c2, b)
 
 
-def polynomial_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int, eta: float = PM_ETA) -> Array:
+def polynomial_mutation(key: Array, x: Array, rate: Array, lower: int, upper: int, eta: Array | float = PM_ETA
+                        ) -> Array:
     """Deb's bounded polynomial mutation on integers, as pymoo's PM with rounding: each gene with
     probability ``rate`` moves by ``delta_q (upper - lower)``, ``delta_q`` drawn with distribution
-    index ``eta`` (static) so that it never leaves the bounds; then rounded."""
+    index ``eta`` so that it never leaves the bounds; then rounded."""
     k_do, k_u = jax.random.split(key)
     u = jax.random.uniform(k_u, x.shape)
     xf, span = x.astype(jnp.float32), jnp.maximum(jnp.asarray(upper) - lower, 1).astype(jnp.float32)
@@ -174,12 +187,16 @@ class Params:
 
     crossover_rate: probability that a pair is recombined. gene_swap_rate: per-gene swap
     probability of uniform crossover. mutation_rate: per-gene mutation probability (default
-    ``1 / D``). hv_ref: reference point ``[M]`` of the hypervolume (exact for 2 or 3 objectives).
+    ``1 / D``). crossover_eta, mutation_eta: distribution indices of SBX and of polynomial mutation
+    (default pymoo's, 15 and 20; MOHAQ's code uses 3 for both). hv_ref: reference point ``[M]`` of
+    the hypervolume (exact for 2 or 3 objectives).
     """
 
     crossover_rate: Array
     gene_swap_rate: Array
     mutation_rate: Array
+    crossover_eta: Array
+    mutation_eta: Array
     hv_ref: Array
 
 
@@ -264,9 +281,11 @@ class NSGA2:
     @property
     def default_params(self) -> Params:
         return Params(
-            crossover_rate=jnp.float32(0.9),
+            crossover_rate=jnp.float32(CROSSOVER_RATE),
             gene_swap_rate=jnp.float32(0.5),
             mutation_rate=jnp.float32(1.0 / self.num_dims),
+            crossover_eta=jnp.float32(SBX_ETA),
+            mutation_eta=jnp.float32(PM_ETA),
             hv_ref=jnp.ones(self.num_objectives, jnp.float32),
         )
 
@@ -380,13 +399,14 @@ class NSGA2:
         k_sel, k_cx, k_mut, k_dedup = jax.random.split(key, 4)
         winners = binary_tournament(k_sel, state.rank, state.crowding, p)
         parents = state.population[winners].reshape(p // 2, 2, self.num_dims)
-        c1, c2 = jax.vmap(self.crossover, (0, 0, 0, None, None))(
+        c1, c2 = jax.vmap(self.crossover, (0, 0, 0, None, None, None))(
             jax.random.split(k_cx, p // 2), parents[:, 0], parents[:, 1],
-            params.crossover_rate, params.gene_swap_rate,
+            params.crossover_rate, params.gene_swap_rate, params.crossover_eta,
         )
         children = jnp.clip(jnp.concatenate([c1, c2]), self.lower, self._upper)  # SBX may step outside
-        mutate = jax.vmap(self.mutation, (0, 0, None, None, None))
-        children = mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self._upper)
+        mutate = jax.vmap(self.mutation, (0, 0, None, None, None, None))
+        children = mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self._upper,
+                          params.mutation_eta)
         # Duplicates waste an evaluation: mutate them harder, and finally replace them at random.
         parent_keys = self._keys(state.population)
         k_r = k_dedup  # the final re-draw's key when there are no rounds (else the last round's)
@@ -394,7 +414,7 @@ class NSGA2:
             k_m, k_r = jax.random.split(k)
             dup = duplicate_mask(self._keys(children), parent_keys)
             again = mutate(jax.random.split(k_m, p), children, jnp.float32(2.0 / self.num_dims), self.lower,
-                           self._upper)
+                           self._upper, params.mutation_eta)
             children = jnp.where(dup[:, None], again, children)
         dup = duplicate_mask(self._keys(children), parent_keys)
         children = jnp.where(dup[:, None], self._fresh(k_r, state.population, p), children)

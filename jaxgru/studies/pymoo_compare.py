@@ -32,7 +32,7 @@ import numpy as np
 from jaxgru.files import atomic_write_bytes, write_json
 from jaxgru.runs.config import Config, add_arguments
 from jaxgru.runs.prepare import sizes
-from jaxgru.search import nsga2
+from jaxgru.runs.searching import make_strategy
 from jaxgru.search.islands import Islands
 from jaxgru.search.loop import run_search
 from jaxgru.search.pareto import archive_hypervolume, dominated_by, pareto_front
@@ -45,16 +45,19 @@ from jaxgru.studies.common import (
     smallest_within_1pt,
 )
 
-# jaxgru variants: what differs from the default NSGA-II (uniform crossover, reset mutation at
-# 1 / D per gene, P offspring per generation, one population): crossover, mutation, rate (per
-# gene, times 1 / D), offspring per generation, islands
-# (sub-populations of P / islands with ring migration of `migrants` every `interval` generations)
+# jaxgru variants: the run settings (:class:`~jaxgru.runs.config.Config` fields) that differ from the
+# default NSGA-II (uniform crossover, reset mutation at 1 / D per gene, P offspring per generation,
+# one population); "rate" is the mutation rate per gene in units of 1 / D.
 VARIANTS: dict[str, dict] = {
     "uniform+reset": {},
     "uniform+reset 2/D": {"rate": 2.0},
     "two_point+reset": {"crossover": "two_point"},
     "uniform+step": {"mutation": "step"},
+    "uniform+step, 10 offspring": {"mutation": "step", "offspring": 10},
     "sbx+polynomial": {"crossover": "sbx", "mutation": "polynomial"},
+    # MOHAQ's operators and generation size, as pymoo-mohaq below
+    "sbx+polynomial eta 3, 10 offspring": {"crossover": "sbx", "mutation": "polynomial", "crossover_eta": 3.0,
+                                           "mutation_eta": 3.0, "crossover_rate": 1.0, "offspring": 10},
     "uniform+reset, 10 offspring": {"offspring": 10},
     "islands 2, every 5": {"islands": 2},
     "islands 4, every 5": {"islands": 4},
@@ -112,21 +115,16 @@ def run_pymoo(objectives, n_var: int, upper: int, population: int, evaluations: 
 
 def run_jaxgru(objectives, n_var: int, upper: int, population: int, evaluations: int, seed: int,
                variant: dict) -> np.ndarray:
-    islands = variant.get("islands", 1)
-    strategy = nsga2.NSGA2(population // islands, n_var, 2, 0, upper,
-                           crossover=nsga2.CROSSOVERS[variant.get("crossover", "uniform")],
-                           mutation=nsga2.MUTATIONS[variant.get("mutation", "reset")],
-                           offspring=variant.get("offspring"))
-    if islands > 1:
-        strategy = Islands(strategy, islands, variant.get("interval", 5), variant.get("migrants", 2))
-    params = strategy.default_params
+    """jaxgru's NSGA-II as a run with ``variant``'s settings builds it; the objectives of every
+    genome it evaluated, in order (first ``evaluations``)."""
+    settings = {k: v for k, v in variant.items() if k != "rate"}
     if "rate" in variant:
-        params = params.replace(mutation_rate=np.float32(variant["rate"] / n_var))
-    per_generation = population if islands > 1 else strategy.offspring
+        settings["mutation_rate"] = variant["rate"] / n_var
+    strategy, params = make_strategy(Config(population=population, **settings), n_var, 2, upper)
+    per_generation = population if isinstance(strategy, Islands) else strategy.offspring
     generations = -(-(evaluations - population) // per_generation)
     r = run_search(strategy, params, lambda g, _: (objectives(g), None), generations=generations,
-                   key=jax.random.key(seed),
-                   progress=False)
+                   key=jax.random.key(seed), progress=False)
     return r.objectives.astype(np.float64)[:evaluations]
 
 
