@@ -21,6 +21,12 @@ REPO = Path(__file__).resolve().parents[1]
 # test_own_data.py on 2 cores). Set before JAX is imported, which reads these at import.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(REPO / ".pytest_cache" / "jax_compilation"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+# Compiling, not running, is most of the suite's time on 2 cores (test_cells.py and test_stacks.py:
+# 245 s with an empty compilation cache, 104 s with a full one), so tests compile with XLA's
+# optimizations off, as JAX's own test suite does (245 -> 199 s). Integer programs give the same
+# bits either way; float sums may be ordered differently, which no test depends on (float results
+# are compared within tolerances, or between two runs made under the same flags).
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
