@@ -60,24 +60,24 @@ def crowding_distance(fitness: Array, rank: Array) -> Array:
 # ----------------------------------------------------------------------------- variation
 
 
-# Every crossover takes ``(key, a, b, rate, swap, eta)`` and every mutation ``(key, x, rate, lower,
-# upper, eta)``, so one can replace another; an operator ignores the arguments it has no use for
-# (``eta``, the distribution index, is SBX's and polynomial mutation's).
+# Every crossover takes ``(key, a, b, rate, swap, lower, upper, eta)`` and every mutation ``(key, x,
+# rate, lower, upper, eta)``, so one can replace another; an operator ignores the arguments it has
+# no use for (``eta``, the distribution index, is SBX's and polynomial mutation's).
 
 
-def uniform_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, eta: Array | float = 0.0
-                      ) -> tuple[Array, Array]:
+def uniform_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, lower: int = 0,
+                      upper: int | Array = 0, eta: Array | float = 0.0) -> tuple[Array, Array]:
     """With probability ``rate``, swap each gene of the two parents with probability ``swap``."""
-    del eta
+    del lower, upper, eta
     k_do, k_genes = jax.random.split(key)
     mask = jax.random.bernoulli(k_genes, swap, a.shape) & jax.random.bernoulli(k_do, rate)
     return jnp.where(mask, b, a), jnp.where(mask, a, b)
 
 
-def two_point_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, eta: Array | float = 0.0
-                        ) -> tuple[Array, Array]:
+def two_point_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, lower: int = 0,
+                        upper: int | Array = 0, eta: Array | float = 0.0) -> tuple[Array, Array]:
     """With probability ``rate``, exchange the genes between two random cut points."""
-    del swap, eta
+    del swap, lower, upper, eta
     k_do, k_cut = jax.random.split(key)
     cuts = jnp.sort(jax.random.randint(k_cut, (2,), 0, a.shape[-1] + 1))
     pos = jnp.arange(a.shape[-1])
@@ -107,21 +107,33 @@ SBX_ETA, PM_ETA = 15.0, 20.0  # pymoo's defaults for SBX and polynomial mutation
 CROSSOVER_RATE = 0.9  # probability that a pair of parents is recombined (pymoo's and Deb's)
 
 
-def sbx_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, eta: Array | float = SBX_ETA
-                  ) -> tuple[Array, Array]:
-    """Simulated binary crossover (Deb & Agrawal 1995) on integers, as pymoo's SBX with rounding:
-    with probability ``rate``, each gene with probability ``swap`` becomes the pair
-    ``((1 + beta) a + (1 - beta) b) / 2`` and ``((1 - beta) a + (1 + beta) b) / 2``, rounded; the
-    spread ``beta`` is drawn with distribution index ``eta`` (small: children far from their
-    parents). Children may leave the
-    bounds; :class:`NSGA2` clips every crossover's children into them."""
-    k_do, k_genes, k_u = jax.random.split(key, 3)
-    u = jax.random.uniform(k_u, a.shape)
-    beta = jnp.where(u <= 0.5, (2 * u) ** (1 / (eta + 1)), (1 / (2 * (1 - u))) ** (1 / (eta + 1)))
+def sbx_crossover(key: Array, a: Array, b: Array, rate: Array, swap: Array, lower: int, upper: int | Array,
+                  eta: Array | float = SBX_ETA) -> tuple[Array, Array]:
+    """Simulated binary crossover (Deb & Agrawal 1995) in its bounded form (Deb's NSGA-II code,
+    pymoo's SBX), on integers with rounding: with probability ``rate``, each gene with probability
+    ``swap`` where the parents differ becomes a pair of children spread around the parents with
+    distribution index ``eta`` (small: far from them), each spread shrunk so that the child stays
+    within ``[lower, upper]`` (one bound, or one per gene); the two children are exchanged with
+    probability 1/2. Without the shrinking, children clipped to the bounds pile up on the extreme
+    widths, which at eta 3 is most of them near either bound."""
+    k_do, k_genes, k_u, k_x = jax.random.split(key, 4)
     af, bf = a.astype(jnp.float32), b.astype(jnp.float32)
-    c1 = jnp.round(0.5 * ((1 + beta) * af + (1 - beta) * bf)).astype(a.dtype)
-    c2 = jnp.round(0.5 * ((1 - beta) * af + (1 + beta) * bf)).astype(a.dtype)
-    mask = jax.random.bernoulli(k_genes, swap, a.shape) & jax.random.bernoulli(k_do, rate)
+    y1, y2 = jnp.minimum(af, bf), jnp.maximum(af, bf)
+    gap = jnp.maximum(y2 - y1, 1.0)  # genes with equal parents are left alone below
+    lo, hi = jnp.float32(lower), jnp.asarray(upper, jnp.float32)
+    u = jax.random.uniform(k_u, a.shape)
+    power = 1.0 / (eta + 1.0)
+
+    def spread(beta: Array) -> Array:  # the spread factor, its tail cut where a child would leave
+        alpha = 2.0 - beta ** -(eta + 1.0)
+        return jnp.where(u <= 1.0 / alpha, (u * alpha) ** power, (1.0 / (2.0 - u * alpha)) ** power)
+
+    low = 0.5 * (y1 + y2 - spread(1.0 + 2.0 * (y1 - lo) / gap) * gap)
+    high = 0.5 * (y1 + y2 + spread(1.0 + 2.0 * (hi - y2) / gap) * gap)
+    exchange = jax.random.bernoulli(k_x, 0.5, a.shape)
+    c1, c2 = jnp.where(exchange, high, low), jnp.where(exchange, low, high)
+    c1, c2 = (jnp.clip(jnp.round(c), lo, hi).astype(a.dtype) for c in (c1, c2))
+    mask = jax.random.bernoulli(k_genes, swap, a.shape) & jax.random.bernoulli(k_do, rate) & (a != b)
     return jnp.where(mask, c1, a), jnp.where(mask, c2, b)
 
 
@@ -399,11 +411,11 @@ class NSGA2:
         k_sel, k_cx, k_mut, k_dedup = jax.random.split(key, 4)
         winners = binary_tournament(k_sel, state.rank, state.crowding, p)
         parents = state.population[winners].reshape(p // 2, 2, self.num_dims)
-        c1, c2 = jax.vmap(self.crossover, (0, 0, 0, None, None, None))(
+        c1, c2 = jax.vmap(self.crossover, (0, 0, 0, None, None, None, None, None))(
             jax.random.split(k_cx, p // 2), parents[:, 0], parents[:, 1],
-            params.crossover_rate, params.gene_swap_rate, params.crossover_eta,
+            params.crossover_rate, params.gene_swap_rate, self.lower, self._upper, params.crossover_eta,
         )
-        children = jnp.clip(jnp.concatenate([c1, c2]), self.lower, self._upper)  # SBX may step outside
+        children = jnp.clip(jnp.concatenate([c1, c2]), self.lower, self._upper)  # any crossover's, in bounds
         mutate = jax.vmap(self.mutation, (0, 0, None, None, None, None))
         children = mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self._upper,
                           params.mutation_eta)

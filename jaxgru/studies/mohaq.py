@@ -2,7 +2,7 @@
 
     python experiments/mohaq.py --tasks mnist_row digits --cells gru sru --out results/mohaq
 
-Per (task, cell), four searches from one float model (the first trains it, the rest copy it),
+Per (task, cell), five searches from one float model (the first trains it, the rest copy it),
 P=40, G=20, in ``<out>/<task>_<cell>/<run>/``:
 
   silago     PTQ, widths {4, 8, 16}; error, SiLago speed-up, SiLago energy. MOHAQ: 97% of the
