@@ -79,28 +79,81 @@ JX_INLINE int32_t jx_read(jx_reader *r)
     return (int32_t)(field ^ sign) - (int32_t)sign; /* sign extension without shifting a negative */
 }
 
-/* sum_j q[j] * (code k + j of a packed stream of b-bit codes). Inlined with a constant width;
- * 4- and 2-bit codes starting on a byte take a byte, two or four codes, at a time. */
+/* Code i (0..7) of a group of eight b-bit codes (b = 2..8, b whole bytes), the group's bytes 0..3
+ * in lo and the rest in hi. With i and b constants: a shift, a mask and the sign (one SBFX). */
+JX_INLINE int32_t jx_group_code(uint32_t lo, uint32_t hi, int32_t i, int32_t bits)
+{
+    const int32_t pos = i * bits;
+    const uint32_t mask = ((uint32_t)1 << bits) - 1u, sign = (uint32_t)1 << (bits - 1);
+    uint32_t field;
+    if (pos + bits <= 32)
+        field = lo >> pos;
+    else if (pos >= 32)
+        field = hi >> (pos - 32);
+    else /* straddles the two words */
+        field = (lo >> pos) | (hi << (32 - pos));
+    field &= mask;
+    return (int32_t)(field ^ sign) - (int32_t)sign;
+}
+
+/* For j = 0 .. n-1 in order, STEP(j, c) with c code k + j of a packed stream of b-bit codes
+ * (b = 2..7, a constant where this is expanded): the codes before the first one that starts a
+ * byte through the reader; then eight codes (b whole bytes) at a time, and at 2 and 4 bits the
+ * whole bytes left one at a time, written out so that every shift is a constant; then the rest
+ * through the reader. */
+#define JX_GROUP_STEP(STEP, j, i, lo, hi, bits) STEP((j) + (i), jx_group_code(lo, hi, i, bits))
+#define JX_PACKED_FOR(data, k, n, bits, STEP)                                                           \
+    do {                                                                                                 \
+        const uint32_t period_ = ((bits) & 1) ? 8u : ((bits) == 4 ? 2u : 4u); /* codes per byte run */   \
+        const uint8_t *p_;                                                                               \
+        int32_t j_ = (int32_t)((period_ - ((k) & (period_ - 1u))) & (period_ - 1u)), i_;                 \
+        jx_reader r_;                                                                                    \
+        if (j_ > (n))                                                                                    \
+            j_ = (n);                                                                                    \
+        if (j_ > 0) {                                                                                    \
+            jx_reader_at(&r_, (data), (k), (bits));                                                      \
+            for (i_ = 0; i_ < j_; ++i_)                                                                  \
+                STEP(i_, jx_read(&r_));                                                                  \
+        }                                                                                                \
+        p_ = (const uint8_t *)(data) + ((((k) + (uint32_t)j_) * (uint32_t)(bits)) >> 3);                 \
+        for (; j_ + 8 <= (n); j_ += 8, p_ += (bits)) {                                                   \
+            const uint32_t lo_ = (uint32_t)p_[0] | (uint32_t)p_[1] << 8 |                                \
+                                 ((bits) > 2 ? (uint32_t)p_[2] << 16 : 0u) |                             \
+                                 ((bits) > 3 ? (uint32_t)p_[3] << 24 : 0u);                              \
+            const uint32_t hi_ = ((bits) > 4 ? (uint32_t)p_[4] : 0u) |                                   \
+                                 ((bits) > 5 ? (uint32_t)p_[5] << 8 : 0u) |                              \
+                                 ((bits) > 6 ? (uint32_t)p_[6] << 16 : 0u);                              \
+            JX_GROUP_STEP(STEP, j_, 0, lo_, hi_, bits);                                                  \
+            JX_GROUP_STEP(STEP, j_, 1, lo_, hi_, bits);                                                  \
+            JX_GROUP_STEP(STEP, j_, 2, lo_, hi_, bits);                                                  \
+            JX_GROUP_STEP(STEP, j_, 3, lo_, hi_, bits);                                                  \
+            JX_GROUP_STEP(STEP, j_, 4, lo_, hi_, bits);                                                  \
+            JX_GROUP_STEP(STEP, j_, 5, lo_, hi_, bits);                                                  \
+            JX_GROUP_STEP(STEP, j_, 6, lo_, hi_, bits);                                                  \
+            JX_GROUP_STEP(STEP, j_, 7, lo_, hi_, bits);                                                  \
+        }                                                                                                \
+        if (8 % (bits) == 0) /* 2 and 4 bits: the whole bytes left */                                    \
+            for (; j_ + 8 / (bits) <= (n); j_ += 8 / (bits), ++p_) {                                     \
+                JX_GROUP_STEP(STEP, j_, 0, (uint32_t)*p_, 0u, bits);                                     \
+                JX_GROUP_STEP(STEP, j_, 1, (uint32_t)*p_, 0u, bits);                                     \
+                if ((bits) == 2) {                                                                       \
+                    JX_GROUP_STEP(STEP, j_, 2, (uint32_t)*p_, 0u, bits);                                 \
+                    JX_GROUP_STEP(STEP, j_, 3, (uint32_t)*p_, 0u, bits);                                 \
+                }                                                                                        \
+            }                                                                                            \
+        if (j_ < (n)) { /* the reader loads its first byte at once: never past the last code */          \
+            jx_reader_at(&r_, (data), (k) + (uint32_t)j_, (bits));                                       \
+            for (; j_ < (n); ++j_)                                                                       \
+                STEP(j_, jx_read(&r_));                                                                  \
+        }                                                                                                \
+    } while (0)
+
+/* sum_j q[j] * (code k + j of a packed stream of b-bit codes); inlined with a constant width. */
+#define JX_DOT_STEP(j, c) (acc += (JX_ACC)q[j] * (c))
 JX_INLINE JX_ACC jx_dot_packed(const void *data, uint32_t k, int32_t n, const JX_CODE *q, int32_t bits)
 {
     JX_ACC acc = 0;
-    int32_t j = 0;
-    jx_reader r;
-    if ((bits == 4 || bits == 2) && ((k * (uint32_t)bits) & 7u) == 0u) {
-        const uint8_t *p = (const uint8_t *)data + ((k * (uint32_t)bits) >> 3);
-        const int32_t per_byte = 8 / bits, mask = (1 << bits) - 1, sign = 1 << (bits - 1);
-        for (; j + per_byte <= n; j += per_byte) {
-            int32_t v = *p++, i;
-            for (i = 0; i < per_byte; ++i) /* unrolled: per_byte is a constant */
-                acc += (JX_ACC)q[j + i] * ((((v >> (i * bits)) & mask) ^ sign) - sign);
-        }
-        k += (uint32_t)j;
-    }
-    if (j < n) { /* the reader loads its first byte at once: never past the last code */
-        jx_reader_at(&r, data, k, bits);
-        for (; j < n; ++j)
-            acc += (JX_ACC)q[j] * jx_read(&r);
-    }
+    JX_PACKED_FOR(data, k, n, bits, JX_DOT_STEP);
     return acc;
 }
 
@@ -185,6 +238,23 @@ static void jx_pairs(int32_t *pairs, const int8_t *q, int32_t n, int32_t bits)
                         JX_M(s, JX_TOP(w, 8, m), 3), JX_M(s, JX_TOP(w, 6, m), 4), JX_M(s, JX_TOP(w, 4, m), 5),   \
                         JX_M(s, JX_TOP(w, 2, m), 6), JX_M(s, JX_TOP(w, 0, m), 7))
 #define JX_WORD(s, w) (bits == 8 ? JX_WORD8(s, w) : bits == 4 ? JX_WORD4(s, w) : JX_WORD2(s, w))
+
+/* sum_j q[j] * (code j of the n codes from t): a row's codes after its last whole word, which are
+ * whole bytes on these paths (n * b a multiple of 8), a byte at a time. */
+JX_INLINE int32_t jx_tail_dot(const uint8_t *t, const int8_t *q, int32_t n, int32_t bits)
+{
+    int32_t acc = 0, j;
+    for (j = 0; j < n; j += 8 / bits, ++t) { /* written out: 1, 2 or 4 codes a byte */
+        const uint32_t v = *t;
+        acc += (int32_t)q[j] * jx_group_code(v, 0u, 0, bits);
+        if (bits <= 4)
+            acc += (int32_t)q[j + 1] * jx_group_code(v, 0u, 1, bits);
+        if (bits == 2)
+            acc += (int32_t)q[j + 2] * jx_group_code(v, 0u, 2, bits) +
+                   (int32_t)q[j + 3] * jx_group_code(v, 0u, 3, bits);
+    }
+    return acc;
+}
 
 /* s[r] = sum over `words` words of row r < rows (1 or 2; row 1 at p + stride) times the pairs. */
 JX_INLINE void jx_rows(int32_t *s, const uint8_t *p, uint32_t stride, const int32_t *pairs, int32_t words,
@@ -288,10 +358,9 @@ JX_INLINE void jx_rows_dot(int32_t *acc, const jx_weights *w, const int32_t *pai
         for (r = 0; r < rows; ++r) /* exact: each sum is a multiple of 2^(16-b) */
             acc[r] += s[r] >> (bits == 8 ? 0 : 16 - bits);
     }
-    if (words * per_word < n_in) /* the codes after the last whole word */
-        for (r = 0; r < rows; ++r)
-            acc[r] += jx_dot(w, (uint32_t)(i0 + r) * (uint32_t)n_in + (uint32_t)(words * per_word),
-                             n_in - words * per_word, q + words * per_word);
+    for (r = 0; r < rows; ++r)
+        acc[r] += jx_tail_dot(p + (uint32_t)r * stride + 4u * (uint32_t)words, q + words * per_word,
+                              n_in - words * per_word, bits);
 }
 
 /* sat(zero + round(acc * mult / 2^shift)) for shift >= 33 in 32-bit words: with P = acc * mult =
@@ -323,9 +392,8 @@ JX_INLINE void jx_linear_dsp(JX_CODE *out, const JX_CODE *q, int32_t n_in, int32
                 acc[r] = b[i + r];
             jx_rows4_bytes(acc, (const uint8_t *)w->data + (uint32_t)i * (uint32_t)n_in, (uint32_t)n_in, pairs, words);
             for (r = 0; r < 4; ++r) {
-                if (4 * words < n_in) /* the codes after the last whole word */
-                    acc[r] += jx_dot(w, (uint32_t)(i + r) * (uint32_t)n_in + 4u * (uint32_t)words, n_in - 4 * words,
-                                     q + 4 * words);
+                const uint8_t *row = (const uint8_t *)w->data + (uint32_t)(i + r) * (uint32_t)n_in;
+                acc[r] += jx_tail_dot(row + 4u * (uint32_t)words, q + 4 * words, n_in - 4 * words, 8);
                 out[i + r] = shift < 33 ? jx_saturate(zero, jx_round_shift((int64_t)acc[r] * mult, shift), qmin, qmax)
                                         : jx_requantize_high(acc[r], mult, shift, zero, qmin, qmax);
             }
@@ -376,6 +444,12 @@ static void jx_linear(JX_CODE *out, const JX_CODE *s, int32_t n_in, int32_t n_ou
 #endif
 
 #if defined(JX_USE_DELTA)
+#define JX_AXPY_STEP(i, c) (out[i] += factor * (c))
+JX_INLINE void jx_axpy_packed(JX_ACC *out, int32_t n, JX_ACC factor, const void *data, uint32_t k, int32_t bits)
+{
+    JX_PACKED_FOR(data, k, n, bits, JX_AXPY_STEP);
+}
+
 /* out[i] += factor * W[k + i] over n codes: a delta step's column update (a column of an
  * input-major matrix is contiguous). */
 static void jx_axpy(JX_ACC *out, int32_t n, JX_ACC factor, const jx_weights *w, uint32_t k)
@@ -390,10 +464,14 @@ static void jx_axpy(JX_ACC *out, int32_t n, JX_ACC factor, const jx_weights *w, 
         for (i = 0; i < n; ++i)
             out[i] += factor * c[i];
     } else {
-        jx_reader r;
-        jx_reader_at(&r, w->data, k, w->bits);
-        for (i = 0; i < n; ++i)
-            out[i] += factor * jx_read(&r);
+        switch (w->bits) { /* one constant width per call, which the compiler specializes */
+        case 2: jx_axpy_packed(out, n, factor, w->data, k, 2); break;
+        case 3: jx_axpy_packed(out, n, factor, w->data, k, 3); break;
+        case 4: jx_axpy_packed(out, n, factor, w->data, k, 4); break;
+        case 5: jx_axpy_packed(out, n, factor, w->data, k, 5); break;
+        case 6: jx_axpy_packed(out, n, factor, w->data, k, 6); break;
+        default: jx_axpy_packed(out, n, factor, w->data, k, 7); break;
+        }
     }
 }
 
