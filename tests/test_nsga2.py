@@ -194,18 +194,23 @@ def test_sbx_children_are_distributed_as_pymoos(eta):
         assert np.abs(mine - pymoo).max() < 0.02, (gene, mine.round(3), pymoo.round(3))
 
 
-def test_offspring_are_in_bounds_and_new():
-    strategy = NSGA2(16, 17)
-    params = strategy.default_params
-    state = strategy.init(jax.random.key(0), params)
-    pop, state = strategy.ask(jax.random.key(1), state, params)
-    f = np.asarray(pop, np.float32)[:, :2]
-    state, _ = strategy.tell(jax.random.key(2), pop, jnp.asarray(f), state, params)
-    children, _ = strategy.ask(jax.random.key(3), state, params)
-    children = np.asarray(children)
-    assert children.dtype == np.int32 and children.min() >= 2 and children.max() <= 8
-    rows = {tuple(r) for r in children}
-    assert len(rows) == 16 and not rows & {tuple(r) for r in np.asarray(state.population)}
+@pytest.mark.parametrize("duplicates", ["mutate", "remate"])
+def test_offspring_are_in_bounds_and_new(duplicates):
+    # 16 genomes of 17 genes, and 8 of 3 genes in 0..2 (27 genomes: copies are common)
+    for strategy, (lo, hi) in ((NSGA2(16, 17, duplicates=duplicates), (2, 8)),
+                               (NSGA2(8, 3, 2, 0, 2, crossover=nsga2.sbx_crossover, duplicates=duplicates), (0, 2))):
+        params = strategy.default_params
+        state = strategy.init(jax.random.key(0), params)
+        pop, state = strategy.ask(jax.random.key(1), state, params)
+        f = np.asarray(pop, np.float32)[:, :2]
+        state, _ = strategy.tell(jax.random.key(2), pop, jnp.asarray(f), state, params)
+        children, _ = strategy.ask(jax.random.key(3), state, params)
+        children = np.asarray(children)
+        assert children.dtype == np.int32 and children.min() >= lo and children.max() <= hi
+        rows = {tuple(r) for r in children}
+        assert len(rows) == strategy.population_size and not rows & {tuple(r) for r in np.asarray(state.population)}
+    with pytest.raises(ValueError, match="duplicates must be one of"):
+        NSGA2(8, 3, duplicates="keep")
 
 
 def test_survival_is_elitist():

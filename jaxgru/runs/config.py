@@ -24,7 +24,7 @@ from jaxgru.cells.genome import MAX_THRESHOLD, PLATFORM_WIDTHS, THRESHOLD_STEPS,
 from jaxgru.data.tasks import SPEECH_SOURCES, TASKS, Task, get_task
 from jaxgru.model.costs import COSTS, check_objectives
 from jaxgru.search.evosax_strategies import ALGORITHMS
-from jaxgru.search.nsga2 import CROSSOVER_RATE, CROSSOVERS, MUTATIONS, PM_ETA, SBX_ETA
+from jaxgru.search.nsga2 import CROSSOVER_RATE, CROSSOVERS, DUPLICATES, MUTATIONS, PM_ETA, SBX_ETA
 
 MODES = ("ptq", "qat", "beacon")
 STRATEGIES = ("nsga2", *ALGORITHMS)
@@ -114,6 +114,8 @@ class Config:
     crossover_eta: float = setting(SBX_ETA, "distribution index of sbx crossover (small: children far from their "
                                    "parents; MOHAQ's code uses 3)")
     mutation_eta: float = setting(PM_ETA, "distribution index of polynomial mutation (MOHAQ's code uses 3)")
+    duplicates: str = setting("mutate", "NSGA-II: an offspring that repeats a genome is mutated again (mutate) or "
+                              "made again from new parents (remate, as pymoo)", choices=list(DUPLICATES))
     seed_homogeneous: bool = setting(False, "put the homogeneous genomes of the width set into the initial population")
     offspring: int | None = setting(None, "NSGA-II offspring per generation (even, at most the population; default "
                                           "the population): fewer makes more, smaller generations")
@@ -201,6 +203,8 @@ class Config:
         if self.crossover_eta < 0 or self.mutation_eta < 0:
             raise ValueError(f"`crossover_eta` and `mutation_eta` are distribution indices >= 0; got "
                              f"{self.crossover_eta}, {self.mutation_eta}.")
+        if self.duplicates not in DUPLICATES:
+            raise ValueError(f"`duplicates` must be one of {list(DUPLICATES)}, got {self.duplicates!r}.")
         if self.crossover not in CROSSOVERS:
             raise ValueError(f"`crossover` must be one of {sorted(CROSSOVERS)}, got {self.crossover!r}.")
         if self.mutation not in MUTATIONS:

@@ -153,6 +153,8 @@ def polynomial_mutation(key: Array, x: Array, rate: Array, lower: int, upper: in
     return jnp.where(jax.random.bernoulli(k_do, rate, x.shape), moved, x)
 
 
+# How NSGA-II makes an offspring that repeats a genome again (``duplicates``).
+DUPLICATES = ("mutate", "remate")
 # The operators a run can name (``crossover``, ``mutation``).
 CROSSOVERS = {"uniform": uniform_crossover, "two_point": two_point_crossover, "sbx": sbx_crossover}
 MUTATIONS = {"reset": reset_mutation, "step": step_mutation, "polynomial": polynomial_mutation}
@@ -233,7 +235,10 @@ class NSGA2:
     this file or any with the same signatures). The first ``ask`` returns the random initial
     population; every later one returns ``offspring`` offspring (default ``population_size``;
     fewer makes a steadier search of more generations, as pymoo's ``n_offsprings``), none a copy
-    of a parent or of another offspring where ``dedup_rounds`` re-mutations can avoid it.
+    of a parent or of another offspring where ``dedup_rounds`` rounds of making them again can
+    avoid it (``duplicates``: ``"mutate"`` mutates a copy again at twice the rate, ``"remate"``
+    makes it again from new parents, as pymoo does; a copy left after the rounds is replaced by
+    a random genome).
     """
 
     def __init__(
@@ -247,6 +252,7 @@ class NSGA2:
         mutation: Callable = reset_mutation,
         dedup_rounds: int = 4,
         offspring: int | None = None,
+        duplicates: str = "mutate",
     ):
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 4:
             raise ValueError(f"population_size must be an int >= 4, got {population_size!r}.")
@@ -277,12 +283,15 @@ class NSGA2:
             raise ValueError(f"offspring must be an even int in 2..{population_size} (the population size); "
                              f"got {offspring!r}.")
         self.offspring = offspring
+        if duplicates not in DUPLICATES:
+            raise ValueError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}.")
+        self.duplicates = duplicates
 
     # ``self`` is a static argument of the jitted methods: two strategies with the same settings
     # compare equal, so a second search (a sweep, a seed) reuses the first one's compiled code.
     def _settings(self) -> tuple:
         return (self.population_size, self.num_dims, self.num_objectives, self.lower, self.upper, self.crossover,
-                self.mutation, self.dedup_rounds, self.offspring)
+                self.mutation, self.dedup_rounds, self.offspring, self.duplicates)
 
     def __eq__(self, other) -> bool:
         return type(other) is type(self) and other._settings() == self._settings()
@@ -409,6 +418,28 @@ class NSGA2:
     def _offspring(self, key: Array, state: State, params: Params) -> Array:
         p = self.offspring
         k_sel, k_cx, k_mut, k_dedup = jax.random.split(key, 4)
+        children = self._variation(k_sel, k_cx, k_mut, state, params)
+        mutate = jax.vmap(self.mutation, (0, 0, None, None, None, None))
+        # Duplicates waste an evaluation: make them again ("mutate": mutate them harder; "remate":
+        # from new parents, as pymoo does), and finally replace them at random.
+        parent_keys = self._keys(state.population)
+        k_r = k_dedup  # the final re-draw's key when there are no rounds (else the last round's)
+        for k in jax.random.split(k_dedup, self.dedup_rounds):
+            k_m, k_r = jax.random.split(k)
+            dup = duplicate_mask(self._keys(children), parent_keys)
+            if self.duplicates == "remate":
+                again = self._variation(*jax.random.split(k_m, 3), state, params)
+            else:
+                again = mutate(jax.random.split(k_m, p), children, jnp.float32(2.0 / self.num_dims), self.lower,
+                               self._upper, params.mutation_eta)
+            children = jnp.where(dup[:, None], again, children)
+        dup = duplicate_mask(self._keys(children), parent_keys)
+        children = jnp.where(dup[:, None], self._fresh(k_r, state.population, p), children)
+        return children.astype(jnp.int32)
+
+    def _variation(self, k_sel: Array, k_cx: Array, k_mut: Array, state: State, params: Params) -> Array:
+        """``offspring`` children: tournament, crossover, mutation."""
+        p = self.offspring
         winners = binary_tournament(k_sel, state.rank, state.crowding, p)
         parents = state.population[winners].reshape(p // 2, 2, self.num_dims)
         c1, c2 = jax.vmap(self.crossover, (0, 0, 0, None, None, None, None, None))(
@@ -417,17 +448,5 @@ class NSGA2:
         )
         children = jnp.clip(jnp.concatenate([c1, c2]), self.lower, self._upper)  # any crossover's, in bounds
         mutate = jax.vmap(self.mutation, (0, 0, None, None, None, None))
-        children = mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self._upper,
-                          params.mutation_eta)
-        # Duplicates waste an evaluation: mutate them harder, and finally replace them at random.
-        parent_keys = self._keys(state.population)
-        k_r = k_dedup  # the final re-draw's key when there are no rounds (else the last round's)
-        for k in jax.random.split(k_dedup, self.dedup_rounds):
-            k_m, k_r = jax.random.split(k)
-            dup = duplicate_mask(self._keys(children), parent_keys)
-            again = mutate(jax.random.split(k_m, p), children, jnp.float32(2.0 / self.num_dims), self.lower,
-                           self._upper, params.mutation_eta)
-            children = jnp.where(dup[:, None], again, children)
-        dup = duplicate_mask(self._keys(children), parent_keys)
-        children = jnp.where(dup[:, None], self._fresh(k_r, state.population, p), children)
-        return children.astype(jnp.int32)
+        return mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self._upper,
+                      params.mutation_eta)

@@ -58,6 +58,9 @@ VARIANTS: dict[str, dict] = {
     # MOHAQ's operators and generation size, as pymoo-mohaq below
     "sbx+polynomial eta 3, 10 offspring": {"crossover": "sbx", "mutation": "polynomial", "crossover_eta": 3.0,
                                            "mutation_eta": 3.0, "crossover_rate": 1.0, "offspring": 10},
+    "sbx+polynomial eta 3, 10 offspring, remate": {"crossover": "sbx", "mutation": "polynomial", "crossover_eta": 3.0,
+                                                   "mutation_eta": 3.0, "crossover_rate": 1.0, "offspring": 10,
+                                                   "duplicates": "remate"},
     "uniform+reset, 10 offspring": {"offspring": 10},
     "islands 2, every 5": {"islands": 2},
     "islands 4, every 5": {"islands": 4},
