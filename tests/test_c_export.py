@@ -192,13 +192,17 @@ def test_cortex_m4_under_qemu_equals_the_reference(stack, hidden, mnist_splits, 
 def test_cortex_m4_dsp_matmuls_equal_the_reference(mnist_splits, tmp_path):
     """The SMLAD path of the dense matmuls (8-bit bytes, 4- and 2-bit packed): a fan-in above its
     256-code partial sums (260), codes after the last whole word, an odd number of rows (9), and
-    4-bit codes stored one per byte; the same logits as the reference."""
+    4-bit codes stored one per byte; and of the delta column updates (two units at a time, bytes;
+    columns of 260 and 9 codes, an odd number of units propagated); the same logits and
+    propagated units as the reference."""
     s, p, r = _model("gru+gru", [260, 9], mnist_splits)
     x, lengths = _sequences(mnist_splits, 3)
     linear = np.array([op.kind == "linear" for op in s.ops])
-    for bits, packed in ((8, False), (4, True), (2, True), (4, False)):
-        a = export_arrays(p, r, np.where(linear, bits, 8).astype(np.int32))
-        d = tmp_path / f"{bits}{packed}"
+    delta = np.full(len(s.delta_sources), 2, np.int32)
+    for bits, packed, t in ((8, False, None), (4, True, None), (2, True, None), (4, False, None), (8, False, delta),
+                            (4, False, delta)):
+        a = export_arrays(p, r, np.where(linear, bits, 8).astype(np.int32), thresholds=t)
+        d = tmp_path / f"{bits}{packed}{t is None}"
         _check(a, x, lengths, tc.run_on_qemu(tc.build_cortex_m(
             tc.write_harness(d, a, Reference(a).quantize_input(x), lengths, packed=packed))))
         assert "smlad" in subprocess.run(["arm-none-eabi-objdump", "-d", str(d / "cortex-m4.elf")],

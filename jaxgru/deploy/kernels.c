@@ -183,23 +183,14 @@ static JX_ACC jx_dot(const jx_weights *w, uint32_t k, int32_t n, const JX_CODE *
     return acc;
 }
 
-#if defined(JX_USE_DENSE) && defined(JX_NARROW) && defined(__ARM_FEATURE_SIMD32) && !defined(JAXGRU_PORTABLE)
+#if (defined(JX_USE_DENSE) || defined(JX_USE_DELTA)) && defined(JX_NARROW) && defined(__ARM_FEATURE_SIMD32) && \
+    !defined(JAXGRU_PORTABLE)
 /* The Arm DSP extension (Cortex-M4, M7, M33...): SMLAD multiplies two pairs of 16-bit halves and
  * adds both products to an accumulator. Define JAXGRU_PORTABLE to compile the portable loops
  * instead; both give the same bits (the sums are the same integers, and no product or partial sum
- * can wrap).
- *
- * A row's weights are read a 32-bit word at a time: 32/b codes of b = 8, 4 or 2 bits, h = 16/b of
- * them in each half. The k-th value of a word (k < h) is the pair of halves that holds code k of
- * each half: for bytes, SXTB16 (k = 0: bytes 0 and 2; k = 1, rotated: bytes 1 and 3); below 8 bits,
- * the word shifted left so that those codes fill the top b bits of each half and masked, which is
- * each code times 2^(16-b), sign included. The codes are arranged once per call in the same
- * pairs, (q[j+k], q[j+h+k]), so each word costs one load, h masks (or SXTB16s) and h SMLADs per
- * row, and two rows share every load of the pairs. Sums below 8 bits are 2^(16-b) times the dot
- * product, shifted back after each partial sum of at most JX_DSP_CHUNK codes. */
+ * can wrap). */
 #include <arm_acle.h>
-#define JX_DSP
-#define JX_DSP_CHUNK 256 /* codes per partial sum: 256 products of at most 2^15 * 2^7 < 2^31 */
+#define JX_SIMD32
 
 static int32_t jx_load4(const void *p) /* four bytes, any alignment, as one little-endian word */
 {
@@ -217,6 +208,19 @@ static int32_t jx_sxtb16_odd(int32_t v) /* bytes 1 and 3, sign-extended into the
     return __sxtb16((int32_t)(((uint32_t)v >> 8) | ((uint32_t)v << 24)));
 #endif
 }
+#endif
+
+#if defined(JX_SIMD32) && defined(JX_USE_DENSE)
+/* A row's weights are read a 32-bit word at a time: 32/b codes of b = 8, 4 or 2 bits, h = 16/b of
+ * them in each half. The k-th value of a word (k < h) is the pair of halves that holds code k of
+ * each half: for bytes, SXTB16 (k = 0: bytes 0 and 2; k = 1, rotated: bytes 1 and 3); below 8 bits,
+ * the word shifted left so that those codes fill the top b bits of each half and masked, which is
+ * each code times 2^(16-b), sign included. The codes are arranged once per call in the same
+ * pairs, (q[j+k], q[j+h+k]), so each word costs one load, h masks (or SXTB16s) and h SMLADs per
+ * row, and two rows share every load of the pairs. Sums below 8 bits are 2^(16-b) times the dot
+ * product, shifted back after each partial sum of at most JX_DSP_CHUNK codes. */
+#define JX_DSP
+#define JX_DSP_CHUNK 256 /* codes per partial sum: 256 products of at most 2^15 * 2^7 < 2^31 */
 
 /* pairs[g * h + k] = (q[32/b * g + k], q[32/b * g + h + k]) for the n / (32/b) whole words */
 static void jx_pairs(int32_t *pairs, const int8_t *q, int32_t n, int32_t bits)
@@ -475,6 +479,42 @@ static void jx_axpy(JX_ACC *out, int32_t n, JX_ACC factor, const jx_weights *w, 
     }
 }
 
+#if defined(JX_SIMD32)
+/* out[i] += f1 * c1[i] + f2 * c2[i]: two columns of bytes at once. SXTB16 puts codes 0 and 2 (and,
+ * rotated, 1 and 3) of four of a column's bytes into two halves; each output's pair of codes, one
+ * from each column, is packed into one word (PKHBT/PKHTB) and one SMLAD adds both products. The
+ * memory never wraps (tests/test_delta.py), so adding two updates at once gives the same bits. */
+static void jx_axpy2_bytes(int32_t *out, int32_t n, int32_t f1, int32_t f2, const int8_t *c1, const int8_t *c2)
+{
+    const int32_t f = (int32_t)((uint32_t)(uint16_t)f1 | (uint32_t)(uint16_t)f2 << 16), whole = n & ~3;
+    int32_t i;
+    for (i = 0; i < whole; i += 4) {
+        const int32_t wa = jx_load4(c1 + i), wb = jx_load4(c2 + i);
+        const uint32_t a = (uint32_t)__sxtb16(wa), b = (uint32_t)__sxtb16(wb);
+        const uint32_t ao = (uint32_t)jx_sxtb16_odd(wa), bo = (uint32_t)jx_sxtb16_odd(wb);
+        out[i] = __smlad((int32_t)((a & 0xFFFFu) | (b << 16)), f, out[i]);
+        out[i + 1] = __smlad((int32_t)((ao & 0xFFFFu) | (bo << 16)), f, out[i + 1]);
+        out[i + 2] = __smlad((int32_t)((a >> 16) | (b & 0xFFFF0000u)), f, out[i + 2]);
+        out[i + 3] = __smlad((int32_t)((ao >> 16) | (bo & 0xFFFF0000u)), f, out[i + 3]);
+    }
+    for (; i < n; ++i)
+        out[i] += f1 * c1[i] + f2 * c2[i];
+}
+#endif
+
+/* out[i] += f1 * column k1 + f2 * column k2 (n codes each): two propagated units' updates. */
+static void jx_axpy2(JX_ACC *out, int32_t n, JX_ACC f1, JX_ACC f2, const jx_weights *w, uint32_t k1, uint32_t k2)
+{
+#if defined(JX_SIMD32)
+    if (w->storage == JX_BYTES) {
+        jx_axpy2_bytes(out, n, f1, f2, (const int8_t *)w->data + k1, (const int8_t *)w->data + k2);
+        return;
+    }
+#endif
+    jx_axpy(out, n, f1, w, k1);
+    jx_axpy(out, n, f2, w, k2);
+}
+
 /* out[i] = sat(zero + round(acc[i] * mult / 2^shift)): a linear operator's requantization. */
 static void jx_requantize(JX_CODE *out, const JX_ACC *acc, int32_t n, int32_t mult, int32_t shift,
                           int32_t zero, int32_t qmin, int32_t qmax)
@@ -491,16 +531,26 @@ static uint32_t jx_delta(JX_CODE *last, const JX_CODE *s, int32_t n, int32_t the
                          JX_ACC *const *memory, const jx_weights *const *w, int32_t n_out)
 {
     uint32_t propagated = 0;
-    int32_t j, k;
+    int32_t j, k, waiting = -1, waiting_move = 0; /* units go in pairs (jx_axpy2); one may wait */
     for (j = 0; j < n; ++j) {
         int32_t move = (int32_t)s[j] - last[j];
         if (move > theta || move < -theta) {
-            for (k = 0; k < n_ops; ++k)
-                jx_axpy(memory[k], n_out, (JX_ACC)move, w[k], (uint32_t)j * (uint32_t)n_out);
+            if (waiting < 0) {
+                waiting = j;
+                waiting_move = move;
+            } else {
+                for (k = 0; k < n_ops; ++k)
+                    jx_axpy2(memory[k], n_out, (JX_ACC)waiting_move, (JX_ACC)move, w[k],
+                             (uint32_t)waiting * (uint32_t)n_out, (uint32_t)j * (uint32_t)n_out);
+                waiting = -1;
+            }
             last[j] = s[j];
             ++propagated;
         }
     }
+    if (waiting >= 0)
+        for (k = 0; k < n_ops; ++k)
+            jx_axpy(memory[k], n_out, (JX_ACC)waiting_move, w[k], (uint32_t)waiting * (uint32_t)n_out);
     return propagated;
 }
 
