@@ -148,6 +148,17 @@ JX_INLINE int32_t jx_group_code(uint32_t lo, uint32_t hi, int32_t i, int32_t bit
         }                                                                                                \
     } while (0)
 
+/* CALL(b) with the packed width b = bits (2..7) as a constant, which the compiler specializes. */
+#define JX_BY_PACKED_WIDTH(bits, CALL)                                                                  \
+    switch (bits) {                                                                                      \
+    case 2: CALL(2); break;                                                                              \
+    case 3: CALL(3); break;                                                                              \
+    case 4: CALL(4); break;                                                                              \
+    case 5: CALL(5); break;                                                                              \
+    case 6: CALL(6); break;                                                                              \
+    default: CALL(7); break;                                                                             \
+    }
+
 /* sum_j q[j] * (code k + j of a packed stream of b-bit codes); inlined with a constant width. */
 #define JX_DOT_STEP(j, c) (acc += (JX_ACC)q[j] * (c))
 JX_INLINE JX_ACC jx_dot_packed(const void *data, uint32_t k, int32_t n, const JX_CODE *q, int32_t bits)
@@ -171,14 +182,8 @@ static JX_ACC jx_dot(const jx_weights *w, uint32_t k, int32_t n, const JX_CODE *
         for (j = 0; j < n; ++j)
             acc += (JX_ACC)q[j] * r[j];
     } else {
-        switch (w->bits) { /* one constant width per call, which the compiler specializes */
-        case 2: acc = jx_dot_packed(w->data, k, n, q, 2); break;
-        case 3: acc = jx_dot_packed(w->data, k, n, q, 3); break;
-        case 4: acc = jx_dot_packed(w->data, k, n, q, 4); break;
-        case 5: acc = jx_dot_packed(w->data, k, n, q, 5); break;
-        case 6: acc = jx_dot_packed(w->data, k, n, q, 6); break;
-        default: acc = jx_dot_packed(w->data, k, n, q, 7); break;
-        }
+#define JX_DOT_AT(b) acc = jx_dot_packed(w->data, k, n, q, b)
+        JX_BY_PACKED_WIDTH(w->bits, JX_DOT_AT)
     }
     return acc;
 }
@@ -468,14 +473,8 @@ static void jx_axpy(JX_ACC *out, int32_t n, JX_ACC factor, const jx_weights *w, 
         for (i = 0; i < n; ++i)
             out[i] += factor * c[i];
     } else {
-        switch (w->bits) { /* one constant width per call, which the compiler specializes */
-        case 2: jx_axpy_packed(out, n, factor, w->data, k, 2); break;
-        case 3: jx_axpy_packed(out, n, factor, w->data, k, 3); break;
-        case 4: jx_axpy_packed(out, n, factor, w->data, k, 4); break;
-        case 5: jx_axpy_packed(out, n, factor, w->data, k, 5); break;
-        case 6: jx_axpy_packed(out, n, factor, w->data, k, 6); break;
-        default: jx_axpy_packed(out, n, factor, w->data, k, 7); break;
-        }
+#define JX_AXPY_AT(b) jx_axpy_packed(out, n, factor, w->data, k, b)
+        JX_BY_PACKED_WIDTH(w->bits, JX_AXPY_AT)
     }
 }
 

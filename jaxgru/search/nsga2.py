@@ -419,7 +419,6 @@ class NSGA2:
         p = self.offspring
         k_sel, k_cx, k_mut, k_dedup = jax.random.split(key, 4)
         children = self._variation(k_sel, k_cx, k_mut, state, params)
-        mutate = jax.vmap(self.mutation, (0, 0, None, None, None, None))
         # Duplicates waste an evaluation: make them again ("mutate": mutate them harder; "remate":
         # from new parents, as pymoo does), and finally replace them at random.
         parent_keys = self._keys(state.population)
@@ -430,8 +429,7 @@ class NSGA2:
             if self.duplicates == "remate":
                 again = self._variation(*jax.random.split(k_m, 3), state, params)
             else:
-                again = mutate(jax.random.split(k_m, p), children, jnp.float32(2.0 / self.num_dims), self.lower,
-                               self._upper, params.mutation_eta)
+                again = self._mutate(k_m, children, jnp.float32(2.0 / self.num_dims), params)
             children = jnp.where(dup[:, None], again, children)
         dup = duplicate_mask(self._keys(children), parent_keys)
         children = jnp.where(dup[:, None], self._fresh(k_r, state.population, p), children)
@@ -447,6 +445,10 @@ class NSGA2:
             params.crossover_rate, params.gene_swap_rate, self.lower, self._upper, params.crossover_eta,
         )
         children = jnp.clip(jnp.concatenate([c1, c2]), self.lower, self._upper)  # any crossover's, in bounds
+        return self._mutate(k_mut, children, params.mutation_rate, params)
+
+    def _mutate(self, key: Array, children: Array, rate: Array, params: Params) -> Array:
+        """The mutation applied to each child, at ``rate`` per gene."""
         mutate = jax.vmap(self.mutation, (0, 0, None, None, None, None))
-        return mutate(jax.random.split(k_mut, p), children, params.mutation_rate, self.lower, self._upper,
+        return mutate(jax.random.split(key, children.shape[0]), children, rate, self.lower, self._upper,
                       params.mutation_eta)

@@ -48,6 +48,9 @@ from jaxgru.studies.common import (
 # jaxgru variants: the run settings (:class:`~jaxgru.runs.config.Config` fields) that differ from the
 # default NSGA-II (uniform crossover, reset mutation at 1 / D per gene, P offspring per generation,
 # one population); "rate" is the mutation rate per gene in units of 1 / D.
+# MOHAQ's operators and generation size, as pymoo-mohaq below
+MOHAQ_OPERATORS = {"crossover": "sbx", "mutation": "polynomial", "crossover_eta": 3.0, "mutation_eta": 3.0,
+                   "crossover_rate": 1.0, "offspring": 10}
 VARIANTS: dict[str, dict] = {
     "uniform+reset": {},
     "uniform+reset 2/D": {"rate": 2.0},
@@ -55,12 +58,8 @@ VARIANTS: dict[str, dict] = {
     "uniform+step": {"mutation": "step"},
     "uniform+step, 10 offspring": {"mutation": "step", "offspring": 10},
     "sbx+polynomial": {"crossover": "sbx", "mutation": "polynomial"},
-    # MOHAQ's operators and generation size, as pymoo-mohaq below
-    "sbx+polynomial eta 3, 10 offspring": {"crossover": "sbx", "mutation": "polynomial", "crossover_eta": 3.0,
-                                           "mutation_eta": 3.0, "crossover_rate": 1.0, "offspring": 10},
-    "sbx+polynomial eta 3, 10 offspring, remate": {"crossover": "sbx", "mutation": "polynomial", "crossover_eta": 3.0,
-                                                   "mutation_eta": 3.0, "crossover_rate": 1.0, "offspring": 10,
-                                                   "duplicates": "remate"},
+    "sbx+polynomial eta 3, 10 offspring": MOHAQ_OPERATORS,
+    "sbx+polynomial eta 3, 10 offspring, remate": {**MOHAQ_OPERATORS, "duplicates": "remate"},
     "uniform+reset, 10 offspring": {"offspring": 10},
     "islands 2, every 5": {"islands": 2},
     "islands 4, every 5": {"islands": 4},
