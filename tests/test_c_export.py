@@ -18,6 +18,7 @@ from jaxgru.cells import Stack
 from jaxgru.cells.genome import MAX_THRESHOLD
 from jaxgru.deploy import c_sources, pack_codes, stored_bytes, unpack_codes
 from jaxgru.deploy import toolchain as tc
+from jaxgru.deploy.packing import GROUP_FIELDS, group_rows, ungroup_rows
 from jaxgru.model.calibrate import calibrate
 from jaxgru.model.export import export_arrays
 from jaxgru.model.floating import Classifier
@@ -169,6 +170,33 @@ def test_packing_order_is_least_significant_bit_first():
         pack_codes(np.array([4]), 3)
 
 
+@settings(max_examples=60, deadline=None)
+@given(field=st.sampled_from(GROUP_FIELDS), rows=st.integers(1, 19), cols=st.integers(1, 9), seed=st.integers(0, 99))
+def test_grouped_rows_round_trip_and_read_as_one_signed_halfword(field, rows, cols, seed):
+    """The grouped storage takes the packed stream's bytes, gives the matrix back, and each group's
+    halfword read as a signed 16-bit number is sum_r code_r 2^(r*f) plus the offsets of the rows
+    below the top one (what one SMLAD multiplies)."""
+    half = 1 << (field - 1)
+    codes = np.random.default_rng(seed).integers(-half, half, (rows, cols))
+    data = group_rows(codes, field)
+    assert data.size == -(-rows * cols * field // 8)
+    np.testing.assert_array_equal(ungroup_rows(data, field, rows, cols), codes)
+    per = 16 // field
+    halfwords = np.frombuffer(data[: rows // per * cols * 2].tobytes(), "<i2").reshape(-1, cols)
+    for g in range(rows // per):
+        weights = (1 << (field * np.arange(per)))[:, None]
+        expected = (codes[g * per:(g + 1) * per] * weights).sum(0) + (half * weights[:-1]).sum()
+        np.testing.assert_array_equal(halfwords[g], expected)
+
+
+def test_grouped_order_by_hand():
+    """Two 8-bit rows [1, -2] and [3, 4]: halfword j = (row 0 + 128) | row 1 << 8, little-endian,
+    then a third row as plain int8; four 4-bit rows of one column: 1, -2, 3 offset by 8, -4 as is."""
+    data = group_rows(np.array([[1, -2], [3, 4], [-1, 5]]), 8)
+    assert data.tolist() == [129, 3, 126, 4, 255, 5]
+    assert group_rows(np.array([[1], [-2], [3], [-4]]), 4).tolist() == [0x69, 0xCB]  # 9, 6, 11 and -4 as 0xC
+
+
 @needs_arm
 @pytest.mark.parametrize("stack,hidden", [("gru", 7), ("lstm", 5), ("ligru+sru", [6, 5])])
 def test_cortex_m4_under_qemu_equals_the_reference(stack, hidden, mnist_splits, tmp_path):
@@ -190,9 +218,10 @@ def test_cortex_m4_under_qemu_equals_the_reference(stack, hidden, mnist_splits, 
 
 @needs_arm
 def test_cortex_m4_dsp_matmuls_equal_the_reference(mnist_splits, tmp_path):
-    """The SMLAD path of the dense matmuls (8-bit bytes, 4- and 2-bit packed): a fan-in above its
-    256-code partial sums (260), codes after the last whole word, an odd number of rows (9), and
-    4-bit codes stored one per byte; and of the delta column updates (two units at a time, bytes;
+    """The SMLAD path of the dense matmuls (grouped rows: 8-bit bytes, 4- and 2-bit packed): a
+    fan-in above its 256-input partial sums (260), an odd fan-in (9: a lone last halfword), rows
+    after the last whole block (260 and 9 rows: 4 at 2 bits, 1 at every width), and 4-bit codes
+    stored one per byte; and of the delta column updates (two units at a time, bytes;
     columns of 260 and 9 codes, an odd number of units propagated); the same logits and
     propagated units as the reference."""
     s, p, r = _model("gru+gru", [260, 9], mnist_splits)

@@ -32,11 +32,11 @@ import numpy as np
 from jaxgru.cells import Stack
 from jaxgru.cells.declaration import INPUT, Cell
 from jaxgru.cells.genome import is_wide
-from jaxgru.deploy.packing import pack_codes, storage
+from jaxgru.deploy.packing import group_field, group_rows, pack_codes, storage
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_STORAGE_ENUM = {"bytes": "JX_BYTES", "halfwords": "JX_HALFWORDS", "packed": "JX_PACKED"}
-_STORAGE_TYPE = {"bytes": "int8_t", "halfwords": "int16_t", "packed": "uint8_t"}
+_STORAGE_ENUM = {"bytes": "JX_BYTES", "halfwords": "JX_HALFWORDS", "packed": "JX_PACKED", "grouped": "JX_GROUPED"}
+_STORAGE_TYPE = {"bytes": "int8_t", "halfwords": "int16_t", "packed": "uint8_t", "grouped": "uint8_t"}
 
 
 def _kernels() -> str:
@@ -76,10 +76,14 @@ class _Layer:
         return self.n_in if src == INPUT else self.hidden
 
 
-def _weights(name: str, codes: np.ndarray, bits: int, packed: bool) -> str:
-    """A ``const`` array of ``codes`` (C order) in its storage and the ``jx_weights`` naming it."""
-    kind = storage(bits, packed)
-    data = pack_codes(codes, bits) if kind == "packed" else np.asarray(codes).reshape(-1)
+def _weights(name: str, codes: np.ndarray, bits: int, packed: bool, matrix: bool = False) -> str:
+    """A ``const`` array of ``codes`` (C order) in its storage and the ``jx_weights`` naming it;
+    ``matrix``: a dense linear operator's (output-major), grouped where its width allows."""
+    kind, field = storage(bits, packed), group_field(bits, packed) if matrix else None
+    if field is not None:
+        kind, bits, data = "grouped", field, group_rows(codes, field)
+    else:
+        data = pack_codes(codes, bits) if kind == "packed" else np.asarray(codes).reshape(-1)
     return (f"static const {_STORAGE_TYPE[kind]} {name}_data[{data.size}] = {{\n{_numbers(data)}\n}};\n"
             f"static const jx_weights {name} = {{{name}_data, {_STORAGE_ENUM[kind]}, {bits}}};\n")
 
@@ -149,13 +153,14 @@ STEP_KERNELS: dict[str, tuple[str, Callable[[_Layer, int], str]]] = {
 
 
 def _constants(ly: _Layer, packed: bool, delta: bool) -> str:
-    """Every constant array of a layer: weights (output-major), biases, vectors, tables."""
+    """Every constant array of a layer: weights (dense: output-major, grouped where the width
+    allows; delta: input-major), biases, vectors, tables."""
     out = []
     for k, op in enumerate(ly.cell.ops):
         bits = int(ly.genome[k])
         if op.kind == "linear":  # dense: output-major, a row per output unit; delta: a column per input unit
             w = np.asarray(ly.a[f"w_{op.name}"]) if delta else np.asarray(ly.a[f"w_{op.name}"]).T
-            out.append(_weights(f"{ly.c}w_{op.name}", w, bits, packed))
+            out.append(_weights(f"{ly.c}w_{op.name}", w, bits, packed, matrix=not delta))
             bias = _numbers(ly.a[f"b_{op.name}"])
             out.append(f"static const JX_ACC {ly.c}b_{op.name}[{ly.hidden}] = {{\n{bias}\n}};\n")
         elif op.kind == "scale":

@@ -17,12 +17,12 @@
 typedef char jx_needs_arithmetic_right_shift[(((int32_t)-1) >> 1) == -1 ? 1 : -1];
 typedef char jx_needs_arithmetic_right_shift64[(((int64_t)-1) >> 1) == -1 ? 1 : -1];
 
-enum { JX_BYTES = 0, JX_HALFWORDS = 1, JX_PACKED = 2 };
+enum { JX_BYTES = 0, JX_HALFWORDS = 1, JX_PACKED = 2, JX_GROUPED = 3 };
 
 typedef struct {
-    const void *data; /* int8_t[], int16_t[] or packed uint8_t[] */
-    int32_t storage;  /* JX_BYTES, JX_HALFWORDS or JX_PACKED */
-    int32_t bits;     /* the codes' width */
+    const void *data; /* int8_t[], int16_t[], packed or grouped uint8_t[] */
+    int32_t storage;  /* JX_BYTES, JX_HALFWORDS, JX_PACKED or JX_GROUPED */
+    int32_t bits;     /* the codes' width; grouped: the fields' (8, 4 or 2) */
 } jx_weights;
 
 static int64_t jx_round_shift(int64_t value, int32_t shift)
@@ -192,8 +192,7 @@ static JX_ACC jx_dot(const jx_weights *w, uint32_t k, int32_t n, const JX_CODE *
     !defined(JAXGRU_PORTABLE)
 /* The Arm DSP extension (Cortex-M4, M7, M33...): SMLAD multiplies two pairs of 16-bit halves and
  * adds both products to an accumulator. Define JAXGRU_PORTABLE to compile the portable loops
- * instead; both give the same bits (the sums are the same integers, and no product or partial sum
- * can wrap). */
+ * instead; both give the same bits (each path's sums are the same integers: see each). */
 #include <arm_acle.h>
 #define JX_SIMD32
 
@@ -203,6 +202,7 @@ static int32_t jx_load4(const void *p) /* four bytes, any alignment, as one litt
     return (int32_t)((uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 | (uint32_t)u[3] << 24);
 }
 
+#if defined(JX_USE_DELTA)
 static int32_t jx_sxtb16_odd(int32_t v) /* bytes 1 and 3, sign-extended into the two halves */
 {
 #if defined(__GNUC__)
@@ -214,168 +214,158 @@ static int32_t jx_sxtb16_odd(int32_t v) /* bytes 1 and 3, sign-extended into the
 #endif
 }
 #endif
+#endif
 
-#if defined(JX_SIMD32) && defined(JX_USE_DENSE)
-/* A row's weights are read a 32-bit word at a time: 32/b codes of b = 8, 4 or 2 bits, h = 16/b of
- * them in each half. The k-th value of a word (k < h) is the pair of halves that holds code k of
- * each half: for bytes, SXTB16 (k = 0: bytes 0 and 2; k = 1, rotated: bytes 1 and 3); below 8 bits,
- * the word shifted left so that those codes fill the top b bits of each half and masked, which is
- * each code times 2^(16-b), sign included. The codes are arranged once per call in the same
- * pairs, (q[j+k], q[j+h+k]), so each word costs one load, h masks (or SXTB16s) and h SMLADs per
- * row, and two rows share every load of the pairs. Sums below 8 bits are 2^(16-b) times the dot
- * product, shifted back after each partial sum of at most JX_DSP_CHUNK codes. */
-#define JX_DSP
-#define JX_DSP_CHUNK 256 /* codes per partial sum: 256 products of at most 2^15 * 2^7 < 2^31 */
-
-/* pairs[g * h + k] = (q[32/b * g + k], q[32/b * g + h + k]) for the n / (32/b) whole words */
-static void jx_pairs(int32_t *pairs, const int8_t *q, int32_t n, int32_t bits)
+#if defined(JX_USE_DENSE)
+/* Grouped weights (JX_GROUPED, fields of b = 8, 4 or 2 bits; jaxgru.deploy.packing.group_rows):
+ * rows in groups of G = 16/b, a group's 2 * n_in bytes one little-endian halfword per input j
+ * holding its G rows' codes, row r in bits r*b .. r*b+b-1, offset by 2^(b-1) (unsigned) below the
+ * top row, the top row in two's complement; then the rows after the last whole group as a packed
+ * stream of b-bit codes (int8 at 8 bits). Code r of halfword hw (top: the group's last row): */
+JX_INLINE int32_t jx_field(uint32_t hw, int32_t r, int32_t bits, int32_t top)
 {
-    const int32_t h = 16 / bits;
-    int32_t j, k;
-    for (j = 0; j + 2 * h <= n; j += 2 * h)
-        for (k = 0; k < h; ++k)
-            *pairs++ = (int32_t)((uint32_t)(uint16_t)q[j + k] | (uint32_t)(uint16_t)q[j + h + k] << 16);
+    const uint32_t mask = ((uint32_t)1 << bits) - 1u, half = (mask >> 1) + 1u, field = (hw >> (r * bits)) & mask;
+    return top ? (int32_t)(field ^ half) - (int32_t)half : (int32_t)field - (int32_t)half;
 }
 
-/* One word w of a row times its pairs, added to s: 2 (bytes), 4 (4 bits) or 8 (2 bits) SMLADs. */
-#define JX_M(s, v, k) s = __smlad((int32_t)(v), pairs[k], s)
-#define JX_TOP(w, sh, m) (((uint32_t)(w) << (sh)) & (m))
-#define JX_WORD8(s, w) (JX_M(s, __sxtb16(w), 0), JX_M(s, jx_sxtb16_odd(w), 1))
-#define JX_WORD4(s, w) (JX_M(s, JX_TOP(w, 12, m), 0), JX_M(s, JX_TOP(w, 8, m), 1), JX_M(s, JX_TOP(w, 4, m), 2), \
-                        JX_M(s, JX_TOP(w, 0, m), 3))
-#define JX_WORD2(s, w) (JX_M(s, JX_TOP(w, 14, m), 0), JX_M(s, JX_TOP(w, 12, m), 1), JX_M(s, JX_TOP(w, 10, m), 2), \
-                        JX_M(s, JX_TOP(w, 8, m), 3), JX_M(s, JX_TOP(w, 6, m), 4), JX_M(s, JX_TOP(w, 4, m), 5),   \
-                        JX_M(s, JX_TOP(w, 2, m), 6), JX_M(s, JX_TOP(w, 0, m), 7))
-#define JX_WORD(s, w) (bits == 8 ? JX_WORD8(s, w) : bits == 4 ? JX_WORD4(s, w) : JX_WORD2(s, w))
-
-/* sum_j q[j] * (code j of the n codes from t): a row's codes after its last whole word, which are
- * whole bytes on these paths (n * b a multiple of 8), a byte at a time. */
-JX_INLINE int32_t jx_tail_dot(const uint8_t *t, const int8_t *q, int32_t n, int32_t bits)
+/* acc[r] += (row r of the group at p) . q for its G = 16/b rows; inlined with a constant width,
+ * the rows' sums in registers. */
+#define JX_GF(a, r) (a += (JX_ACC)x * jx_field(hw, r, bits, (r) == per - 1))
+JX_INLINE void jx_group_dot(JX_ACC *acc, const uint8_t *p, int32_t n_in, const JX_CODE *q, int32_t bits)
 {
-    int32_t acc = 0, j;
-    for (j = 0; j < n; j += 8 / bits, ++t) { /* written out: 1, 2 or 4 codes a byte */
-        const uint32_t v = *t;
-        acc += (int32_t)q[j] * jx_group_code(v, 0u, 0, bits);
-        if (bits <= 4)
-            acc += (int32_t)q[j + 1] * jx_group_code(v, 0u, 1, bits);
-        if (bits == 2)
-            acc += (int32_t)q[j + 2] * jx_group_code(v, 0u, 2, bits) +
-                   (int32_t)q[j + 3] * jx_group_code(v, 0u, 3, bits);
+    const int32_t per = 16 / bits;
+    JX_ACC a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    int32_t j;
+    for (j = 0; j < n_in; ++j, p += 2) {
+        const uint32_t hw = (uint32_t)p[0] | (uint32_t)p[1] << 8;
+        const JX_ACC x = q[j];
+        JX_GF(a0, 0), JX_GF(a1, 1);
+        if (per > 2)
+            JX_GF(a2, 2), JX_GF(a3, 3);
+        if (per > 4)
+            JX_GF(a4, 4), JX_GF(a5, 5), JX_GF(a6, 6), JX_GF(a7, 7);
     }
-    return acc;
-}
-
-/* s[r] = sum over `words` words of row r < rows (1 or 2; row 1 at p + stride) times the pairs. */
-JX_INLINE void jx_rows(int32_t *s, const uint8_t *p, uint32_t stride, const int32_t *pairs, int32_t words,
-                       int32_t bits, int32_t rows)
-{
-    const uint32_t top = (((uint32_t)1 << bits) - 1u) << (16 - bits), m = top | top << 16;
-    const uint8_t *p1 = p + stride;
-    const int32_t h = 16 / bits, *end = pairs + (words & ~1) * h;
-    int32_t s0 = 0, s1 = 0, w;
-    (void)m;
-    if (rows == 1) {
-        for (end += (words & 1) * h; pairs != end; p += 4, pairs += h) {
-            w = jx_load4(p);
-            JX_WORD(s0, w);
-        }
-        s[0] = s0;
-        return;
-    }
-    for (; pairs != end; p += 8, p1 += 8, pairs += 2 * h) { /* two words of two rows */
-        w = jx_load4(p);
-        JX_WORD(s0, w);
-        w = jx_load4(p1);
-        JX_WORD(s1, w);
-        pairs += h;
-        w = jx_load4(p + 4);
-        JX_WORD(s0, w);
-        w = jx_load4(p1 + 4);
-        JX_WORD(s1, w);
-        pairs -= h;
-    }
-    if (words & 1) {
-        w = jx_load4(p);
-        JX_WORD(s0, w);
-        w = jx_load4(p1);
-        JX_WORD(s1, w);
-    }
-    s[0] = s0;
-    s[1] = s1;
-}
-
-#if defined(__GNUC__)
-#define JX_ROWS4
-/* s[r] += row r < 4 (row r at p + r * stride, 8-bit bytes) times the pairs, over `words` words:
- * per word one LDRD of pairs, 4 loads, 8 SXTB16, 8 SMLAD and 2 for the loop (23
- * instructions per 16 MACs). Written in assembly because GCC spills the row pointers here. */
-static void jx_rows4_bytes(int32_t *s, const uint8_t *p, uint32_t stride, const int32_t *pairs, int32_t words)
-{
-    int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3], w, t, pe, po;
-    const uint8_t *p2 = p + 2u * stride;
-    const int32_t *end = pairs + 2 * words;
-    if (words <= 0)
-        return;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldrd   %[pe], %[po], [%[pairs]], #8\n\t"
-        "ldr    %[w], [%[p], %[stride]]\n\t"
-        "sxtb16 %[t], %[w]\n\t"
-        "smlad  %[s1], %[t], %[pe], %[s1]\n\t"
-        "sxtb16 %[t], %[w], ror #8\n\t"
-        "smlad  %[s1], %[t], %[po], %[s1]\n\t"
-        "ldr    %[w], [%[p]], #4\n\t"
-        "sxtb16 %[t], %[w]\n\t"
-        "smlad  %[s0], %[t], %[pe], %[s0]\n\t"
-        "sxtb16 %[t], %[w], ror #8\n\t"
-        "smlad  %[s0], %[t], %[po], %[s0]\n\t"
-        "ldr    %[w], [%[p2], %[stride]]\n\t"
-        "sxtb16 %[t], %[w]\n\t"
-        "smlad  %[s3], %[t], %[pe], %[s3]\n\t"
-        "sxtb16 %[t], %[w], ror #8\n\t"
-        "smlad  %[s3], %[t], %[po], %[s3]\n\t"
-        "ldr    %[w], [%[p2]], #4\n\t"
-        "sxtb16 %[t], %[w]\n\t"
-        "smlad  %[s2], %[t], %[pe], %[s2]\n\t"
-        "sxtb16 %[t], %[w], ror #8\n\t"
-        "smlad  %[s2], %[t], %[po], %[s2]\n\t"
-        "cmp    %[pairs], %[end]\n\t"
-        "bne    1b\n\t"
-        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [p] "+r"(p), [p2] "+r"(p2),
-          [pairs] "+r"(pairs), [w] "=&r"(w), [t] "=&r"(t), [pe] "=&r"(pe), [po] "=&r"(po)
-        : [stride] "r"(stride), [end] "r"(end)
-        : "cc", "memory");
-    s[0] = s0;
-    s[1] = s1;
-    s[2] = s2;
-    s[3] = s3;
+    acc[0] += a0, acc[1] += a1;
+    if (per > 2)
+        acc[2] += a2, acc[3] += a3;
+    if (per > 4)
+        acc[4] += a4, acc[5] += a5, acc[6] += a6, acc[7] += a7;
 }
 #endif
 
-/* The accumulators b[i] + W[i] . q of rows i0 .. i0+ROWS-1, b = 8, 4 or 2 bits in bytes or packed,
- * every row starting on a byte; pairs as jx_pairs arranged q. */
-JX_INLINE void jx_rows_dot(int32_t *acc, const jx_weights *w, const int32_t *pairs, const int8_t *q, int32_t n_in,
-                           int32_t i0, int32_t bits, int32_t rows)
+#if defined(JX_SIMD32) && defined(JX_USE_DENSE)
+/* Grouped weights through SMLAD. A word of a group is two halfwords (inputs j, j+1), each read as
+ * a signed 16-bit number sum_r c_r 2^(r*b) + const; SMLAD with the pair (q[j], q[j+1]) adds
+ * sum_r 2^(r*b) (c_r q[j] + c'_r q[j+1]) + const * (q[j] + q[j+1]) to a sum. Keeping sums of the
+ * word with its fields above k masked off (k = 1 .. G-1, AND or BIC with an immediate) and of the
+ * whole word, s_k - s_(k-1) is 2^((k-1)*b) times row k-1's dot product with offset fields: one
+ * load, G-1 masks and G SMLADs per 2G MACs. Each difference is below 2^31 for partial sums of at
+ * most JX_DSP_CHUNK inputs (top row 2^(16-b) * 256 * 2^(b-1) * 2^7 = 2^30), so it is exact in
+ * wrapping 32-bit arithmetic; the offsets come off once, 2^(b-1) times the sum of the inputs. */
+#define JX_DSP
+#define JX_DSP_CHUNK 256
+
+/* pairs[j/2] = (q[j], q[j+1]) as two 16-bit halves, (q[n-1], 0) last when n is odd; returns
+ * the sum of the codes. */
+static int32_t jx_pairs(int32_t *pairs, const int8_t *q, int32_t n)
 {
-    const int32_t per_word = 32 / bits, words = n_in / per_word, chunk = JX_DSP_CHUNK / per_word;
-    const uint32_t stride = (uint32_t)n_in * (uint32_t)bits / 8u;
-    const uint8_t *p = (const uint8_t *)w->data + (uint32_t)i0 * stride;
-    int32_t g, r, s[2];
-    for (g = 0; g < words; g += chunk) { /* below 8 bits, partial sums of at most JX_DSP_CHUNK codes */
-        jx_rows(s, p + 4u * (uint32_t)g, stride, pairs + g * (per_word / 2), words - g < chunk ? words - g : chunk,
-                bits, rows);
-        for (r = 0; r < rows; ++r) /* exact: each sum is a multiple of 2^(16-b) */
-            acc[r] += s[r] >> (bits == 8 ? 0 : 16 - bits);
+    int32_t j, sum = 0;
+    for (j = 0; j < n; j += 2) {
+        const int32_t next = j + 1 < n ? q[j + 1] : 0;
+        *pairs++ = (int32_t)((uint32_t)(uint16_t)q[j] | (uint32_t)(uint16_t)next << 16);
+        sum += q[j] + next;
     }
-    for (r = 0; r < rows; ++r)
-        acc[r] += jx_tail_dot(p + (uint32_t)r * stride + 4u * (uint32_t)words, q + words * per_word,
-                              n_in - words * per_word, bits);
+    return sum;
 }
+
+JX_INLINE int32_t jx_signed(uint32_t v) /* v as two's complement, without an out-of-range cast */
+{
+    return v <= 0x7FFFFFFFu ? (int32_t)v : -(int32_t)(~v) - 1;
+}
+
+/* Four sums s[k] = sum over `words` words of SMLAD(word & m_k, pair), the last word a lone
+ * halfword when `half`. Variants: 0, two groups of 8-bit rows (sums 2 and 3 of the group at
+ * p + stride), masks 0x00FF00FF and none for each; 1, 4 bits, masks of 1, 2, 3 fields and none;
+ * 2 and 3, 2 bits, masks of 1..4 fields and of 5, 6, 7 and none. Every mask is an AND or a BIC
+ * with an immediate. Two words a step, written in assembly with GCC (which otherwise keeps copies
+ * of the pointers live): per 16 MACs one LDRD of pairs, 2 or 4 loads, 3 to 4 masks per word, 8 SMLADs
+ * and 2 for the loop (19 instructions for variants 0 and 1). */
+#define JX_SUMS4(w, v, x)                                                                                   \
+    (s0 = __smlad((int32_t)((uint32_t)(w) & m0), (x), s0), s1 = __smlad((int32_t)((uint32_t)(w) & m1), (x), s1), \
+     s2 = __smlad((int32_t)((uint32_t)(v) & m2), (x), s2), s3 = __smlad((int32_t)((uint32_t)(v) & m3), (x), s3))
+#if defined(__GNUC__)
+#define JX_AM(ins, imm, s, x) ins " %[t], %[w], #" imm "\n\tsmlad %[" s "], %[t], %[" x "], %[" s "]\n\t"
+#define JX_AW(s, x) "smlad %[" s "], %[w], %[" x "], %[" s "]\n\t"
+#define JX_AL "ldr %[w], [%[p]], #4\n\t"
+#define JX_AL1 "ldr %[w], [%[p], %[stride]]\n\t"
+#define JX_A0(x) JX_AL1 JX_AM("and", "0x00FF00FF", "s2", x) JX_AW("s3", x) JX_AL JX_AM("and", "0x00FF00FF", "s0", x) \
+    JX_AW("s1", x)
+#define JX_A1(x) JX_AL JX_AM("and", "0x000F000F", "s0", x) JX_AM("and", "0x00FF00FF", "s1", x) \
+    JX_AM("bic", "0xF000F000", "s2", x) JX_AW("s3", x)
+#define JX_A2(x) JX_AL JX_AM("and", "0x00030003", "s0", x) JX_AM("and", "0x000F000F", "s1", x) \
+    JX_AM("and", "0x003F003F", "s2", x) JX_AM("and", "0x00FF00FF", "s3", x)
+#define JX_A3(x) JX_AL JX_AM("bic", "0xFC00FC00", "s0", x) JX_AM("bic", "0xF000F000", "s1", x) \
+    JX_AM("bic", "0xC000C000", "s2", x) JX_AW("s3", x)
+#define JX_ASM_SUMS(A)                                                                                     \
+    __asm__ volatile("1:\n\tldrd %[x0], %[x1], [%[pairs]], #8\n\t" A("x0") A("x1") "cmp %[pairs], %[end]\n\tbne 1b" \
+                     : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [p] "+r"(p), [pairs] "+r"(pairs), \
+                       [w] "=&r"(w), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1)                               \
+                     : [stride] "r"(stride), [end] "r"(end)                                                     \
+                     : "cc", "memory")
+#endif
+JX_INLINE void jx_sums4(int32_t *s, const uint8_t *p, uint32_t stride, const int32_t *pairs, int32_t words,
+                        int32_t half, int32_t variant)
+{
+    const uint32_t m0 = variant == 0 ? 0x00FF00FFu : variant == 1 ? 0x000F000Fu : variant == 2 ? 0x00030003u : 0x03FF03FFu;
+    const uint32_t m1 = variant == 0 ? ~0u : variant == 1 ? 0x00FF00FFu : variant == 2 ? 0x000F000Fu : 0x0FFF0FFFu;
+    const uint32_t m2 = variant == 0 ? 0x00FF00FFu : variant == 1 ? 0x0FFF0FFFu : variant == 2 ? 0x003F003Fu : 0x3FFF3FFFu;
+    const uint32_t m3 = variant == 2 ? 0x00FF00FFu : ~0u;
+    const int32_t *end = pairs + (words - half) / 2 * 2;
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, w, v;
+#if defined(__GNUC__)
+    int32_t t, x0, x1;
+    if (pairs != end) {
+        if (variant == 0)
+            JX_ASM_SUMS(JX_A0);
+        else if (variant == 1)
+            JX_ASM_SUMS(JX_A1);
+        else if (variant == 2)
+            JX_ASM_SUMS(JX_A2);
+        else
+            JX_ASM_SUMS(JX_A3);
+    }
+#else
+    for (; pairs != end; pairs += 2, p += 8) {
+        w = jx_load4(p);
+        v = variant == 0 ? jx_load4(p + stride) : w;
+        JX_SUMS4(w, v, pairs[0]);
+        w = jx_load4(p + 4);
+        v = variant == 0 ? jx_load4(p + stride + 4) : w;
+        JX_SUMS4(w, v, pairs[1]);
+    }
+#endif
+    if ((words - half) & 1) {
+        w = jx_load4(p);
+        v = variant == 0 ? jx_load4(p + stride) : w;
+        JX_SUMS4(w, v, pairs[0]);
+        p += 4, ++pairs;
+    }
+    if (half) { /* the high half zero */
+        w = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8);
+        v = variant == 0 ? (int32_t)((uint32_t)p[stride] | (uint32_t)p[stride + 1] << 8) : w;
+        JX_SUMS4(w, v, *pairs);
+    }
+    s[0] = s0, s[1] = s1, s[2] = s2, s[3] = s3;
+}
+
+#define JX_ROWS(bits) ((bits) == 2 ? 8 : 4) /* a block's rows: two groups at 8 bits, one below */
+#define JX_DIFF(a, b) jx_signed((uint32_t)(a) - (uint32_t)(b))
 
 /* sat(zero + round(acc * mult / 2^shift)) for shift >= 33 in 32-bit words: with P = acc * mult =
  * hi * 2^32 + lo, floor((P + 2^(shift-1)) / 2^shift) = (hi + 2^(shift-33)) >> (shift-32) exactly,
  * and one SMULL gives hi (|hi| < 2^30). A smaller shift is raised to 33 beforehand by doubling
- * the multiplier (mult * 2^k over 2^(shift+k) rounds the same), where it stays below 2^31. */
+ * the multiplier (mult * 2^k over 2^(shift+k) rounds the same), where it stays below 2^31;
+ * where it would not, the operator takes the portable path. */
 JX_INLINE JX_CODE jx_requantize_high(int32_t acc, int32_t mult, int32_t shift, int32_t zero, int32_t qmin,
                                      int32_t qmax)
 {
@@ -383,68 +373,108 @@ JX_INLINE JX_CODE jx_requantize_high(int32_t acc, int32_t mult, int32_t shift, i
     return (JX_CODE)(q < qmin ? qmin : (q > qmax ? qmax : q));
 }
 
-/* The linear operator (below) through SMLAD, two rows at a time. */
-JX_INLINE void jx_linear_dsp(JX_CODE *out, const JX_CODE *q, int32_t n_in, int32_t n_out, const jx_weights *w,
-                             int32_t bits, const JX_ACC *b, int32_t mult, int32_t shift, int32_t zero, int32_t qmin,
-                             int32_t qmax)
+/* out[r] = requantize(b[r] + row r . q) for the JX_ROWS(b) rows of the block at p (at 8 bits its
+ * second group at p + stride), the inputs q as pairs (n_in of them; offset: 2^(b-1) times their
+ * sum), shift >= 33 (jx_requantize_high); inlined with a constant width. */
+JX_INLINE void jx_block(JX_CODE *out, const JX_ACC *b, const uint8_t *p, uint32_t stride, const int32_t *pairs,
+                        int32_t n_in, int32_t offset, int32_t bits, int32_t mult, int32_t shift, int32_t zero,
+                        int32_t qmin, int32_t qmax)
 {
+    const int32_t words = (n_in + 1) / 2, chunk = JX_DSP_CHUNK / 2;
+    int32_t g, k, s[8], acc[8];
+    if (bits != 2) { /* four rows, written out so that they stay in registers */
+        int32_t a0 = b[0] - offset, a1 = b[1] - (bits == 8 ? 0 : offset), a2 = b[2] - offset, a3 = b[3];
+        for (g = 0; g < words; g += chunk) { /* exact differences: see above */
+            const int32_t n = words - g < chunk ? words - g : chunk;
+            jx_sums4(s, p + 4u * (uint32_t)g, stride, pairs + g, n, g + n > n_in / 2, bits == 8 ? 0 : 1);
+            a0 += s[0];
+            a1 += JX_DIFF(s[1], s[0]) >> bits;
+            a2 += bits == 8 ? s[2] : JX_DIFF(s[2], s[1]) >> 8;
+            a3 += JX_DIFF(s[3], s[2]) >> (bits == 8 ? 8 : 12);
+        }
+        out[0] = jx_requantize_high(a0, mult, shift, zero, qmin, qmax);
+        out[1] = jx_requantize_high(a1, mult, shift, zero, qmin, qmax);
+        out[2] = jx_requantize_high(a2, mult, shift, zero, qmin, qmax);
+        out[3] = jx_requantize_high(a3, mult, shift, zero, qmin, qmax);
+        return;
+    }
+    for (k = 0; k < 8; ++k) /* 2 bits: eight sums in two passes, four registers of sums a pass */
+        acc[k] = b[k] - (k < 7 ? offset : 0);
+    for (g = 0; g < words; g += chunk) {
+        const int32_t n = words - g < chunk ? words - g : chunk, half = g + n > n_in / 2;
+        jx_sums4(s, p + 4u * (uint32_t)g, stride, pairs + g, n, half, 2);
+        jx_sums4(s + 4, p + 4u * (uint32_t)g, stride, pairs + g, n, half, 3);
+        acc[0] += s[0];
+        for (k = 1; k < 8; ++k)
+            acc[k] += JX_DIFF(s[k], s[k - 1]) >> (2 * k);
+    }
+    for (k = 0; k < 8; ++k)
+        out[k] = jx_requantize_high(acc[k], mult, shift, zero, qmin, qmax);
+}
+
+/* The whole blocks of a grouped linear operator (below) through SMLAD; returns the rows done. */
+JX_INLINE int32_t jx_linear_dsp(JX_CODE *out, const JX_CODE *q, int32_t n_in, int32_t n_out, const uint8_t *p,
+                                int32_t bits, const JX_ACC *b, int32_t mult, int32_t shift, int32_t zero,
+                                int32_t qmin, int32_t qmax)
+{
+    const int32_t rows = JX_ROWS(bits);
+    const uint32_t stride = 2u * (uint32_t)n_in, block = bits == 8 ? 2u * stride : stride;
     int32_t pairs[JX_MAX_IN / 2 + 1];
-    int32_t i = 0, r, acc[4];
+    int32_t i, offset;
     for (; shift < 33 && mult < (1 << 30) && mult >= -(1 << 30); ++shift) /* see jx_requantize_high */
         mult *= 2;
-    jx_pairs(pairs, q, n_in, bits);
-#if defined(JX_ROWS4)
-    if (bits == 8) { /* four rows at a time; no partial sums needed: |products| <= 2^14 */
-        const int32_t words = n_in / 4;
-        for (; i + 4 <= n_out; i += 4) {
-            for (r = 0; r < 4; ++r)
-                acc[r] = b[i + r];
-            jx_rows4_bytes(acc, (const uint8_t *)w->data + (uint32_t)i * (uint32_t)n_in, (uint32_t)n_in, pairs, words);
-            for (r = 0; r < 4; ++r) {
-                const uint8_t *row = (const uint8_t *)w->data + (uint32_t)(i + r) * (uint32_t)n_in;
-                acc[r] += jx_tail_dot(row + 4u * (uint32_t)words, q + 4 * words, n_in - 4 * words, 8);
-                out[i + r] = shift < 33 ? jx_saturate(zero, jx_round_shift((int64_t)acc[r] * mult, shift), qmin, qmax)
-                                        : jx_requantize_high(acc[r], mult, shift, zero, qmin, qmax);
-            }
-        }
-    }
-#endif
-    for (; i < n_out; i += 2) {
-        const int32_t rows = n_out - i < 2 ? n_out - i : 2;
-        for (r = 0; r < rows; ++r)
-            acc[r] = b[i + r];
-        if (rows == 2) {
-            jx_rows_dot(acc, w, pairs, q, n_in, i, bits, 2);
-        } else {
-            for (r = 0; r < rows; ++r)
-                jx_rows_dot(acc + r, w, pairs, q, n_in, i + r, bits, 1);
-        }
-        for (r = 0; r < rows; ++r)
-            out[i + r] = shift < 33 ? jx_saturate(zero, jx_round_shift((int64_t)acc[r] * mult, shift), qmin, qmax)
-                                    : jx_requantize_high(acc[r], mult, shift, zero, qmin, qmax);
-    }
+    if (shift < 33)
+        return 0;
+    offset = jx_pairs(pairs, q, n_in) * (1 << (bits - 1));
+    for (i = 0; i + rows <= n_out; i += rows, p += block)
+        jx_block(out + i, b + i, p, stride, pairs, n_in, offset, bits, mult, shift, zero, qmin, qmax);
+    return i;
 }
 #endif
 
 #if defined(JX_USE_DENSE)
-/* linear: out = requantize(W s + b), W output-major (row i is codes i*n_in .. i*n_in+n_in-1). */
+/* A grouped linear operator (below), its width b a constant where this is inlined. */
+JX_INLINE void jx_linear_grouped(JX_CODE *out, const JX_CODE *s, int32_t n_in, int32_t n_out, const jx_weights *w,
+                                 int32_t bits, const JX_ACC *b, int32_t mult, int32_t shift, int32_t zero,
+                                 int32_t qmin, int32_t qmax)
+{
+    const int32_t per = 16 / bits, whole = n_out / per * per;
+    const uint8_t *p = (const uint8_t *)w->data;
+    const jx_weights rest = {p + (uint32_t)(n_out / per) * (uint32_t)n_in * 2u, bits == 8 ? JX_BYTES : JX_PACKED, bits};
+    JX_ACC acc[8];
+    int32_t i = 0, r;
+#if defined(JX_DSP)
+    i = jx_linear_dsp(out, s, n_in, n_out, p, bits, b, mult, shift, zero, qmin, qmax);
+    p += (uint32_t)i * (uint32_t)n_in * 2u / (uint32_t)per;
+#endif
+    for (; i < whole; i += per, p += 2u * (uint32_t)n_in) {
+        for (r = 0; r < per; ++r)
+            acc[r] = b[i + r];
+        jx_group_dot(acc, p, n_in, s, bits);
+        for (r = 0; r < per; ++r)
+            out[i + r] = jx_saturate(zero, jx_round_shift((int64_t)acc[r] * mult, shift), qmin, qmax);
+    }
+    for (; i < n_out; ++i) { /* the rows after the last whole group */
+        JX_ACC acc1 = b[i] + jx_dot(&rest, (uint32_t)(i - whole) * (uint32_t)n_in, n_in, s);
+        out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc1 * mult, shift), qmin, qmax);
+    }
+}
+
+/* linear: out = requantize(W s + b), W output-major (row i is codes i*n_in .. i*n_in+n_in-1), or
+ * grouped (above). */
 static void jx_linear(JX_CODE *out, const JX_CODE *s, int32_t n_in, int32_t n_out, const jx_weights *w,
                       const JX_ACC *b, int32_t mult, int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
 {
     int32_t i;
-#if defined(JX_DSP)
-    if (w->storage == JX_BYTES) {
-        jx_linear_dsp(out, s, n_in, n_out, w, 8, b, mult, shift, zero, qmin, qmax);
-        return;
-    }
-    if (w->storage == JX_PACKED && (w->bits == 4 || w->bits == 2) && (n_in * w->bits) % 8 == 0) {
-        if (w->bits == 4)
-            jx_linear_dsp(out, s, n_in, n_out, w, 4, b, mult, shift, zero, qmin, qmax);
+    if (w->storage == JX_GROUPED) {
+        if (w->bits == 8)
+            jx_linear_grouped(out, s, n_in, n_out, w, 8, b, mult, shift, zero, qmin, qmax);
+        else if (w->bits == 4)
+            jx_linear_grouped(out, s, n_in, n_out, w, 4, b, mult, shift, zero, qmin, qmax);
         else
-            jx_linear_dsp(out, s, n_in, n_out, w, 2, b, mult, shift, zero, qmin, qmax);
+            jx_linear_grouped(out, s, n_in, n_out, w, 2, b, mult, shift, zero, qmin, qmax);
         return;
     }
-#endif
     for (i = 0; i < n_out; ++i) {
         JX_ACC acc = b[i] + jx_dot(w, (uint32_t)i * (uint32_t)n_in, n_in, s);
         out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc * mult, shift), qmin, qmax);

@@ -53,8 +53,8 @@ C_DESCRIPTOR_BYTES = 12
 TABLE_KINDS = ("sigmoid", "tanh")
 ELEMENTWISE = ("add", "sub1", "mul", "scale", "relu", "table")
 # mcu_instructions' features (mcu_features), in order: multiply-accumulates per step by the path
-# the export's matmul takes (on SMLAD paths, the codes after a row's last whole word apart), rows
-# requantized (SMLAD paths, those of them with such a tail, others), elementwise outputs per step
+# the export's matmul takes (on SMLAD paths, the rows after the last whole block apart), rows
+# requantized (SMLAD blocks, the rows after them, others), elementwise outputs per step
 # (rescaling kernels, tables; on the narrow and the wide datapath; scale vectors read packed), and
 # the kernel calls (linear, elementwise operators).
 MCU_PATHS = ("bytes", "dsp4", "dsp2", "packed2", "packed3", "packed4", "packed5", "packed6", "packed7",
@@ -211,24 +211,26 @@ def flash_bytes(model: CostModel, genome: Array) -> Array:
 def mcu_features(model: CostModel, genome: Array) -> Array:
     """``float[len(MCU_FEATURES)]``: the counts per time step that :func:`mcu_instructions` weighs.
     Each linear operator's MACs go to the path the export's matmul takes: on the narrow datapath
-    8-bit weights, and packed 4- and 2-bit rows that start on a byte, through SMLAD; other packed
-    widths through the bit reader; on the wide datapath bytes, the reader or int16 loops."""
+    grouped 8-bit (one code per byte), 4- and 2-bit weights through SMLAD in blocks of 4, 4 and 8
+    rows (the rows after the last whole block apart, ``tail``); other packed widths through the
+    bit reader; on the wide datapath bytes, grouped rows or int16 loops."""
     _, w, wide = _widths(model, genome)
     lin, narrow = model.fan_in > 0, ~wide
-    dsp = {b: lin & narrow & (w == b) & (jnp.mod(model.fan_in * b, 8) == 0) for b in (4, 2)}
+    dsp = {b: lin & narrow & (w == b) for b in (4, 2)}
     paths = {"bytes": lin & narrow & (w == 8), "dsp4": dsp[4], "dsp2": dsp[2],
              **{f"packed{b}": lin & (w == b) & ~dsp.get(b, False) for b in range(2, 8)},
              "bytes_wide": lin & wide & (w == 8), "halfwords": lin & (w > 8)}
     rows = model.stored / jnp.maximum(model.fan_in, 1)
     on_dsp = paths["bytes"] | dsp[4] | dsp[2]
-    per_word = 32 // jnp.clip(w, 2, 8).astype(jnp.int32)  # codes per 32-bit word (4, 8, 16 at 8, 4, 2 bits)
-    tail = jnp.where(on_dsp, jnp.mod(model.fan_in.astype(jnp.int32), per_word), 0).astype(model.macs.dtype)
+    block = jnp.where(w == 2, 8, 4).astype(model.macs.dtype)  # rows a block of the SMLAD path takes
+    tail_rows = jnp.where(on_dsp, jnp.mod(rows, block), 0)
+    tail = tail_rows * model.fan_in
     table = model.kind == ELEMENTWISE.index("table")
     rescale = jnp.sum(jnp.where((model.kind >= 0) & ~table, model.units, 0))
     tables = jnp.sum(jnp.where(table, model.units, 0))
     scale_packed = jnp.sum(jnp.where((model.kind == ELEMENTWISE.index("scale")) & (w < 8), model.units, 0))
-    values = [*(jnp.sum(jnp.where(paths[name], model.stored - tail * rows, 0)) for name in MCU_PATHS),
-              jnp.sum(tail * rows), jnp.sum(jnp.where(on_dsp, rows, 0)), jnp.sum(jnp.where(tail > 0, rows, 0)),
+    values = [*(jnp.sum(jnp.where(paths[name], model.stored - tail, 0)) for name in MCU_PATHS),
+              jnp.sum(tail), jnp.sum(jnp.where(on_dsp, rows - tail_rows, 0)), jnp.sum(tail_rows),
               jnp.sum(jnp.where(lin & ~on_dsp, rows, 0)),
               rescale * narrow, rescale * wide, tables * narrow, tables * wide, scale_packed,
               jnp.sum(lin), jnp.sum(model.kind >= 0)]
