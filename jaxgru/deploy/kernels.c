@@ -10,7 +10,8 @@
  * either one code per byte (int8_t), as int16_t (widths above 8), or packed: every code's b-bit
  * two's complement field one after the other, least significant bit first, the whole matrix one
  * bit stream (code k = i * n_in + j occupies bits k*b .. k*b + b-1, bit 0 being bit 0 of byte 0).
- */
+ * A dense operator's matrix one byte a code or packed at 4 or 2 bits is grouped (JX_GROUPED,
+ * below), in the same number of bytes; a delta operator's is input-major (W[j][i]). */
 
 /* Right shifts of negative values are implementation-defined in C; jaxgru needs the arithmetic
  * shift (floor division) that every compiler for these targets gives. Refuse any other. */
