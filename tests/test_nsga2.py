@@ -194,6 +194,53 @@ def test_sbx_children_are_distributed_as_pymoos(eta):
         assert np.abs(mine - pymoo).max() < 0.02, (gene, mine.round(3), pymoo.round(3))
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_dominance_tournament_decides_as_pymoos(seed):
+    """pymoo's own ``binary_tournament`` (comparison by dominance and crowding) as the oracle, on
+    random pairs of a population with infeasible members, ties in violation and distinct
+    crowding (so that neither side tosses a coin)."""
+    from types import SimpleNamespace
+
+    from pymoo.algorithms.moo.nsga2 import binary_tournament as pymoo_tournament
+    from pymoo.core.population import Population
+
+    rng = np.random.default_rng(seed)
+    n = 12
+    f = rng.integers(0, 4, (n, 2)).astype(np.float32)  # small range: dominance and ties are common
+    cv = np.where(rng.random(n) < 0.3, rng.integers(1, 3, n), 0).astype(np.float32)
+    crowd = rng.permutation(n).astype(np.float32)
+    pairs = rng.integers(0, n, (200, 2))
+    pop = Population.new("F", f.astype(np.float64), "CV", cv[:, None].astype(np.float64), "rank", np.zeros(n),
+                         "crowding", crowd.astype(np.float64))
+    algorithm = SimpleNamespace(tournament_type="comp_by_dom_and_crowding", random_state=np.random.default_rng(0))
+    want = pymoo_tournament(pop, pairs, algorithm)[:, 0]
+    same_cv = cv[pairs[:, 0]] == cv[pairs[:, 1]]
+    decided = ~(same_cv & (cv[pairs[:, 0]] > 0))  # pymoo tosses a coin between equal violations
+    got = nsga2.dominance_winner(jnp.asarray(pairs[:, 0]), jnp.asarray(pairs[:, 1]), jnp.asarray(f),
+                                 jnp.asarray(cv), jnp.asarray(crowd), jnp.zeros(200, bool))
+    np.testing.assert_array_equal(np.asarray(got)[decided], want[decided])
+
+
+def test_dominance_and_rank_tournaments_differ_where_they_should():
+    """Two non-dominated parents of ranks 0 and 1: the rank tournament prefers the first, the
+    dominance tournament the one with the larger crowding; the search runs with either."""
+    f = jnp.array([[0.0, 3.0], [1.0, 1.0]])
+    rank, crowd, vio = jnp.array([0, 1]), jnp.array([1.0, 5.0]), jnp.zeros(2)
+    key = jax.random.key(0)
+    by_rank = np.asarray(nsga2.binary_tournament(key, rank, crowd, 4000))
+    by_dominance = np.asarray(nsga2.dominance_tournament(key, f, vio, crowd, 4000))
+    assert abs(by_rank.mean() - 0.25) < 0.03 and abs(by_dominance.mean() - 0.75) < 0.03
+    want = _brute_force_front(_toy, 0, 3, 6)
+    strategy = NSGA2(12, 6, 2, 0, 3, selection="dominance")
+    assert strategy != NSGA2(12, 6, 2, 0, 3)
+    state = run_search(strategy, strategy.default_params, _toy_run, generations=40, key=jax.random.key(1),
+                       progress=False).state
+    assert {tuple(v) for v in np.asarray(state.fitness)[np.asarray(state.rank) == 0]} == want
+    with pytest.raises(ValueError, match="selection must be one of"):
+        NSGA2(8, 3, selection="random")
+
+
 @pytest.mark.parametrize("duplicates", ["mutate", "remate"])
 def test_offspring_are_in_bounds_and_new(duplicates):
     # 16 genomes of 17 genes, and 8 of 3 genes in 0..2 (27 genomes: copies are common)

@@ -24,7 +24,7 @@ from jaxgru.cells.genome import MAX_THRESHOLD, PLATFORM_WIDTHS, THRESHOLD_STEPS,
 from jaxgru.data.tasks import SPEECH_SOURCES, TASKS, Task, get_task
 from jaxgru.model.costs import COSTS, check_objectives
 from jaxgru.search.evosax_strategies import ALGORITHMS
-from jaxgru.search.nsga2 import CROSSOVER_RATE, CROSSOVERS, DUPLICATES, MUTATIONS, PM_ETA, SBX_ETA
+from jaxgru.search.nsga2 import CROSSOVER_RATE, CROSSOVERS, DUPLICATES, MUTATIONS, PM_ETA, SBX_ETA, SELECTIONS
 
 MODES = ("ptq", "qat", "beacon")
 STRATEGIES = ("nsga2", *ALGORITHMS)
@@ -116,6 +116,9 @@ class Config:
     mutation_eta: float = setting(PM_ETA, "distribution index of polynomial mutation (MOHAQ's code uses 3)")
     duplicates: str = setting("mutate", "NSGA-II: an offspring that repeats a genome is mutated again (mutate) or "
                               "made again from new parents (remate, as pymoo)", choices=list(DUPLICATES))
+    selection: str = setting("rank", "NSGA-II: the binary tournament compares two parents by rank, then crowding "
+                             "(rank, Deb's) or by dominance, then crowding (dominance, as pymoo)",
+                             choices=list(SELECTIONS))
     seed_homogeneous: bool = setting(False, "put the homogeneous genomes of the width set into the initial population")
     offspring: int | None = setting(None, "NSGA-II offspring per generation (even, at most the population; default "
                                           "the population): fewer makes more, smaller generations")
@@ -205,6 +208,8 @@ class Config:
                              f"{self.crossover_eta}, {self.mutation_eta}.")
         if self.duplicates not in DUPLICATES:
             raise ValueError(f"`duplicates` must be one of {list(DUPLICATES)}, got {self.duplicates!r}.")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"`selection` must be one of {list(SELECTIONS)}, got {self.selection!r}.")
         if self.crossover not in CROSSOVERS:
             raise ValueError(f"`crossover` must be one of {sorted(CROSSOVERS)}, got {self.crossover!r}.")
         if self.mutation not in MUTATIONS:

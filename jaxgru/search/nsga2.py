@@ -155,6 +155,10 @@ def polynomial_mutation(key: Array, x: Array, rate: Array, lower: int, upper: in
 
 # How NSGA-II makes an offspring that repeats a genome again (``duplicates``).
 DUPLICATES = ("mutate", "remate")
+# How NSGA-II's binary tournament compares two parents (``selection``): by non-domination rank,
+# then crowding (Deb's crowded comparison), or by Pareto dominance between the two, then crowding
+# (pymoo's ``binary_tournament``).
+SELECTIONS = ("rank", "dominance")
 # The operators a run can name (``crossover``, ``mutation``).
 CROSSOVERS = {"uniform": uniform_crossover, "two_point": two_point_crossover, "sbx": sbx_crossover}
 MUTATIONS = {"reset": reset_mutation, "step": step_mutation, "polynomial": polynomial_mutation}
@@ -166,6 +170,30 @@ def binary_tournament(key: Array, rank: Array, crowding: Array, n: int) -> Array
     a, b = pairs[:, 0], pairs[:, 1]
     a_wins = (rank[a] < rank[b]) | ((rank[a] == rank[b]) & (crowding[a] >= crowding[b]))
     return jnp.where(a_wins, a, b)
+
+
+def dominance_winner(a: Array, b: Array, fitness: Array, violation: Array, crowding: Array, coin: Array) -> Array:
+    """The winner of each pair ``(a[i], b[i])`` of specimens of ``fitness: [P, M]`` (minimized), as
+    pymoo's binary tournament decides it: the smaller constraint violation; between equal
+    violations the one that Pareto-dominates the other; between mutually non-dominated ones the
+    larger crowding, and ``a`` where ``coin`` is true if that is equal too."""
+    fa, fb = fitness[a], fitness[b]
+    a_dominates = jnp.all(fa <= fb, axis=1) & jnp.any(fa < fb, axis=1)
+    b_dominates = jnp.all(fb <= fa, axis=1) & jnp.any(fb < fa, axis=1)
+    by_crowding = jnp.where(crowding[a] == crowding[b], coin, crowding[a] > crowding[b])
+    by_dominance = jnp.where(a_dominates, True, jnp.where(b_dominates, False, by_crowding))
+    a_wins = jnp.where(violation[a] != violation[b], violation[a] < violation[b], by_dominance)
+    return jnp.where(a_wins, a, b)
+
+
+def dominance_tournament(key: Array, fitness: Array, violation: Array, crowding: Array, n: int) -> Array:
+    """``n`` winners of random pairs by :func:`dominance_winner` (a fair coin for ties). Unlike
+    :func:`binary_tournament`, two parents of different ranks that do not dominate each other
+    are compared by crowding alone."""
+    k_pairs, k_coin = jax.random.split(key)
+    pairs = jax.random.randint(k_pairs, (n, 2), 0, fitness.shape[0])
+    coin = jax.random.bernoulli(k_coin, 0.5, (n,))
+    return dominance_winner(pairs[:, 0], pairs[:, 1], fitness, violation, crowding, coin)
 
 
 def genome_keys(x: Array, lower: int, upper: int) -> Array:
@@ -238,7 +266,8 @@ class NSGA2:
     of a parent or of another offspring where ``dedup_rounds`` rounds of making them again can
     avoid it (``duplicates``: ``"mutate"`` mutates a copy again at twice the rate, ``"remate"``
     makes it again from new parents, as pymoo does; a copy left after the rounds is replaced by
-    a random genome).
+    a random genome). ``selection`` names the binary tournament that picks each parent
+    (:data:`SELECTIONS`: :func:`binary_tournament` or :func:`dominance_tournament`).
     """
 
     def __init__(
@@ -253,6 +282,7 @@ class NSGA2:
         dedup_rounds: int = 4,
         offspring: int | None = None,
         duplicates: str = "mutate",
+        selection: str = "rank",
     ):
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 4:
             raise ValueError(f"population_size must be an int >= 4, got {population_size!r}.")
@@ -286,12 +316,15 @@ class NSGA2:
         if duplicates not in DUPLICATES:
             raise ValueError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}.")
         self.duplicates = duplicates
+        if selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}.")
+        self.selection = selection
 
     # ``self`` is a static argument of the jitted methods: two strategies with the same settings
     # compare equal, so a second search (a sweep, a seed) reuses the first one's compiled code.
     def _settings(self) -> tuple:
         return (self.population_size, self.num_dims, self.num_objectives, self.lower, self.upper, self.crossover,
-                self.mutation, self.dedup_rounds, self.offspring, self.duplicates)
+                self.mutation, self.dedup_rounds, self.offspring, self.duplicates, self.selection)
 
     def __eq__(self, other) -> bool:
         return type(other) is type(self) and other._settings() == self._settings()
@@ -438,7 +471,10 @@ class NSGA2:
     def _variation(self, k_sel: Array, k_cx: Array, k_mut: Array, state: State, params: Params) -> Array:
         """``offspring`` children: tournament, crossover, mutation."""
         p = self.offspring
-        winners = binary_tournament(k_sel, state.rank, state.crowding, p)
+        if self.selection == "dominance":
+            winners = dominance_tournament(k_sel, state.fitness, state.violation, state.crowding, p)
+        else:
+            winners = binary_tournament(k_sel, state.rank, state.crowding, p)
         parents = state.population[winners].reshape(p // 2, 2, self.num_dims)
         c1, c2 = jax.vmap(self.crossover, (0, 0, 0, None, None, None, None, None))(
             jax.random.split(k_cx, p // 2), parents[:, 0], parents[:, 1],

@@ -60,6 +60,8 @@ VARIANTS: dict[str, dict] = {
     "sbx+polynomial": {"crossover": "sbx", "mutation": "polynomial"},
     "sbx+polynomial eta 3, 10 offspring": MOHAQ_OPERATORS,
     "sbx+polynomial eta 3, 10 offspring, remate": {**MOHAQ_OPERATORS, "duplicates": "remate"},
+    "sbx+polynomial eta 3, 10 offspring, dominance": {**MOHAQ_OPERATORS, "selection": "dominance"},
+    "uniform+reset, dominance": {"selection": "dominance"},
     "uniform+reset, 10 offspring": {"offspring": 10},
     "islands 2, every 5": {"islands": 2},
     "islands 4, every 5": {"islands": 4},
