@@ -131,13 +131,34 @@ def test_reproduce_says_identical_or_names_the_first_difference(tiny_float_model
     assert run_main(TINY + ["--data-dir", str(data_dir()), "--out", str(run)]) == 0
     again = run_dir_with(tiny_float_model, tmp_path / "again")  # the float model is not what is checked here
     assert run_main(["--reproduce", str(run), "--out", str(again), "--data-dir", str(data_dir()), "--quiet"]) == 0
-    assert "identical" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "identical" in out and "environment: the same" in out
     cfg = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**cfg, "seed": 1}))
+    env = json.loads((run / "environment.json").read_text())  # as if the data had been made otherwise
+    (run / "environment.json").write_text(json.dumps({**env, "data": {**env["data"], "x_train": "0" * 16}}))
     other = run_dir_with(tiny_float_model, tmp_path / "other")
     assert run_main(["--reproduce", str(run), "--out", str(other), "--data-dir", str(data_dir()), "--quiet"]) == 1
     out = capsys.readouterr().out
     assert "differs, first at summary.json:" in out
+    assert f"environment differs: data.x_train: {'0' * 16} -> {env['data']['x_train']}" in out
+
+
+def test_environment_records_versions_cpus_and_data_digests():
+    """What environment.json holds, and that a changed array, package or flag is named."""
+    from jaxgru.data.tasks import Splits
+    from jaxgru.runs.environment import array_digest, environment, environment_differences
+
+    x = np.zeros((4, 3, 2), np.float32)
+    splits = Splits(x, np.zeros(4, np.int32), x, np.zeros(4, np.int32), x, np.zeros(4, np.int32))
+    env = environment(splits)
+    assert env["packages"]["jax"] and env["cpus"] >= 1 and set(env["data"]) == {
+        "x_train", "y_train", "x_val", "y_val", "x_test", "y_test"}
+    assert array_digest(x) != array_digest(x.reshape(4, 6)) != array_digest(x.astype(np.float64))
+    changed = {**env, "packages": {**env["packages"], "jax": "0.0.1"}, "cpus": env["cpus"] + 1}
+    assert environment_differences(env, changed) == [f"cpus: {env['cpus']} -> {env['cpus'] + 1}",
+                                                     f"packages.jax: {env['packages']['jax']} -> 0.0.1"]
+    assert environment_differences(env, env) == []
 
 
 def test_reproduce_compares_floats_to_their_rounding_and_integers_exactly():

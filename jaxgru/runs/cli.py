@@ -17,7 +17,7 @@ import jax
 from jaxgru import distributed
 from jaxgru.runs.config import PRESETS, Config, RunOptions, add_arguments, apply_preset, command_line_message, from_args
 from jaxgru.runs.experiment import train_and_evaluate
-from jaxgru.runs.reproduce import reproduce
+from jaxgru.runs.reproduce import environment_note, reproduce
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Config, RunOptions]:
@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         opts = start_processes(cfg, opts)
         reproduce_dir = _reproduce_dir(argv)
         if reproduce_dir is not None:
-            scratch, difference = reproduce(reproduce_dir, opts)
+            scratch, difference, env = reproduce(reproduce_dir, opts)
             verdict = f"differs, first at {difference}" if difference else "identical (summary, front, baseline)"
             print(f"{reproduce_dir} rerun in {scratch}: {verdict}")
+            print(environment_note(env))
             return 0 if difference is None else 1
         train_and_evaluate(cfg, opts)
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:

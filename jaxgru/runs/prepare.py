@@ -5,6 +5,7 @@ assembly (error, each cost relative to the all-16-bit model, MOHAQ's constraint 
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from jaxgru.model.floating import ModelParams
 from jaxgru.model.population import Scores
 from jaxgru.model.training import float_accuracy
 from jaxgru.runs.config import Config, RunOptions, saved_settings
+from jaxgru.runs.environment import FILE as ENVIRONMENT
+from jaxgru.runs.environment import environment, environment_differences
 from jaxgru.runs.float_model import load_or_train
 
 
@@ -37,6 +40,18 @@ def _check_config_file(cfg: Config, opts: RunOptions, path: Path) -> None:
             diff = {k: (theirs.get(k), v) for k, v in mine.items() if theirs.get(k) != v}
             raise SettingsMismatch(f"resuming with settings that differ from {path}: {diff} (saved, given).")
     write_json(path, mine)
+
+
+def _record_environment(path: Path, env: dict, opts: RunOptions, log) -> None:
+    """Writes ``environment.json``; a resumed run keeps the one it started with and says in one
+    line where today's differs."""
+    if path.exists() and opts.resume:
+        diffs = environment_differences(json.loads(path.read_text()), env)
+        if diffs:
+            log(f"note: resuming in another environment than the run started in ({len(diffs)} differences, "
+                f"first {diffs[0]}); {path.name} keeps the first")
+        return
+    write_json(path, env)
 
 
 @dataclass
@@ -108,6 +123,7 @@ def prepare(cfg: Config, opts: RunOptions | None = None) -> Prepared:
     log = (lambda *_: None) if opts.quiet else print
     _check_config_file(cfg, opts, out / "config.json")
     splits = task.load(opts.data_dir, download=opts.download or None, source=cfg.source, quiet=opts.quiet)
+    _record_environment(out / ENVIRONMENT, environment(splits), opts, log)
     mode, widths, objectives = cfg.resolved_mode(), cfg.resolved_widths(), cfg.resolved_objectives()
     log(f"{task.name}: {splits.source}{' (SYNTHETIC)' if splits.synthetic else ''}, {len(splits.x_train)} train / "
         f"{len(splits.x_val)} validation / {len(splits.x_test)} test sequences; {cfg.resolved_stack().name.upper()}, "

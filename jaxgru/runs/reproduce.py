@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 
 from jaxgru.runs.config import Config, RunOptions, saved_settings
+from jaxgru.runs.environment import FILE as ENVIRONMENT
+from jaxgru.runs.environment import environment_differences
 from jaxgru.runs.experiment import train_and_evaluate
 
 COMPARED = ("summary.json", "front.json", "baseline.json")
@@ -51,10 +53,11 @@ def first_difference(saved, rerun, path: str = "") -> str | None:
     return None if saved == rerun else f"{path.rstrip('.')}: {saved!r} (saved) != {rerun!r} (rerun)"
 
 
-def reproduce(run_dir: str | Path, opts: RunOptions | None = None) -> tuple[Path, str | None]:
+def reproduce(run_dir: str | Path, opts: RunOptions | None = None) -> tuple[Path, str | None, list[str] | None]:
     """Reruns the run in ``run_dir`` from its ``config.json`` into ``opts.out`` (default
-    ``runs/reproduce/<run folder name>``); returns that folder and the first difference of its
-    outputs from the saved ones (``None``: identical)."""
+    ``runs/reproduce/<run folder name>``); returns that folder, the first difference of its
+    outputs from the saved ones (``None``: identical) and where the two environments differ
+    (:mod:`jaxgru.runs.environment`; ``None`` when the saved run did not record its own)."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir} holds no config.json; `reproduce` takes a run folder.")
@@ -68,8 +71,22 @@ def reproduce(run_dir: str | Path, opts: RunOptions | None = None) -> tuple[Path
     cfg = Config(**saved_settings(run_dir / "config.json"))
     train_and_evaluate(cfg, RunOptions(out=str(scratch), data_dir=opts.data_dir, quiet=opts.quiet,
                                        download=opts.download))
+    env = None
+    if (run_dir / ENVIRONMENT).is_file():
+        env = environment_differences(json.loads((run_dir / ENVIRONMENT).read_text()),
+                                      json.loads((scratch / ENVIRONMENT).read_text()))
     for name in COMPARED:
         found = first_difference(json.loads((run_dir / name).read_text()), json.loads((scratch / name).read_text()))
         if found:
-            return scratch, f"{name}: {found}"
-    return scratch, None
+            return scratch, f"{name}: {found}", env
+    return scratch, None, env
+
+
+def environment_note(differences: list[str] | None, shown: int = 6) -> str:
+    """One line on where a rerun's environment differs from the saved run's."""
+    if differences is None:
+        return "environment: the saved run did not record its own (environment.json), so it cannot be compared"
+    if not differences:
+        return "environment: the same (packages, commit, CPUs, XLA flags, data digests)"
+    more = f"; {len(differences) - shown} more in environment.json" if len(differences) > shown else ""
+    return f"environment differs: {'; '.join(differences[:shown])}{more}"
