@@ -271,10 +271,13 @@ JX_INLINE void jx_group_dot(JX_ACC *acc, const uint8_t *p, int32_t n_in, const J
 static int32_t jx_pairs(int32_t *pairs, const int8_t *q, int32_t n)
 {
     int32_t j, sum = 0;
-    for (j = 0; j < n; j += 2) {
-        const int32_t next = j + 1 < n ? q[j + 1] : 0;
-        *pairs++ = (int32_t)((uint32_t)(uint16_t)q[j] | (uint32_t)(uint16_t)next << 16);
-        sum += q[j] + next;
+    for (j = 0; j + 1 < n; j += 2) {
+        *pairs++ = (int32_t)((uint32_t)(uint16_t)q[j] | (uint32_t)(uint16_t)q[j + 1] << 16);
+        sum += q[j] + q[j + 1];
+    }
+    if (n & 1) {
+        *pairs = (int32_t)(uint32_t)(uint16_t)q[n - 1];
+        sum += q[n - 1];
     }
     return sum;
 }
