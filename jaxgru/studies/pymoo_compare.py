@@ -62,6 +62,9 @@ VARIANTS: dict[str, dict] = {
     "sbx+polynomial eta 3, 10 offspring, remate": {**MOHAQ_OPERATORS, "duplicates": "remate"},
     "sbx+polynomial eta 3, 10 offspring, dominance": {**MOHAQ_OPERATORS, "selection": "dominance"},
     "uniform+reset, dominance": {"selection": "dominance"},
+    "uniform+reset, seeded": {"seed_homogeneous": True},
+    "sbx+polynomial eta 3, 10 offspring, dominance, seeded": {**MOHAQ_OPERATORS, "selection": "dominance",
+                                                              "seed_homogeneous": True},
     "uniform+reset, 10 offspring": {"offspring": 10},
     "islands 2, every 5": {"islands": 2},
     "islands 4, every 5": {"islands": 4},
@@ -119,16 +122,18 @@ def run_pymoo(objectives, n_var: int, upper: int, population: int, evaluations: 
 
 def run_jaxgru(objectives, n_var: int, upper: int, population: int, evaluations: int, seed: int,
                variant: dict) -> np.ndarray:
-    """jaxgru's NSGA-II as a run with ``variant``'s settings builds it; the objectives of every
-    genome it evaluated, in order (first ``evaluations``)."""
+    """jaxgru's NSGA-II as a run with ``variant``'s settings builds it (``seed_homogeneous``: every
+    homogeneous genome in the first population); the objectives of every genome it evaluated, in
+    order (first ``evaluations``)."""
     settings = {k: v for k, v in variant.items() if k != "rate"}
     if "rate" in variant:
         settings["mutation_rate"] = variant["rate"] / n_var
     strategy, params = make_strategy(Config(population=population, **settings), n_var, 2, upper)
     per_generation = population if isinstance(strategy, Islands) else strategy.offspring
     generations = -(-(evaluations - population) // per_generation)
+    seeds = np.repeat(np.arange(upper + 1)[:, None], n_var, 1) if variant.get("seed_homogeneous") else None
     r = run_search(strategy, params, lambda g, _: (objectives(g), None), generations=generations,
-                   key=jax.random.key(seed), progress=False)
+                   key=jax.random.key(seed), progress=False, seeds=seeds)
     return r.objectives.astype(np.float64)[:evaluations]
 
 
