@@ -50,6 +50,12 @@ static void jx_fill(JX_CODE *v, int32_t n, int32_t value)
 #define JX_INLINE static
 #endif
 
+/* A linear operator's output code: sat(zero + round(acc * mult / 2^shift)). */
+JX_INLINE JX_CODE jx_requantize_one(JX_ACC acc, int32_t mult, int32_t shift, int32_t zero, int32_t qmin, int32_t qmax)
+{
+    return jx_saturate(zero, jx_round_shift((int64_t)acc * mult, shift), qmin, qmax);
+}
+
 /* Reads a packed stream of b-bit codes (b < 8) one code after the other, from code k on. */
 typedef struct {
     const uint8_t *next; /* the next byte to load */
@@ -320,10 +326,11 @@ JX_INLINE int32_t jx_signed(uint32_t v) /* v as two's complement, without an out
 JX_INLINE void jx_sums4(int32_t *s, const uint8_t *p, uint32_t stride, const int32_t *pairs, int32_t words,
                         int32_t half, int32_t variant)
 {
-    const uint32_t m0 = variant == 0 ? 0x00FF00FFu : variant == 1 ? 0x000F000Fu : variant == 2 ? 0x00030003u : 0x03FF03FFu;
-    const uint32_t m1 = variant == 0 ? ~0u : variant == 1 ? 0x00FF00FFu : variant == 2 ? 0x000F000Fu : 0x0FFF0FFFu;
-    const uint32_t m2 = variant == 0 ? 0x00FF00FFu : variant == 1 ? 0x0FFF0FFFu : variant == 2 ? 0x003F003Fu : 0x3FFF3FFFu;
-    const uint32_t m3 = variant == 2 ? 0x00FF00FFu : ~0u;
+    const uint32_t masks[4][4] = {{0x00FF00FFu, ~0u, 0x00FF00FFu, ~0u},
+                                  {0x000F000Fu, 0x00FF00FFu, 0x0FFF0FFFu, ~0u},
+                                  {0x00030003u, 0x000F000Fu, 0x003F003Fu, 0x00FF00FFu},
+                                  {0x03FF03FFu, 0x0FFF0FFFu, 0x3FFF3FFFu, ~0u}}; /* as the assembly's */
+    const uint32_t m0 = masks[variant][0], m1 = masks[variant][1], m2 = masks[variant][2], m3 = masks[variant][3];
     const int32_t *end = pairs + (words - half) / 2 * 2;
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, w, v;
 #if defined(__GNUC__)
@@ -456,11 +463,11 @@ JX_INLINE void jx_linear_grouped(JX_CODE *out, const JX_CODE *s, int32_t n_in, i
             acc[r] = b[i + r];
         jx_group_dot(acc, p, n_in, s, bits);
         for (r = 0; r < per; ++r)
-            out[i + r] = jx_saturate(zero, jx_round_shift((int64_t)acc[r] * mult, shift), qmin, qmax);
+            out[i + r] = jx_requantize_one(acc[r], mult, shift, zero, qmin, qmax);
     }
     for (; i < n_out; ++i) { /* the rows after the last whole group */
         JX_ACC acc1 = b[i] + jx_dot(&rest, (uint32_t)(i - whole) * (uint32_t)n_in, n_in, s);
-        out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc1 * mult, shift), qmin, qmax);
+        out[i] = jx_requantize_one(acc1, mult, shift, zero, qmin, qmax);
     }
 }
 
@@ -481,7 +488,7 @@ static void jx_linear(JX_CODE *out, const JX_CODE *s, int32_t n_in, int32_t n_ou
     }
     for (i = 0; i < n_out; ++i) {
         JX_ACC acc = b[i] + jx_dot(w, (uint32_t)i * (uint32_t)n_in, n_in, s);
-        out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc * mult, shift), qmin, qmax);
+        out[i] = jx_requantize_one(acc, mult, shift, zero, qmin, qmax);
     }
 }
 #endif
@@ -554,7 +561,7 @@ static void jx_requantize(JX_CODE *out, const JX_ACC *acc, int32_t n, int32_t mu
 {
     int32_t i;
     for (i = 0; i < n; ++i)
-        out[i] = jx_saturate(zero, jx_round_shift((int64_t)acc[i] * mult, shift), qmin, qmax);
+        out[i] = jx_requantize_one(acc[i], mult, shift, zero, qmin, qmax);
 }
 /* A delta source: each of its n units whose code moved by more than theta since it was last
  * propagated adds its column (input-major weights: column j is codes j*n_out .. j*n_out+n_out-1),
