@@ -33,13 +33,19 @@ def stored_bytes(n_codes: int, bits: int, packed: bool) -> int:
     return n_codes * (2 if kind == "halfwords" else 1)
 
 
+def _in_range(codes: np.ndarray, bits: int, how: str) -> np.ndarray:
+    """``codes`` as int64, refused in one line where one leaves the signed ``bits``-bit range."""
+    codes = np.asarray(codes).astype(np.int64)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if codes.size and (codes.min() < lo or codes.max() > hi):
+        raise ValueError(f"codes outside the {bits}-bit range [{lo}, {hi}] cannot be {how} at {bits} bits.")
+    return codes
+
+
 def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
     """``uint8[ceil(n * bits / 8)]``: the codes (any shape, read in C order, each within the signed
     ``bits``-bit range) as one packed bit stream."""
-    codes = np.asarray(codes).reshape(-1).astype(np.int64)
-    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    if codes.size and (codes.min() < lo or codes.max() > hi):
-        raise ValueError(f"codes outside the {bits}-bit range [{lo}, {hi}] cannot be packed at {bits} bits.")
+    codes = _in_range(np.asarray(codes).reshape(-1), bits, "packed")
     fields = codes & ((1 << bits) - 1)
     stream = ((fields[:, None] >> np.arange(bits)) & 1).astype(np.uint8).reshape(-1)
     return np.packbits(stream, bitorder="little")
@@ -74,14 +80,11 @@ def group_rows(codes: np.ndarray, field: int) -> np.ndarray:
     fields separate them (``kernels.c``). The rows after the last whole group follow as a packed
     stream of ``field``-bit codes (one ``int8`` each at 8 bits), row after row.
     """
-    codes = np.asarray(codes, np.int64)
+    codes = _in_range(codes, field, "grouped")
     rows, cols = codes.shape
-    lo, hi = -(1 << (field - 1)), (1 << (field - 1)) - 1
-    if codes.size and (codes.min() < lo or codes.max() > hi):
-        raise ValueError(f"codes outside the {field}-bit range [{lo}, {hi}] cannot be grouped at {field} bits.")
     per = 16 // field
     whole = rows // per * per
-    fields = codes[:whole].reshape(-1, per, cols).copy()
+    fields = codes[:whole].reshape(-1, per, cols)  # a view of our own copy (_in_range)
     fields[:, :-1] += 1 << (field - 1)  # offset: unsigned fields
     fields[:, -1] &= (1 << field) - 1  # the top row's field: two's complement
     halfwords = (fields << (field * np.arange(per))[None, :, None]).sum(axis=1).astype("<u2")
