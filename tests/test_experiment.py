@@ -247,6 +247,27 @@ def test_resume_accepts_a_config_written_before_cells(tmp_path):
     assert saved_settings(path) != dataclasses.asdict(Config(cell="lstm"))
 
 
+def test_a_config_older_than_a_setting_reads_as_what_runs_did_then(tmp_path):
+    """Before `mode` every run was PTQ (today's default on MNIST is QAT), and the first QAT ran
+    the float surrogate: a config.json without those keys must rerun as that, not as today's
+    defaults."""
+    import dataclasses
+
+    from jaxgru.runs.config import Config, saved_settings
+
+    old = dataclasses.asdict(Config(task="mnist_row"))
+    for key in ("mode", "qat_exact"):
+        old.pop(key)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(old))
+    cfg = Config(**saved_settings(path))
+    assert cfg.resolved_mode() == "ptq" and Config(task="mnist_row").resolved_mode() == "qat"
+    assert cfg.qat_exact is False
+    # a setting written down is read as written
+    path.write_text(json.dumps(dataclasses.asdict(Config(task="mnist_row"))))
+    assert Config(**saved_settings(path)) == Config(task="mnist_row")
+
+
 def test_quick_preset_and_flags_over_it():
     from jaxgru.runs.config import PRESETS
 

@@ -32,12 +32,18 @@ STRATEGIES = ("nsga2", *ALGORITHMS)
 PLATFORMS = {"silago": ("error", "silago_speedup", "silago_energy"), "bitfusion": ("error", "bitfusion_speedup")}
 
 
-def setting(default, help: str, *, choices=None, flag: str | None = None, negate: bool = False, parse=None):
+_NO_VALUE = object()
+
+
+def setting(default, help: str, *, choices=None, flag: str | None = None, negate: bool = False, parse=None,
+            absent=_NO_VALUE):
     """A declared setting. ``flag``: its command-line name (default ``--field-name``);
     ``negate``: a boolean whose flag turns it off (``qat_exact`` <- ``--qat-float-surrogate``);
-    ``parse``: reads its command-line text (default: the field's type)."""
+    ``parse``: reads its command-line text (default: the field's type); ``absent``: what a saved
+    ``config.json`` written before the setting existed meant, where that is not ``default``
+    (:func:`saved_settings`)."""
     return field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "negate": negate,
-                                            "parse": parse})
+                                            "parse": parse, "absent": default if absent is _NO_VALUE else absent})
 
 
 def parse_hidden(text: str) -> int | str:
@@ -96,13 +102,15 @@ class Config:
     # quantization-aware training of every specimen before it is scored
     mode: str | None = setting(None, "ptq; qat: fine-tune every specimen before scoring; beacon: fine-tune a few "
                                "(beacons) and score the rest with their nearest beacon's weights (default: the "
-                               "paper's choice per task, qat on MNIST, ptq on speech)", choices=list(MODES))
+                               "paper's choice per task, qat on MNIST, ptq on speech)", choices=list(MODES),
+                               absent="ptq")  # every run was PTQ before QAT existed
     qat_fraction: float = setting(0.1, "QAT subset of the train split (drawn once from the seed)")
     qat_epochs: int = setting(1, "QAT epochs")
     qat_learning_rate: float = setting(1e-5, "Adam's step size in QAT")
     qat_batch_size: int = setting(128, "QAT batch")
     qat_exact: bool = setting(True, "QAT forward in float rounding instead of the integer model itself (faster, "
-                              "~1-4%% of codes differ)", flag="--qat-float-surrogate", negate=True)
+                              "~1-4%% of codes differ)", flag="--qat-float-surrogate", negate=True,
+                              absent=False)  # the first QAT ran the float surrogate
     # search
     strategy: str = setting("nsga2", "nsga2: the Pareto front of the objectives; an evosax algorithm "
                             f"({', '.join(ALGORITHMS)}): the single cost objective minimized under `max_error`",
@@ -463,10 +471,13 @@ def command_line_message(message: str) -> str:
 
 
 def saved_settings(path: Path) -> dict:
-    """The :class:`Config` fields of a saved ``config.json``; fields it lacks (older runs) take
-    their defaults, keys that are not fields (older run-only options) are dropped."""
+    """The :class:`Config` fields of a saved ``config.json``. A field it lacks (a run older than
+    the setting) takes what runs did before the setting existed (its ``absent`` value: PTQ for
+    ``mode``, the float surrogate for ``qat_exact``; the default for every other setting, whose
+    default is that behaviour); keys that are not fields (older run-only options) are dropped."""
     saved = json.loads(path.read_text())
     if saved.get("accuracy_floor") is not None:  # before `max_error`, the same constraint
         saved.setdefault("max_error", round(1.0 - saved["accuracy_floor"], 12))
-    names = {f.name for f in dataclasses.fields(Config)}
-    return {**dataclasses.asdict(Config()), **{k: v for k, v in saved.items() if k in names}}
+    fields = dataclasses.fields(Config)
+    return {**{f.name: f.metadata["absent"] for f in fields},
+            **{k: v for k, v in saved.items() if k in {f.name for f in fields}}}
