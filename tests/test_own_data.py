@@ -155,8 +155,11 @@ def test_environment_records_versions_cpus_and_data_digests():
     assert env["packages"]["jax"] and env["cpus"] >= 1 and set(env["data"]) == {
         "x_train", "y_train", "x_val", "y_val", "x_test", "y_test"}
     assert array_digest(x) != array_digest(x.reshape(4, 6)) != array_digest(x.astype(np.float64))
-    changed = {**env, "packages": {**env["packages"], "jax": "0.0.1"}, "cpus": env["cpus"] + 1}
-    assert environment_differences(env, changed) == [f"cpus: {env['cpus']} -> {env['cpus'] + 1}",
+    assert set(env["cpu"]) == {"model", "vector"}
+    changed = {**env, "packages": {**env["packages"], "jax": "0.0.1"}, "cpus": env["cpus"] + 1,
+               "cpu": {**env["cpu"], "vector": "avx avx2"}}
+    assert environment_differences(env, changed) == [f"cpu.vector: {env['cpu']['vector']} -> avx avx2",
+                                                     f"cpus: {env['cpus']} -> {env['cpus'] + 1}",
                                                      f"packages.jax: {env['packages']['jax']} -> 0.0.1"]
     assert environment_differences(env, env) == []
 

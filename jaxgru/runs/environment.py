@@ -1,6 +1,6 @@
 """What a run was made with besides its settings: package versions, the code's commit, the CPU
-count and XLA flags that float sums depend on, the devices, and a digest of every split of the
-data (``environment.json`` in the run folder).
+(model, count and vector instruction sets) and XLA flags that float sums depend on, the devices,
+and a digest of every split of the data (``environment.json`` in the run folder).
 
 A run reproduces from its ``config.json`` only in the same environment: float training depends
 on the JAX version and on how XLA orders float sums, and generated data (the synthetic keyword
@@ -27,6 +27,8 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy", "evosax", "orbax
 SPLIT_ARRAYS = ("x_train", "y_train", "lengths_train", "x_val", "y_val", "lengths_val", "x_test", "y_test",
                 "lengths_test")
 # Environment variables that change what XLA computes or how (jaxgru.runtime reads the last).
+# /proc/cpuinfo flags that name vector instruction sets XLA's CPU backend can use.
+VECTOR_SETS = ("sse4", "avx", "fma", "amx", "f16c")
 VARIABLES = ("XLA_FLAGS", "JAX_ENABLE_X64", "JAX_DEFAULT_MATMUL_PRECISION", "JAXGRU_FAST_REDUCTIONS")
 
 
@@ -65,6 +67,17 @@ def _commit() -> str | None:
     return rev + ("+dirty" if dirty else "")
 
 
+def _cpu() -> dict:
+    """The CPU's model and the vector instruction sets XLA may compile for (its float results
+    can differ between machines that differ in these)."""
+    info = Path("/proc/cpuinfo")
+    text = info.read_text(errors="replace") if info.is_file() else ""
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = sorted(f for f in fields.get("flags", "").split() if f.startswith(VECTOR_SETS))
+    return {"model": fields.get("model name") or platform.processor() or None, "vector": " ".join(flags) or None}
+
+
 def _espeak() -> str | None:
     if shutil.which("espeak-ng") is None:
         return None
@@ -86,6 +99,7 @@ def environment(splits: Splits) -> dict:
         "commit": _commit(),
         "python": platform.python_version(),
         "machine": platform.machine(),
+        "cpu": _cpu(),
         "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "devices": f"{len(devices)} x {devices[0].platform} ({devices[0].device_kind})",
         "packages": {p: _version(p) for p in PACKAGES},
