@@ -29,4 +29,4 @@ __all__ = [
     "int_logits", "model_size", "op_counts", "population_accuracy", "population_costs", "population_logits",
     "population_scores", "quantize", "run_search", "Scores", "train_and_evaluate", "train_float",
 ]
-__version__ = "0.3.0"
+__version__ = "0.4.0"

@@ -253,19 +253,36 @@ def test_a_config_older_than_a_setting_reads_as_what_runs_did_then(tmp_path):
     defaults."""
     import dataclasses
 
-    from jaxgru.runs.config import Config, saved_settings
+    from jaxgru.runs.config import TEXTBOOK_SEARCH, Config, saved_settings
 
-    old = dataclasses.asdict(Config(task="mnist_row"))
-    for key in ("mode", "qat_exact"):
+    old = dataclasses.asdict(Config(task="mnist_row", crossover="uniform", mutation="reset"))
+    for key in ("mode", "qat_exact", "crossover_rate", "crossover_eta", "mutation_eta", "selection"):
         old.pop(key)
     path = tmp_path / "config.json"
     path.write_text(json.dumps(old))
     cfg = Config(**saved_settings(path))
     assert cfg.resolved_mode() == "ptq" and Config(task="mnist_row").resolved_mode() == "qat"
     assert cfg.qat_exact is False
+    # the search settings added after the first runs: the textbook search those runs made
+    assert {k: getattr(cfg, k) for k in TEXTBOOK_SEARCH} == TEXTBOOK_SEARCH != {
+        k: getattr(Config(), k) for k in TEXTBOOK_SEARCH}
     # a setting written down is read as written
     path.write_text(json.dumps(dataclasses.asdict(Config(task="mnist_row"))))
     assert Config(**saved_settings(path)) == Config(task="mnist_row")
+
+
+def test_textbook_preset_is_the_search_the_older_runs_made():
+    """``--preset textbook`` gives the search settings a run older than them is read with."""
+    from jaxgru.runs.config import TEXTBOOK_SEARCH
+    from jaxgru.studies.pymoo_compare import DEFAULTS, VARIANTS
+
+    cfg, _ = run.parse_args(["--preset", "textbook", "--task", "digits"])
+    assert {k: getattr(cfg, k) for k in TEXTBOOK_SEARCH} == TEXTBOOK_SEARCH and cfg.task == "digits"
+    # the comparison's row named as the defaults is the run defaults
+    defaults = Config(**VARIANTS[DEFAULTS])
+    search = ("crossover", "mutation", "crossover_rate", "crossover_eta", "mutation_eta", "selection", "offspring",
+              "duplicates", "mutation_rate", "seed_homogeneous", "islands")
+    assert {k: getattr(defaults, k) for k in search} == {k: getattr(Config(), k) for k in search}
 
 
 def test_quick_preset_and_flags_over_it():

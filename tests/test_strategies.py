@@ -113,15 +113,15 @@ def test_pymoo_oracle_and_jaxgru_runs_count_evaluations_alike():
 def test_a_run_chooses_its_strategy_by_setting():
     """``Config.strategy``: NSGA-II by default; an evosax algorithm minimizes the one cost under
     the error bound, and without one cost and a bound it is refused in one line."""
-    from jaxgru.runs.config import Config
+    from jaxgru.runs.config import TEXTBOOK_SEARCH, Config
     from jaxgru.runs.searching import make_strategy
 
     strategy, params = make_strategy(Config(), num_dims=17, num_objectives=2, upper=6)
-    assert isinstance(strategy, NSGA2) and float(params.crossover_eta) == 15
-    assert float(params.crossover_rate) == pytest.approx(0.9)
-    mohaq = Config(crossover="sbx", mutation="polynomial", crossover_eta=3, mutation_eta=3, crossover_rate=1.0)
-    _, params = make_strategy(mohaq, num_dims=17, num_objectives=2, upper=6)
+    assert isinstance(strategy, NSGA2) and strategy.selection == "dominance"
     assert (float(params.crossover_eta), float(params.mutation_eta), float(params.crossover_rate)) == (3, 3, 1)
+    strategy, params = make_strategy(Config(**TEXTBOOK_SEARCH), num_dims=17, num_objectives=2, upper=6)
+    assert strategy.selection == "rank" and float(params.crossover_eta) == 15
+    assert float(params.crossover_rate) == pytest.approx(0.9)
     for bad, says in ((Config(crossover_rate=1.5), "`crossover_rate` is a probability"),
                       (Config(mutation_eta=-1), "distribution indices >= 0")):
         with pytest.raises(ValueError, match=says):

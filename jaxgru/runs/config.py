@@ -115,18 +115,23 @@ class Config:
     strategy: str = setting("nsga2", "nsga2: the Pareto front of the objectives; an evosax algorithm "
                             f"({', '.join(ALGORITHMS)}): the single cost objective minimized under `max_error`",
                             choices=list(STRATEGIES))
-    crossover: str = setting("uniform", "NSGA-II crossover", choices=sorted(CROSSOVERS))
-    mutation: str = setting("reset", "NSGA-II mutation", choices=sorted(MUTATIONS))
+    # The search defaults are MOHAQ's operators (integer SBX and polynomial mutation, eta 3, every pair
+    # recombined) with pymoo's dominance tournament: the steadiest search measured (docs/scale.md).
+    # Runs older than a setting used the textbook values (`absent`; the `textbook` preset).
+    crossover: str = setting("sbx", "NSGA-II crossover", choices=sorted(CROSSOVERS))
+    mutation: str = setting("polynomial", "NSGA-II mutation", choices=sorted(MUTATIONS))
     mutation_rate: float | None = setting(None, "mutation probability per gene (default 1 / genome length)")
-    crossover_rate: float = setting(CROSSOVER_RATE, "NSGA-II: probability that a pair of parents is recombined")
-    crossover_eta: float = setting(SBX_ETA, "distribution index of sbx crossover (small: children far from their "
-                                   "parents; MOHAQ's code uses 3)")
-    mutation_eta: float = setting(PM_ETA, "distribution index of polynomial mutation (MOHAQ's code uses 3)")
+    crossover_rate: float = setting(1.0, "NSGA-II: probability that a pair of parents is recombined",
+                                    absent=CROSSOVER_RATE)
+    crossover_eta: float = setting(3.0, "distribution index of sbx crossover (small: children far from their "
+                                   f"parents; pymoo's default {SBX_ETA:g})", absent=SBX_ETA)
+    mutation_eta: float = setting(3.0, f"distribution index of polynomial mutation (pymoo's default {PM_ETA:g})",
+                                  absent=PM_ETA)
     duplicates: str = setting("mutate", "NSGA-II: an offspring that repeats a genome is mutated again (mutate) or "
                               "made again from new parents (remate, as pymoo)", choices=list(DUPLICATES))
-    selection: str = setting("rank", "NSGA-II: the binary tournament compares two parents by rank, then crowding "
-                             "(rank, Deb's) or by dominance, then crowding (dominance, as pymoo)",
-                             choices=list(SELECTIONS))
+    selection: str = setting("dominance", "NSGA-II: the binary tournament compares two parents by rank, then "
+                             "crowding (rank, Deb's) or by dominance, then crowding (dominance, as pymoo)",
+                             choices=list(SELECTIONS), absent="rank")
     seed_homogeneous: bool = setting(False, "put the homogeneous genomes of the width set into the initial population")
     offspring: int | None = setting(None, "NSGA-II offspring per generation (even, at most the population; default "
                                           "the population): fewer makes more, smaller generations")
@@ -358,6 +363,9 @@ class RunOptions:
         return Path(self.out) if self.out else cfg.default_out()
 
 
+TEXTBOOK_SEARCH = dict(crossover="uniform", mutation="reset", crossover_rate=CROSSOVER_RATE, crossover_eta=SBX_ETA,
+                       mutation_eta=PM_ETA, selection="rank")
+
 # Named sets of settings (``--preset``); flags given on the command line override them.
 PRESETS: dict[str, dict] = {
     # The first run a newcomer makes: about a minute on 2 CPU cores, a float GRU that is actually
@@ -368,6 +376,10 @@ PRESETS: dict[str, dict] = {
                   seed_homogeneous=True, out="runs/quick"),
     # GRU-GA's own settings (the defaults): GRU(128), P=40, G=20, the task's mode.
     "paper": {},
+    # Textbook NSGA-II on integer genes (Deb's tournament on rank and crowding, uniform crossover
+    # at 0.9, random-reset mutation): jaxgru's search defaults before 0.4, which made the runs in
+    # results/ that predate it.
+    "textbook": TEXTBOOK_SEARCH,
 }
 
 

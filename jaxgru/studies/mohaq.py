@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxgru.files import atomic_write_bytes, write_json
-from jaxgru.runs.config import Config, RunOptions, add_arguments, command_line_message
+from jaxgru.runs.config import TEXTBOOK_SEARCH, Config, RunOptions, add_arguments, command_line_message
 from jaxgru.runs.experiment import train_and_evaluate
 
 # Float training per (task, cell): what trains each to a useful accuracy on 2 cores.
@@ -75,9 +75,10 @@ def run_config(args, task: str, cell: str, run: str) -> Config:
                                     "compress run's 16-bit model; run compress first (--runs compress constrained).")
         widest = json.loads(baseline.read_text())[-1]
         settings["max_error"] = round(1 - widest["accuracy"] + CEILING_OVER_WIDEST, 6)
+    # the textbook search, which made the committed rows (results/mohaq)
     return Config(task=task, cell=cell, hidden=args.hidden, population=args.population,
                   generations=args.generations, seed=args.seed, train_size=args.train_size, val_size=args.val_size,
-                  qat_learning_rate=args.qat_learning_rate, **training, **settings)
+                  qat_learning_rate=args.qat_learning_rate, **TEXTBOOK_SEARCH, **training, **settings)
 
 
 def run_one(args, task: str, cell: str, run: str) -> dict:

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 
 from jaxgru.files import atomic_write_bytes, write_json
-from jaxgru.runs.config import Config, add_arguments
+from jaxgru.runs.config import TEXTBOOK_SEARCH, Config, add_arguments
 from jaxgru.runs.prepare import sizes
 from jaxgru.runs.searching import make_strategy
 from jaxgru.search.islands import Islands
@@ -45,33 +45,35 @@ from jaxgru.studies.common import (
     smallest_within_1pt,
 )
 
-# jaxgru variants: the run settings (:class:`~jaxgru.runs.config.Config` fields) that differ from the
-# default NSGA-II (uniform crossover, reset mutation at 1 / D per gene, P offspring per generation,
-# one population); "rate" is the mutation rate per gene in units of 1 / D.
+# jaxgru variants: the run settings (:class:`~jaxgru.runs.config.Config` fields) of each, every
+# operator named (so that a variant means the same search whatever the run defaults are): the textbook
+# NSGA-II (uniform crossover at 0.9, reset mutation at 1 / D per gene, P offspring per generation,
+# Deb's tournament on rank and crowding, one population) and what differs from it; "rate" is the
+# mutation rate per gene in units of 1 / D.
 # MOHAQ's operators and generation size, as pymoo-mohaq below
-MOHAQ_OPERATORS = {"crossover": "sbx", "mutation": "polynomial", "crossover_eta": 3.0, "mutation_eta": 3.0,
-                   "crossover_rate": 1.0, "offspring": 10}
+MOHAQ_OPERATORS = {**TEXTBOOK_SEARCH, "crossover": "sbx", "mutation": "polynomial", "crossover_eta": 3.0,
+                   "mutation_eta": 3.0, "crossover_rate": 1.0, "offspring": 10}
+MOHAQ_DOMINANCE = {**MOHAQ_OPERATORS, "selection": "dominance"}
+DEFAULTS = "sbx+polynomial eta 3, dominance"  # the variant that is jaxgru's run defaults (Config)
 VARIANTS: dict[str, dict] = {
-    "uniform+reset": {},
-    "uniform+reset 2/D": {"rate": 2.0},
-    "two_point+reset": {"crossover": "two_point"},
-    "uniform+step": {"mutation": "step"},
-    "uniform+step, 10 offspring": {"mutation": "step", "offspring": 10},
-    "sbx+polynomial": {"crossover": "sbx", "mutation": "polynomial"},
+    "uniform+reset": TEXTBOOK_SEARCH,
+    "uniform+reset 2/D": {**TEXTBOOK_SEARCH, "rate": 2.0},
+    "two_point+reset": {**TEXTBOOK_SEARCH, "crossover": "two_point"},
+    "uniform+step": {**TEXTBOOK_SEARCH, "mutation": "step"},
+    "uniform+step, 10 offspring": {**TEXTBOOK_SEARCH, "mutation": "step", "offspring": 10},
+    "sbx+polynomial": {**TEXTBOOK_SEARCH, "crossover": "sbx", "mutation": "polynomial"},
     "sbx+polynomial eta 3, 10 offspring": MOHAQ_OPERATORS,
     "sbx+polynomial eta 3, 10 offspring, remate": {**MOHAQ_OPERATORS, "duplicates": "remate"},
-    "sbx+polynomial eta 3, 10 offspring, dominance": {**MOHAQ_OPERATORS, "selection": "dominance"},
-    "uniform+reset, dominance": {"selection": "dominance"},
-    "uniform+reset, seeded": {"seed_homogeneous": True},
-    "sbx+polynomial eta 3, 10 offspring, dominance, seeded": {**MOHAQ_OPERATORS, "selection": "dominance",
-                                                              "seed_homogeneous": True},
-    "sbx+polynomial eta 3, 10 offspring, dominance, remate": {**MOHAQ_OPERATORS, "selection": "dominance",
-                                                              "duplicates": "remate"},
-    "sbx+polynomial eta 3, dominance": {**MOHAQ_OPERATORS, "offspring": None, "selection": "dominance"},
-    "uniform+step, dominance": {"mutation": "step", "selection": "dominance"},
-    "uniform+reset, 10 offspring": {"offspring": 10},
-    "islands 2, every 5": {"islands": 2},
-    "islands 4, every 5": {"islands": 4},
+    "sbx+polynomial eta 3, 10 offspring, dominance": MOHAQ_DOMINANCE,
+    "sbx+polynomial eta 3, 10 offspring, dominance, remate": {**MOHAQ_DOMINANCE, "duplicates": "remate"},
+    DEFAULTS: {**MOHAQ_DOMINANCE, "offspring": None},
+    "uniform+step, dominance": {**TEXTBOOK_SEARCH, "mutation": "step", "selection": "dominance"},
+    "uniform+reset, dominance": {**TEXTBOOK_SEARCH, "selection": "dominance"},
+    "uniform+reset, seeded": {**TEXTBOOK_SEARCH, "seed_homogeneous": True},
+    "sbx+polynomial eta 3, 10 offspring, dominance, seeded": {**MOHAQ_DOMINANCE, "seed_homogeneous": True},
+    "uniform+reset, 10 offspring": {**TEXTBOOK_SEARCH, "offspring": 10},
+    "islands 2, every 5": {**TEXTBOOK_SEARCH, "islands": 2},
+    "islands 4, every 5": {**TEXTBOOK_SEARCH, "islands": 4},
 }
 
 
