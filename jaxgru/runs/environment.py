@@ -26,9 +26,9 @@ FILE = "environment.json"
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy", "evosax", "orbax-checkpoint", "tensorflow-datasets")
 SPLIT_ARRAYS = ("x_train", "y_train", "lengths_train", "x_val", "y_val", "lengths_val", "x_test", "y_test",
                 "lengths_test")
-# Environment variables that change what XLA computes or how (jaxgru.runtime reads the last).
 # /proc/cpuinfo flags that name vector instruction sets XLA's CPU backend can use.
 VECTOR_SETS = ("sse4", "avx", "fma", "amx", "f16c")
+# Environment variables that change what XLA computes or how (jaxgru.runtime reads the last).
 VARIABLES = ("XLA_FLAGS", "JAX_ENABLE_X64", "JAX_DEFAULT_MATMUL_PRECISION", "JAXGRU_FAST_REDUCTIONS")
 
 
