@@ -90,6 +90,8 @@ def test_speech_run_is_marked_synthetic(tmp_path, monkeypatch):
         (["--generations", "0"], "generations must be >= 1"),
         (["--qat-fraction", "0"], "--qat-fraction must lie in (0, 1]"),
         (["--val-size", "0"], "--val-size must be a positive integer"),
+        (["--population", "6", "--seed-homogeneous"], "7 homogeneous genomes (one per width) into a population of "
+                                                      "6; give a --population of at least 7"),
     ],
 )
 def test_bad_arguments(tmp_path, capsys, args, message):

@@ -229,7 +229,11 @@ class Config:
             raise ValueError(f"`mutation` must be one of {sorted(MUTATIONS)}, got {self.mutation!r}.")
         if self.platform is not None and self.platform not in PLATFORMS:
             raise ValueError(f"unknown `platform` {self.platform!r}; choose from {', '.join(sorted(PLATFORMS))}.")
-        self.resolved_widths()
+        widths = self.resolved_widths()
+        if self.seed_homogeneous and len(widths) > self.population // self.islands:
+            raise ValueError(f"`seed_homogeneous` puts {len(widths)} homogeneous genomes (one per width) into a "
+                             f"population of {self.population // self.islands}; give a `population` of at least "
+                             f"{len(widths) * self.islands} or fewer `widths`.")
         self.resolved_objectives()
         if self.max_error is not None and not 0.0 < self.max_error <= 1.0:
             raise ValueError(f"`max_error` must lie in (0, 1], got {self.max_error}.")
