@@ -32,18 +32,23 @@ STRATEGIES = ("nsga2", *ALGORITHMS)
 PLATFORMS = {"silago": ("error", "silago_speedup", "silago_energy"), "bitfusion": ("error", "bitfusion_speedup")}
 
 
-_NO_VALUE = object()
+# Textbook NSGA-II on integer genes (Deb's tournament on rank and crowding, uniform crossover at
+# 0.9, random-reset mutation): jaxgru's search defaults before 0.4, so also what a config.json
+# written before a search setting existed meant.
+TEXTBOOK_SEARCH = dict(crossover="uniform", mutation="reset", crossover_rate=CROSSOVER_RATE, crossover_eta=SBX_ETA,
+                       mutation_eta=PM_ETA, selection="rank")
 
 
 def setting(default, help: str, *, choices=None, flag: str | None = None, negate: bool = False, parse=None,
-            absent=_NO_VALUE):
+            absent=dataclasses.MISSING):
     """A declared setting. ``flag``: its command-line name (default ``--field-name``);
     ``negate``: a boolean whose flag turns it off (``qat_exact`` <- ``--qat-float-surrogate``);
     ``parse``: reads its command-line text (default: the field's type); ``absent``: what a saved
     ``config.json`` written before the setting existed meant, where that is not ``default``
     (:func:`saved_settings`)."""
+    absent = default if absent is dataclasses.MISSING else absent
     return field(default=default, metadata={"help": help, "choices": choices, "flag": flag, "negate": negate,
-                                            "parse": parse, "absent": default if absent is _NO_VALUE else absent})
+                                            "parse": parse, "absent": absent})
 
 
 def parse_hidden(text: str) -> int | str:
@@ -122,16 +127,16 @@ class Config:
     mutation: str = setting("polynomial", "NSGA-II mutation", choices=sorted(MUTATIONS))
     mutation_rate: float | None = setting(None, "mutation probability per gene (default 1 / genome length)")
     crossover_rate: float = setting(1.0, "NSGA-II: probability that a pair of parents is recombined",
-                                    absent=CROSSOVER_RATE)
+                                    absent=TEXTBOOK_SEARCH["crossover_rate"])
     crossover_eta: float = setting(3.0, "distribution index of sbx crossover (small: children far from their "
-                                   f"parents; pymoo's default {SBX_ETA:g})", absent=SBX_ETA)
+                                   f"parents; pymoo's default {SBX_ETA:g})", absent=TEXTBOOK_SEARCH["crossover_eta"])
     mutation_eta: float = setting(3.0, f"distribution index of polynomial mutation (pymoo's default {PM_ETA:g})",
-                                  absent=PM_ETA)
+                                  absent=TEXTBOOK_SEARCH["mutation_eta"])
     duplicates: str = setting("mutate", "NSGA-II: an offspring that repeats a genome is mutated again (mutate) or "
                               "made again from new parents (remate, as pymoo)", choices=list(DUPLICATES))
     selection: str = setting("dominance", "NSGA-II: the binary tournament compares two parents by rank, then "
                              "crowding (rank, Deb's) or by dominance, then crowding (dominance, as pymoo)",
-                             choices=list(SELECTIONS), absent="rank")
+                             choices=list(SELECTIONS), absent=TEXTBOOK_SEARCH["selection"])
     seed_homogeneous: bool = setting(False, "put the homogeneous genomes of the width set into the initial population")
     offspring: int | None = setting(None, "NSGA-II offspring per generation (even, at most the population; default "
                                           "the population): fewer makes more, smaller generations")
@@ -367,9 +372,6 @@ class RunOptions:
         return Path(self.out) if self.out else cfg.default_out()
 
 
-TEXTBOOK_SEARCH = dict(crossover="uniform", mutation="reset", crossover_rate=CROSSOVER_RATE, crossover_eta=SBX_ETA,
-                       mutation_eta=PM_ETA, selection="rank")
-
 # Named sets of settings (``--preset``); flags given on the command line override them.
 PRESETS: dict[str, dict] = {
     # The first run a newcomer makes: about a minute on 2 CPU cores, a float GRU that is actually
@@ -380,9 +382,7 @@ PRESETS: dict[str, dict] = {
                   seed_homogeneous=True, out="runs/quick"),
     # GRU-GA's own settings (the defaults): GRU(128), P=40, G=20, the task's mode.
     "paper": {},
-    # Textbook NSGA-II on integer genes (Deb's tournament on rank and crowding, uniform crossover
-    # at 0.9, random-reset mutation): jaxgru's search defaults before 0.4, which made the runs in
-    # results/ that predate it.
+    # The textbook NSGA-II, which made the runs in results/ that predate jaxgru 0.4.
     "textbook": TEXTBOOK_SEARCH,
 }
 
@@ -494,6 +494,5 @@ def saved_settings(path: Path) -> dict:
     saved = json.loads(path.read_text())
     if saved.get("accuracy_floor") is not None:  # before `max_error`, the same constraint
         saved.setdefault("max_error", round(1.0 - saved["accuracy_floor"], 12))
-    fields = dataclasses.fields(Config)
-    return {**{f.name: f.metadata["absent"] for f in fields},
-            **{k: v for k, v in saved.items() if k in {f.name for f in fields}}}
+    absent = {f.name: f.metadata["absent"] for f in dataclasses.fields(Config)}
+    return {**absent, **{k: v for k, v in saved.items() if k in absent}}

@@ -72,8 +72,7 @@ def _cpu() -> dict:
     can differ between machines that differ in these)."""
     info = Path("/proc/cpuinfo")
     text = info.read_text(errors="replace") if info.is_file() else ""
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in text.splitlines() if ":" in line)}
     flags = sorted(f for f in fields.get("flags", "").split() if f.startswith(VECTOR_SETS))
     return {"model": fields.get("model name") or platform.processor() or None, "vector": " ".join(flags) or None}
 
