@@ -164,6 +164,27 @@ def test_environment_records_versions_cpus_and_data_digests():
     assert environment_differences(env, env) == []
 
 
+def test_a_float_model_made_elsewhere_is_recorded_in_the_run(tiny_float_model, tmp_path):
+    """The float model's folder holds the environment that made it; a run that starts from a copy
+    made elsewhere records that environment as ``float_model`` in its own environment.json."""
+    from conftest import TINY, data_dir, run_dir_with
+
+    from jaxgru.files import write_json
+    from jaxgru.runs.float_model import made_in
+
+    here = run_dir_with(tiny_float_model, tmp_path / "here")
+    assert run_main(TINY + ["--data-dir", str(data_dir()), "--out", str(here)]) == 0
+    origin = made_in(here / "float_model")
+    assert origin["cpu"] and origin["packages"]["jax"]
+    assert "float_model" not in json.loads((here / "environment.json").read_text())  # made in this environment
+    there = run_dir_with(tiny_float_model, tmp_path / "there")
+    elsewhere = {**origin, "cpu": {"model": "another CPU", "vector": "avx avx2"}}
+    write_json(there / "float_model" / "environment.json", elsewhere)
+    assert run_main(TINY + ["--data-dir", str(data_dir()), "--out", str(there)]) == 0
+    env = json.loads((there / "environment.json").read_text())
+    assert env["float_model"] == elsewhere and env["cpu"] == origin["cpu"]
+
+
 def test_reproduce_compares_floats_to_their_rounding_and_integers_exactly():
     """A derived float computed in another order (a few ulps) is no difference; one sequence's
     share of an accuracy, an integer or a key missing from the rerun is."""

@@ -116,8 +116,9 @@ def environment_differences(saved: dict, now: dict, path: str = "") -> list[str]
     out = []
     for key in sorted(set(saved) | set(now)):
         a, b = saved.get(key), now.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += environment_differences(a, b, f"{path}{key}.")
+        if isinstance(a, dict) or isinstance(b, dict):  # one side absent: each of the other's leaves
+            out += environment_differences(a if isinstance(a, dict) else {}, b if isinstance(b, dict) else {},
+                                           f"{path}{key}.")
         elif a != b:
             out.append(f"{path}{key}: {a} -> {b}")
     return out

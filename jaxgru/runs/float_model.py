@@ -1,8 +1,10 @@
 """A run's float model on disk: trained once, saved with its calibrated ranges and their digest
-(Orbax), read back and checked by every later step and by ``resume``."""
+(Orbax), read back and checked by every later step and by ``resume``. The folder also holds the
+environment the model was made in (``environment.json``), so a copy of it says where it came from."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,12 +14,14 @@ import orbax.checkpoint as ocp
 from jaxgru.cells import Cell, Stack
 from jaxgru.data.tasks import Splits, Task
 from jaxgru.distributed import is_main
-from jaxgru.files import check_digest, with_digest
+from jaxgru.files import check_digest, with_digest, write_json
 from jaxgru.model.calibrate import Ranges, calibrate
 from jaxgru.model.floating import ModelParams, param_shapes
 from jaxgru.model.from_torch import import_torch
 from jaxgru.model.training import remove_checkpoints, train_float
 from jaxgru.runs.config import Config
+
+MADE_IN = "environment.json"  # inside the float model's folder: travels with every copy of it
 
 
 def read_float_model(ckpt: Path, cell: Stack | Cell | str) -> tuple[ModelParams, Ranges]:
@@ -37,8 +41,9 @@ def read_float_model(ckpt: Path, cell: Stack | Cell | str) -> tuple[ModelParams,
     return ModelParams(arrays=arrays, stack=Stack.of(cell)), ranges
 
 
-def write_float_model(ckpt: Path, params: ModelParams, ranges: Ranges) -> None:
-    """Saves ``params``, ``ranges`` and their digest in ``ckpt`` (read back by :func:`read_float_model`)."""
+def write_float_model(ckpt: Path, params: ModelParams, ranges: Ranges, made_in: dict | None = None) -> None:
+    """Saves ``params``, ``ranges`` and their digest in ``ckpt`` (read back by :func:`read_float_model`),
+    and ``made_in``, the environment that trained or imported them (:func:`made_in`)."""
     tree = {
         "params": {k: np.asarray(v) for k, v in params.arrays.items()},
         "ranges": {k: np.asarray(getattr(ranges, k)) for k in Ranges.__dataclass_fields__},
@@ -46,6 +51,14 @@ def write_float_model(ckpt: Path, params: ModelParams, ranges: Ranges) -> None:
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(Path(ckpt).absolute(), with_digest(tree), force=True)
     checkpointer.wait_until_finished()
+    if made_in is not None and is_main():
+        write_json(Path(ckpt) / MADE_IN, made_in)
+
+
+def made_in(ckpt: Path) -> dict | None:
+    """The environment the float model in ``ckpt`` was made in (``None`` for one saved without it)."""
+    path = Path(ckpt) / MADE_IN
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def imported(cfg: Config, task: Task) -> ModelParams:
@@ -64,11 +77,11 @@ def imported(cfg: Config, task: Task) -> ModelParams:
     return params
 
 
-def load_or_train(cfg: Config, task: Task, splits: Splits, out: Path,
-                  log: Callable[[str], None]) -> tuple[ModelParams, Ranges]:
+def load_or_train(cfg: Config, task: Task, splits: Splits, out: Path, log: Callable[[str], None],
+                  env: dict | None = None) -> tuple[ModelParams, Ranges]:
     """The float model and its calibration from ``out/float_model``, or brought in from PyTorch
-    (``torch_model``) or trained, then calibrated and saved there (training checkpoints every
-    epoch in ``out/float_training``, so it resumes)."""
+    (``torch_model``) or trained, then calibrated and saved there with ``env``, the environment
+    that made it (training checkpoints every epoch in ``out/float_training``, so it resumes)."""
     ckpt = (out / "float_model").absolute()
     stack, hidden = cfg.resolved_stack(), cfg.resolved_hidden()
     if ckpt.exists():
@@ -95,7 +108,7 @@ def load_or_train(cfg: Config, task: Task, splits: Splits, out: Path,
         params = model.params()
     calib = slice(None, cfg.calib_size)  # calib_size None: all of it
     ranges = calibrate(params, splits.x_train[calib], lengths=None if lengths is None else lengths[calib])
-    write_float_model(ckpt, params, ranges)  # by every process together (Orbax)
+    write_float_model(ckpt, params, ranges, env)  # by every process together (Orbax)
     if is_main():
         remove_checkpoints(out / "float_training")
     return params, ranges

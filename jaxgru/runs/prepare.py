@@ -24,7 +24,7 @@ from jaxgru.model.training import float_accuracy
 from jaxgru.runs.config import Config, RunOptions, saved_settings
 from jaxgru.runs.environment import FILE as ENVIRONMENT
 from jaxgru.runs.environment import environment, environment_differences
-from jaxgru.runs.float_model import load_or_train
+from jaxgru.runs.float_model import load_or_train, made_in
 
 
 class SettingsMismatch(ValueError):
@@ -52,6 +52,17 @@ def _record_environment(path: Path, env: dict, opts: RunOptions, log) -> None:
                 f"first {diffs[0]}); {path.name} keeps the first")
         return
     write_json(path, env)
+
+
+def _record_float_model_origin(path: Path, ckpt: Path) -> None:
+    """Adds to ``environment.json`` (as ``float_model``) the environment the float model was made
+    in, when that is not this run's: a float model copied in from another run or machine."""
+    origin = made_in(ckpt)
+    if origin is None or not path.is_file():
+        return
+    env = json.loads(path.read_text())
+    if origin != {k: v for k, v in env.items() if k != "float_model"} and env.get("float_model") != origin:
+        write_json(path, {**env, "float_model": origin})
 
 
 @dataclass
@@ -123,7 +134,8 @@ def prepare(cfg: Config, opts: RunOptions | None = None) -> Prepared:
     log = (lambda *_: None) if opts.quiet else print
     _check_config_file(cfg, opts, out / "config.json")
     splits = task.load(opts.data_dir, download=opts.download or None, source=cfg.source, quiet=opts.quiet)
-    _record_environment(out / ENVIRONMENT, environment(splits), opts, log)
+    env = environment(splits)
+    _record_environment(out / ENVIRONMENT, env, opts, log)
     mode, widths, objectives = cfg.resolved_mode(), cfg.resolved_widths(), cfg.resolved_objectives()
     log(f"{task.name}: {splits.source}{' (SYNTHETIC)' if splits.synthetic else ''}, {len(splits.x_train)} train / "
         f"{len(splits.x_val)} validation / {len(splits.x_test)} test sequences; {cfg.resolved_stack().name.upper()}, "
@@ -133,7 +145,8 @@ def prepare(cfg: Config, opts: RunOptions | None = None) -> Prepared:
     x_test, y_test = splits.x_test[: cfg.test_size], splits.y_test[: cfg.test_size]
     l_val, l_test = (None if (v := splits.lengths(s)) is None else v[:n] for s, n in
                      (("val", cfg.val_size), ("test", cfg.test_size)))
-    params, ranges = load_or_train(cfg, task, splits, out, log)
+    params, ranges = load_or_train(cfg, task, splits, out, log, env)
+    _record_float_model_origin(out / ENVIRONMENT, out / "float_model")
     float_val = float_accuracy(params, x_val, y_val, lengths=l_val)
     float_test = float_accuracy(params, x_test, y_test, lengths=l_test)
     log(f"float accuracy: validation {float_val:.4f}, test {float_test:.4f}")

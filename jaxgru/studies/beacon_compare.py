@@ -188,8 +188,9 @@ def table(out: Path, summaries: dict, rescored: dict) -> None:
                      f"{fmt(r['hv_share_of_qat'], '{:.3f}')} | {fmt(r['time_share_of_qat'], '{:.3f}')} |")
     if result["probe"]:
         p = result["probe"]
+        epochs = f"{p['qat_epochs']} epoch{'s' if p['qat_epochs'] > 1 else ''}"
         lines += ["", f"Homogeneous models on validation, PTQ -> after QAT (lr {p['qat_learning_rate']:g}, "
-                  f"{p['qat_epochs']} epoch on {100 * p['qat_fraction']:.0f}% of train): " + ", ".join(
+                  f"{epochs} on {100 * p['qat_fraction']:.0f}% of train): " + ", ".join(
                       f"{b} bits {100 * a:.1f}% -> {100 * q:.1f}%" for b, a, q in zip(p["bits"], p["ptq"], p["qat"]))]
     atomic_write_bytes(out / "compare.md", ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))
