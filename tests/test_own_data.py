@@ -144,6 +144,24 @@ def test_reproduce_says_identical_or_names_the_first_difference(tiny_float_model
     assert f"environment differs: data.x_train: {'0' * 16} -> {env['data']['x_train']}" in out
 
 
+def test_reproduce_starts_from_the_saved_float_model(tiny_float_model, tmp_path, capsys):
+    """A run folder that holds its float model is rerun from it (so a search reproduces whatever
+    trained the model); ``--retrain-float`` trains it again from the settings. The run here
+    searched seed 0's float model with seed 1, which retraining cannot give back."""
+    from conftest import TINY, data_dir, run_dir_with
+
+    data = ["--data-dir", str(data_dir())]
+    run = run_dir_with(tiny_float_model, tmp_path / "run")
+    assert run_main(TINY + data + ["--seed", "1", "--out", str(run)]) == 0
+    assert run_main(["--reproduce", str(run), "--out", str(tmp_path / "saved"), "--quiet"] + data) == 0
+    out = capsys.readouterr().out
+    assert "identical" in out and "float model: the run's own" in out
+    again = ["--reproduce", str(run), "--retrain-float", "--out", str(tmp_path / "again"), "--quiet"]
+    assert run_main(again + data) == 1
+    out = capsys.readouterr().out
+    assert "differs, first at summary.json" in out and "float model: trained again" in out
+
+
 def test_environment_records_versions_cpus_and_data_digests():
     """What environment.json holds, and that a changed array, package or flag is named."""
     from jaxgru.data.tasks import Splits

@@ -17,7 +17,7 @@ import jax
 from jaxgru import distributed
 from jaxgru.runs.config import PRESETS, Config, RunOptions, add_arguments, apply_preset, command_line_message, from_args
 from jaxgru.runs.experiment import train_and_evaluate
-from jaxgru.runs.reproduce import environment_note, reproduce
+from jaxgru.runs.reproduce import FLOAT_MODEL_NOTE, environment_note, reproduce
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[Config, RunOptions]:
@@ -27,6 +27,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, RunOptions]:
     p.add_argument("--reproduce", metavar="DIR", default=None,
                    help="rerun the run in DIR from its config.json (into --out, default runs/reproduce/<name>) and "
                         "say whether its summary, front and baseline are identical, else the first difference")
+    p.add_argument("--retrain-float", action="store_true",
+                   help="with --reproduce: train the float model again even where DIR holds its own float_model")
     add_arguments(p.add_argument_group("what defines the run (saved in config.json)"), Config)
     add_arguments(p.add_argument_group("how it is carried out"), RunOptions)
     apply_preset(p, argv)
@@ -34,10 +36,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[Config, RunOptions]:
     return from_args(ns, Config), from_args(ns, RunOptions)
 
 
-def _reproduce_dir(argv: list[str] | None) -> str | None:
+def _reproduce_args(argv: list[str] | None) -> argparse.Namespace:
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--reproduce", default=None)
-    return pre.parse_known_args(argv)[0].reproduce
+    pre.add_argument("--retrain-float", action="store_true")
+    return pre.parse_known_args(argv)[0]
 
 
 def start_processes(cfg: Config, opts: RunOptions) -> RunOptions:
@@ -58,13 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg, opts = parse_args(argv)
         opts = start_processes(cfg, opts)
-        reproduce_dir = _reproduce_dir(argv)
-        if reproduce_dir is not None:
-            scratch, difference, env = reproduce(reproduce_dir, opts)
-            verdict = f"differs, first at {difference}" if difference else "identical (summary, front, baseline)"
-            print(f"{reproduce_dir} rerun in {scratch}: {verdict}")
-            print(environment_note(env))
-            return 0 if difference is None else 1
+        args = _reproduce_args(argv)
+        if args.reproduce is not None:
+            found = reproduce(args.reproduce, opts, retrain=args.retrain_float)
+            verdict = f"differs, first at {found.difference}" if found.difference else \
+                "identical (summary, front, baseline)"
+            print(f"{args.reproduce} rerun in {found.scratch}: {verdict}")
+            print(FLOAT_MODEL_NOTE[found.float_model])
+            print(environment_note(found.environment))
+            return 0 if found.difference is None else 1
         train_and_evaluate(cfg, opts)
     except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
         print(f"error: {command_line_message(str(err))}", file=sys.stderr)

@@ -14,7 +14,9 @@ while a real change moves an accuracy by at least one sequence's share of the va
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 from jaxgru.runs.config import Config, RunOptions, saved_settings
 from jaxgru.runs.environment import FILE as ENVIRONMENT
@@ -53,11 +55,25 @@ def first_difference(saved, rerun, path: str = "") -> str | None:
     return None if saved == rerun else f"{path.rstrip('.')}: {saved!r} (saved) != {rerun!r} (rerun)"
 
 
-def reproduce(run_dir: str | Path, opts: RunOptions | None = None) -> tuple[Path, str | None, list[str] | None]:
+class Reproduction(NamedTuple):
+    """What :func:`reproduce` found: the rerun's folder, the first difference of its outputs from
+    the saved ones (``None``: identical), where the two environments differ (``None`` when the
+    saved run did not record its own, :mod:`jaxgru.runs.environment`), and which float model the
+    rerun started from (``"saved"``, ``"given"``: one already in the scratch folder, or
+    ``"retrained"``)."""
+
+    scratch: Path
+    difference: str | None
+    environment: list[str] | None
+    float_model: str
+
+
+def reproduce(run_dir: str | Path, opts: RunOptions | None = None, *, retrain: bool = False) -> Reproduction:
     """Reruns the run in ``run_dir`` from its ``config.json`` into ``opts.out`` (default
-    ``runs/reproduce/<run folder name>``); returns that folder, the first difference of its
-    outputs from the saved ones (``None``: identical) and where the two environments differ
-    (:mod:`jaxgru.runs.environment`; ``None`` when the saved run did not record its own)."""
+    ``runs/reproduce/<run folder name>``) and compares what it writes with what the run saved.
+    The rerun starts from the run's own ``float_model`` (checked against its digest when read)
+    where the run folder holds one and ``retrain`` is false, so that a search reproduces on
+    any machine; otherwise the float model is trained again from the settings."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir} holds no config.json; `reproduce` takes a run folder.")
@@ -69,6 +85,13 @@ def reproduce(run_dir: str | Path, opts: RunOptions | None = None) -> tuple[Path
     if any((scratch / n).exists() for n in COMPARED):
         raise FileExistsError(f"{scratch} already holds a run's outputs; give `out` an empty folder.")
     cfg = Config(**saved_settings(run_dir / "config.json"))
+    if (scratch / "float_model").exists():
+        source = "given"
+    elif (run_dir / "float_model").is_dir() and not retrain:
+        shutil.copytree(run_dir / "float_model", scratch / "float_model")
+        source = "saved"
+    else:
+        source = "retrained"
     train_and_evaluate(cfg, RunOptions(out=str(scratch), data_dir=opts.data_dir, quiet=opts.quiet,
                                        download=opts.download))
     env = None
@@ -78,8 +101,15 @@ def reproduce(run_dir: str | Path, opts: RunOptions | None = None) -> tuple[Path
     for name in COMPARED:
         found = first_difference(json.loads((run_dir / name).read_text()), json.loads((scratch / name).read_text()))
         if found:
-            return scratch, f"{name}: {found}", env
-    return scratch, None, env
+            return Reproduction(scratch, f"{name}: {found}", env, source)
+    return Reproduction(scratch, None, env, source)
+
+
+FLOAT_MODEL_NOTE = {
+    "saved": "float model: the run's own (float_model/, checked against its digest); --retrain-float trains it again",
+    "given": "float model: the one already in the rerun's folder",
+    "retrained": "float model: trained again from the settings (the run folder holds none, or --retrain-float)",
+}
 
 
 def environment_note(differences: list[str] | None, shown: int = 6) -> str:
