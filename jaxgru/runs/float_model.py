@@ -41,9 +41,9 @@ def read_float_model(ckpt: Path, cell: Stack | Cell | str) -> tuple[ModelParams,
     return ModelParams(arrays=arrays, stack=Stack.of(cell)), ranges
 
 
-def write_float_model(ckpt: Path, params: ModelParams, ranges: Ranges, made_in: dict | None = None) -> None:
+def write_float_model(ckpt: Path, params: ModelParams, ranges: Ranges, env: dict | None = None) -> None:
     """Saves ``params``, ``ranges`` and their digest in ``ckpt`` (read back by :func:`read_float_model`),
-    and ``made_in``, the environment that trained or imported them (:func:`made_in`)."""
+    and ``env``, the environment that trained or imported them (read back by :func:`made_in`)."""
     tree = {
         "params": {k: np.asarray(v) for k, v in params.arrays.items()},
         "ranges": {k: np.asarray(getattr(ranges, k)) for k in Ranges.__dataclass_fields__},
@@ -51,8 +51,8 @@ def write_float_model(ckpt: Path, params: ModelParams, ranges: Ranges, made_in: 
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(Path(ckpt).absolute(), with_digest(tree), force=True)
     checkpointer.wait_until_finished()
-    if made_in is not None and is_main():
-        write_json(Path(ckpt) / MADE_IN, made_in)
+    if env is not None and is_main():
+        write_json(Path(ckpt) / MADE_IN, env)
 
 
 def made_in(ckpt: Path) -> dict | None:
