@@ -241,6 +241,58 @@ def test_dominance_and_rank_tournaments_differ_where_they_should():
         NSGA2(8, 3, selection="random")
 
 
+@pytest.mark.parametrize("size, n", [(10, 10), (10, 5), (8, 12)])
+def test_permutation_pairing_lets_everyone_compete_equally_often(size, n):
+    """Pairs from shuffles: each specimen meets others ``2n / size`` times (rounded), never itself;
+    random pairs leave some specimens out and let others meet themselves."""
+    for seed in range(20):
+        pairs = np.asarray(nsga2.tournament_pairs(jax.random.key(seed), size, n, "permutation"))
+        counts = np.bincount(pairs.ravel(), minlength=size)
+        assert pairs.shape == (n, 2) and counts.sum() == 2 * n
+        assert counts.min() >= (2 * n) // size and counts.max() <= -(-2 * n // size)
+        assert np.all(pairs[:, 0] != pairs[:, 1])
+    random = np.stack([np.asarray(nsga2.tournament_pairs(jax.random.key(s), 10, 10)) for s in range(20)])
+    counts = np.stack([np.bincount(p.ravel(), minlength=10) for p in random])
+    assert counts.min() == 0 and counts.max() > 2
+    want = _brute_force_front(_toy, 0, 3, 6)
+    strategy = NSGA2(12, 6, 2, 0, 3, selection="dominance", pairing="permutation", ties="random")
+    assert strategy != NSGA2(12, 6, 2, 0, 3, selection="dominance")
+    state = run_search(strategy, strategy.default_params, _toy_run, generations=40, key=jax.random.key(1),
+                       progress=False).state
+    assert {tuple(v) for v in np.asarray(state.fitness)[np.asarray(state.rank) == 0]} == want
+    for bad in (dict(pairing="shuffle"), dict(ties="last")):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} must be one of"):
+            NSGA2(8, 3, **bad)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_random_ties_change_only_which_of_equals_survive(seed):
+    """Survival with ties broken at random keeps the same ranks and crowding as with ties to the
+    first, only other specimens among equals; where the last front is all ties (one objective
+    vector), the first-ties survival keeps the offspring and the random one a mix."""
+    rng = np.random.default_rng(seed)
+    first, rand = NSGA2(8, 6, 2, 0, 5), NSGA2(8, 6, 2, 0, 5, ties="random")
+    params = first.default_params
+    state = first.init(jax.random.key(seed), params)
+    parents_fit = jnp.asarray(rng.integers(0, 3, (8, 2)).astype(np.float32))
+    state, _ = first.tell(jax.random.key(0), state.population, parents_fit, state, params)
+    children, _ = first.ask(jax.random.key(1), state, params)
+    fit = jnp.asarray(rng.integers(0, 3, (8, 2)).astype(np.float32))
+    a, _ = first.tell(jax.random.key(2), children, fit, state, params)
+    b, _ = rand.tell(jax.random.key(seed), children, fit, state, params)
+    key = lambda s: sorted(zip(np.asarray(s.rank).tolist(), np.asarray(s.crowding).tolist()))  # noqa: E731
+    assert key(a) == key(b)
+    flat = jnp.ones((8, 2), jnp.float32)  # every specimen ties: same objectives, crowding 0
+    state_flat, _ = first.tell(jax.random.key(0), state.population, flat, first.init(jax.random.key(seed), params),
+                               params)
+    kept = [rand.tell(jax.random.key(k), children, flat, state_flat, params)[0].population for k in range(6)]
+    kept_first = first.tell(jax.random.key(0), children, flat, state_flat, params)[0].population
+    np.testing.assert_array_equal(np.asarray(kept_first), np.asarray(children))
+    from_children = [len({tuple(r) for r in np.asarray(k)} & {tuple(r) for r in np.asarray(children)}) for k in kept]
+    assert min(from_children) < 8
+
+
 @pytest.mark.parametrize("duplicates", ["mutate", "remate"])
 def test_offspring_are_in_bounds_and_new(duplicates):
     # 16 genomes of 17 genes, and 8 of 3 genes in 0..2 (27 genomes: copies are common)

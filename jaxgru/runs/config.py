@@ -24,7 +24,17 @@ from jaxgru.cells.genome import MAX_THRESHOLD, PLATFORM_WIDTHS, THRESHOLD_STEPS,
 from jaxgru.data.tasks import SPEECH_SOURCES, TASKS, Task, get_task
 from jaxgru.model.costs import COSTS, check_objectives
 from jaxgru.search.evosax_strategies import ALGORITHMS
-from jaxgru.search.nsga2 import CROSSOVER_RATE, CROSSOVERS, DUPLICATES, MUTATIONS, PM_ETA, SBX_ETA, SELECTIONS
+from jaxgru.search.nsga2 import (
+    CROSSOVER_RATE,
+    CROSSOVERS,
+    DUPLICATES,
+    MUTATIONS,
+    PAIRINGS,
+    PM_ETA,
+    SBX_ETA,
+    SELECTIONS,
+    TIES,
+)
 
 MODES = ("ptq", "qat", "beacon")
 STRATEGIES = ("nsga2", *ALGORITHMS)
@@ -36,7 +46,7 @@ PLATFORMS = {"silago": ("error", "silago_speedup", "silago_energy"), "bitfusion"
 # 0.9, random-reset mutation): jaxgru's search defaults before 0.4, so also what a config.json
 # written before a search setting existed meant.
 TEXTBOOK_SEARCH = dict(crossover="uniform", mutation="reset", crossover_rate=CROSSOVER_RATE, crossover_eta=SBX_ETA,
-                       mutation_eta=PM_ETA, selection="rank")
+                       mutation_eta=PM_ETA, selection="rank", pairing="random", ties="first")
 
 
 def setting(default, help: str, *, choices=None, flag: str | None = None, negate: bool = False, parse=None,
@@ -137,6 +147,11 @@ class Config:
     selection: str = setting("dominance", "NSGA-II: the binary tournament compares two parents by rank, then "
                              "crowding (rank, Deb's) or by dominance, then crowding (dominance, as pymoo)",
                              choices=list(SELECTIONS), absent=TEXTBOOK_SEARCH["selection"])
+    pairing: str = setting("random", "NSGA-II: who meets whom in the tournaments: pairs drawn at random (random) "
+                           "or the population shuffled and paired in order, so every parent competes equally "
+                           "often (permutation, as Deb's code and pymoo)", choices=list(PAIRINGS))
+    ties: str = setting("first", "NSGA-II: which specimens of equal crowding in the last front survive: the first "
+                        "(offspring first) or a random choice (random, as pymoo)", choices=list(TIES))
     seed_homogeneous: bool = setting(False, "put the homogeneous genomes of the width set into the initial population")
     offspring: int | None = setting(None, "NSGA-II offspring per generation (even, at most the population; default "
                                           "the population): fewer makes more, smaller generations")
@@ -177,6 +192,9 @@ class Config:
                 continue
             if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ValueError(f"`{f.name}` must be an integer, got {value!r}.")
+            if f.metadata.get("choices") and value not in f.metadata["choices"]:
+                raise ValueError(f"`{f.name}` must be one of {', '.join(map(str, f.metadata['choices']))}, got "
+                                 f"{value!r}.")
         for name in ("calib_size", "val_size", "test_size", "train_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -187,15 +205,11 @@ class Config:
             raise ValueError(f"`generations` must be >= 1, got {self.generations}.")
         if self.epochs < 0 or self.batch_size < 1:
             raise ValueError("`batch_size` must be >= 1 and `epochs` >= 0.")
-        if self.mode not in (None, *MODES):
-            raise ValueError(f"`mode` must be one of {', '.join(MODES)}, got {self.mode!r}.")
         if not 0.0 < self.qat_fraction <= 1.0 or self.qat_learning_rate <= 0:
             raise ValueError(f"`qat_fraction` must lie in (0, 1] and `qat_learning_rate` be > 0; got "
                              f"{self.qat_fraction}, {self.qat_learning_rate}.")
         if self.qat_epochs < 1 or self.qat_batch_size < 1:
             raise ValueError("`qat_epochs` and `qat_batch_size` must be >= 1.")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"`strategy` must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}.")
         if self.strategy != "nsga2" and (len(self.resolved_objectives()) != 2 or self.max_error is None):
             raise ValueError(f"`strategy` {self.strategy} answers a single-objective question: give exactly one "
                              "cost objective (e.g. `objectives` error,size) and the error bound `max_error`.")
@@ -224,16 +238,6 @@ class Config:
         if self.crossover_eta < 0 or self.mutation_eta < 0:
             raise ValueError(f"`crossover_eta` and `mutation_eta` are distribution indices >= 0; got "
                              f"{self.crossover_eta}, {self.mutation_eta}.")
-        if self.duplicates not in DUPLICATES:
-            raise ValueError(f"`duplicates` must be one of {list(DUPLICATES)}, got {self.duplicates!r}.")
-        if self.selection not in SELECTIONS:
-            raise ValueError(f"`selection` must be one of {list(SELECTIONS)}, got {self.selection!r}.")
-        if self.crossover not in CROSSOVERS:
-            raise ValueError(f"`crossover` must be one of {sorted(CROSSOVERS)}, got {self.crossover!r}.")
-        if self.mutation not in MUTATIONS:
-            raise ValueError(f"`mutation` must be one of {sorted(MUTATIONS)}, got {self.mutation!r}.")
-        if self.platform is not None and self.platform not in PLATFORMS:
-            raise ValueError(f"unknown `platform` {self.platform!r}; choose from {', '.join(sorted(PLATFORMS))}.")
         widths = self.resolved_widths()
         if self.seed_homogeneous and len(widths) > self.population // self.islands:
             raise ValueError(f"`seed_homogeneous` puts {len(widths)} homogeneous genomes (one per width) into a "

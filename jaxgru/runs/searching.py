@@ -35,7 +35,7 @@ def make_strategy(cfg: Config, num_dims: int, num_objectives: int, upper: int | 
         strategy = nsga2.NSGA2(cfg.population // cfg.islands, num_dims, num_objectives, 0, upper,
                                crossover=nsga2.CROSSOVERS[cfg.crossover], mutation=nsga2.MUTATIONS[cfg.mutation],
                                offspring=cfg.offspring, duplicates=cfg.duplicates,
-                               selection=cfg.selection)
+                               selection=cfg.selection, pairing=cfg.pairing, ties=cfg.ties)
         if cfg.islands > 1:
             strategy = Islands(strategy, cfg.islands, cfg.migration_interval, cfg.migrants)
         params = strategy.default_params.replace(crossover_rate=np.float32(cfg.crossover_rate),

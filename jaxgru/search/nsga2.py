@@ -159,14 +159,33 @@ DUPLICATES = ("mutate", "remate")
 # then crowding (Deb's crowded comparison), or by Pareto dominance between the two, then crowding
 # (pymoo's ``binary_tournament``).
 SELECTIONS = ("rank", "dominance")
+# Who meets whom in the tournaments (``pairing``): pairs drawn at random with replacement, or the
+# population shuffled and paired in order, as often as needed (Deb's code and pymoo: every parent
+# competes equally often).
+PAIRINGS = ("random", "permutation")
+# Which of the last front's specimens with equal crowding survive (``ties``): the first (offspring
+# before parents, then in order) or a random choice (pymoo's randomized sort).
+TIES = ("first", "random")
 # The operators a run can name (``crossover``, ``mutation``).
 CROSSOVERS = {"uniform": uniform_crossover, "two_point": two_point_crossover, "sbx": sbx_crossover}
 MUTATIONS = {"reset": reset_mutation, "step": step_mutation, "polynomial": polynomial_mutation}
 
 
-def binary_tournament(key: Array, rank: Array, crowding: Array, n: int) -> Array:
-    """``n`` winners of random pairs: lower rank wins, then larger crowding, then the first."""
-    pairs = jax.random.randint(key, (n, 2), 0, rank.shape[0])
+def tournament_pairs(key: Array, size: int, n: int, pairing: str = "random") -> Array:
+    """``int32[n, 2]``: the ``n`` pairs of specimens (of ``size``) that meet. ``"random"``: each drawn
+    at random; ``"permutation"``: consecutive random permutations of ``0..size-1``, paired in order,
+    so every specimen meets ``2n / size`` others (rounded up or down)."""
+    if pairing == "random":
+        return jax.random.randint(key, (n, 2), 0, size)
+    rounds = -(-2 * n // size)
+    perms = jax.vmap(lambda k: jax.random.permutation(k, size))(jax.random.split(key, rounds))
+    return perms.reshape(-1)[: 2 * n].reshape(n, 2).astype(jnp.int32)
+
+
+def binary_tournament(key: Array, rank: Array, crowding: Array, n: int, pairing: str = "random") -> Array:
+    """``n`` winners of pairs (:func:`tournament_pairs`): lower rank wins, then larger crowding,
+    then the first."""
+    pairs = tournament_pairs(key, rank.shape[0], n, pairing)
     a, b = pairs[:, 0], pairs[:, 1]
     a_wins = (rank[a] < rank[b]) | ((rank[a] == rank[b]) & (crowding[a] >= crowding[b]))
     return jnp.where(a_wins, a, b)
@@ -186,12 +205,13 @@ def dominance_winner(a: Array, b: Array, fitness: Array, violation: Array, crowd
     return jnp.where(a_wins, a, b)
 
 
-def dominance_tournament(key: Array, fitness: Array, violation: Array, crowding: Array, n: int) -> Array:
-    """``n`` winners of random pairs by :func:`dominance_winner` (a fair coin for ties). Unlike
-    :func:`binary_tournament`, two parents of different ranks that do not dominate each other
-    are compared by crowding alone."""
+def dominance_tournament(key: Array, fitness: Array, violation: Array, crowding: Array, n: int,
+                         pairing: str = "random") -> Array:
+    """``n`` winners of pairs (:func:`tournament_pairs`) by :func:`dominance_winner` (a fair coin
+    for ties). Unlike :func:`binary_tournament`, two parents of different ranks that do not
+    dominate each other are compared by crowding alone."""
     k_pairs, k_coin = jax.random.split(key)
-    pairs = jax.random.randint(k_pairs, (n, 2), 0, fitness.shape[0])
+    pairs = tournament_pairs(k_pairs, fitness.shape[0], n, pairing)
     coin = jax.random.bernoulli(k_coin, 0.5, (n,))
     return dominance_winner(pairs[:, 0], pairs[:, 1], fitness, violation, crowding, coin)
 
@@ -267,7 +287,9 @@ class NSGA2:
     avoid it (``duplicates``: ``"mutate"`` mutates a copy again at twice the rate, ``"remate"``
     makes it again from new parents, as pymoo does; a copy left after the rounds is replaced by
     a random genome). ``selection`` names the binary tournament that picks each parent
-    (:data:`SELECTIONS`: :func:`binary_tournament` or :func:`dominance_tournament`).
+    (:data:`SELECTIONS`: :func:`binary_tournament` or :func:`dominance_tournament`), ``pairing``
+    who meets whom in it (:data:`PAIRINGS`), and ``ties`` which of the last front's specimens of
+    equal crowding survive (:data:`TIES`).
     """
 
     def __init__(
@@ -283,6 +305,8 @@ class NSGA2:
         offspring: int | None = None,
         duplicates: str = "mutate",
         selection: str = "rank",
+        pairing: str = "random",
+        ties: str = "first",
     ):
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 4:
             raise ValueError(f"population_size must be an int >= 4, got {population_size!r}.")
@@ -319,12 +343,19 @@ class NSGA2:
         if selection not in SELECTIONS:
             raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}.")
         self.selection = selection
+        if pairing not in PAIRINGS:
+            raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}.")
+        self.pairing = pairing
+        if ties not in TIES:
+            raise ValueError(f"ties must be one of {TIES}, got {ties!r}.")
+        self.ties = ties
 
     # ``self`` is a static argument of the jitted methods: two strategies with the same settings
     # compare equal, so a second search (a sweep, a seed) reuses the first one's compiled code.
     def _settings(self) -> tuple:
         return (self.population_size, self.num_dims, self.num_objectives, self.lower, self.upper, self.crossover,
-                self.mutation, self.dedup_rounds, self.offspring, self.duplicates, self.selection)
+                self.mutation, self.dedup_rounds, self.offspring, self.duplicates, self.selection,
+                self.pairing, self.ties)
 
     def __eq__(self, other) -> bool:
         return type(other) is type(self) and other._settings() == self._settings()
@@ -393,8 +424,7 @@ class NSGA2:
         violation: Array | None = None,
     ) -> tuple[State, dict]:
         """Elitist survival of parents + offspring; ``fitness: [N, M]`` (of the ``N`` genomes asked
-        for) minimized."""
-        del key  # survival is deterministic: ties go to the earlier specimen
+        for) minimized. ``key`` breaks ties of crowding when ``ties`` is ``"random"``."""
         p = self.population_size
         violation = (jnp.zeros(population.shape[0], jnp.float32) if violation is None
                      else violation.astype(jnp.float32))
@@ -408,7 +438,9 @@ class NSGA2:
         rank = non_dominated_rank(jnp.where(dup[:, None], jnp.inf, pool_fit), pool_vio, n_stop=p)
         rank = jnp.where(dup, 2 * p, rank)  # duplicates survive last
         crowd = crowding_distance(pool_fit, rank)
-        keep = jnp.lexsort((-crowd, rank))[:p]
+        order = (jnp.arange(pool.shape[0]) if self.ties == "first"
+                 else jax.random.permutation(key, pool.shape[0]))
+        keep = jnp.lexsort((order, -crowd, rank))[:p]
         state = State(
             population=pool[keep],
             fitness=pool_fit[keep],
@@ -472,9 +504,9 @@ class NSGA2:
         """``offspring`` children: tournament, crossover, mutation."""
         p = self.offspring
         if self.selection == "dominance":
-            winners = dominance_tournament(k_sel, state.fitness, state.violation, state.crowding, p)
+            winners = dominance_tournament(k_sel, state.fitness, state.violation, state.crowding, p, self.pairing)
         else:
-            winners = binary_tournament(k_sel, state.rank, state.crowding, p)
+            winners = binary_tournament(k_sel, state.rank, state.crowding, p, self.pairing)
         parents = state.population[winners].reshape(p // 2, 2, self.num_dims)
         c1, c2 = jax.vmap(self.crossover, (0, 0, 0, None, None, None, None, None))(
             jax.random.split(k_cx, p // 2), parents[:, 0], parents[:, 1],

@@ -72,6 +72,12 @@ VARIANTS: dict[str, dict] = {
     "uniform+reset, seeded": {**TEXTBOOK_SEARCH, "seed_homogeneous": True},
     "sbx+polynomial eta 3, 10 offspring, dominance, seeded": {**MOHAQ_DOMINANCE, "seed_homogeneous": True},
     "uniform+reset, 10 offspring": {**TEXTBOOK_SEARCH, "offspring": 10},
+    f"{DEFAULTS}, permutation": {**MOHAQ_DOMINANCE, "offspring": None, "pairing": "permutation"},
+    f"{DEFAULTS}, random ties": {**MOHAQ_DOMINANCE, "offspring": None, "ties": "random"},
+    f"{DEFAULTS}, permutation, random ties": {**MOHAQ_DOMINANCE, "offspring": None, "pairing": "permutation",
+                                              "ties": "random"},
+    "sbx+polynomial eta 3, 10 offspring, dominance, permutation, random ties": {
+        **MOHAQ_DOMINANCE, "pairing": "permutation", "ties": "random"},
     "islands 2, every 5": {**TEXTBOOK_SEARCH, "islands": 2},
     "islands 4, every 5": {**TEXTBOOK_SEARCH, "islands": 4},
 }
