@@ -4,6 +4,7 @@ model trained in PyTorch searched from the command line."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -111,6 +112,13 @@ def test_a_pytorch_model_searched_from_the_command_line(tmp_path, capsys):
         want = float(np.mean(fc(out[:, -1]).argmax(1).numpy() == val.y_val))
     assert summary["float_val_accuracy"] == pytest.approx(want)  # the imported model is PyTorch's
     assert np.asarray(float_logits(import_torch(tmp_path / "model.pt"), val.x_val[:2])).shape == (2, 3)
+    # rerun from its config.json without its saved float model (as committed, where it is not in
+    # git): the float model is imported again from the same file, and the run is identical
+    capsys.readouterr()
+    shutil.rmtree(tmp_path / "run" / "float_model")
+    assert run_main(["--reproduce", str(tmp_path / "run"), "--out", str(tmp_path / "again"), "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert "identical" in said and "imported again from the PyTorch model" in said
     # a run that describes another model is refused in one line
     assert run_main(common + ["--layers", "2", "--hidden", "8", "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err.strip()

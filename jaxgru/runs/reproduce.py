@@ -59,8 +59,8 @@ class Reproduction(NamedTuple):
     """What :func:`reproduce` found: the rerun's folder, the first difference of its outputs from
     the saved ones (``None``: identical), where the two environments differ (``None`` when the
     saved run did not record its own, :mod:`jaxgru.runs.environment`), and which float model the
-    rerun started from (``"saved"``, ``"given"``: one already in the scratch folder, or
-    ``"retrained"``)."""
+    rerun started from (``"saved"``, ``"given"``: one already in the scratch folder,
+    ``"imported"``: from the PyTorch model the run names, or ``"retrained"``)."""
 
     scratch: Path
     difference: str | None
@@ -91,7 +91,7 @@ def reproduce(run_dir: str | Path, opts: RunOptions | None = None, *, retrain: b
         shutil.copytree(run_dir / "float_model", scratch / "float_model")
         source = "saved"
     else:
-        source = "retrained"
+        source = "imported" if cfg.torch_model is not None else "retrained"
     train_and_evaluate(cfg, RunOptions(out=str(scratch), data_dir=opts.data_dir, quiet=opts.quiet,
                                        download=opts.download))
     env = None
@@ -108,6 +108,7 @@ def reproduce(run_dir: str | Path, opts: RunOptions | None = None, *, retrain: b
 FLOAT_MODEL_NOTE = {
     "saved": "float model: the run's own (float_model/, checked against its digest); --retrain-float trains it again",
     "given": "float model: the one already in the rerun's folder",
+    "imported": "float model: imported again from the PyTorch model the run names (torch_model)",
     "retrained": "float model: trained again from the settings (the run folder holds none, or --retrain-float)",
 }
 
