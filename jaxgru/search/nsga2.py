@@ -337,18 +337,11 @@ class NSGA2:
             raise ValueError(f"offspring must be an even int in 2..{population_size} (the population size); "
                              f"got {offspring!r}.")
         self.offspring = offspring
-        if duplicates not in DUPLICATES:
-            raise ValueError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}.")
-        self.duplicates = duplicates
-        if selection not in SELECTIONS:
-            raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}.")
-        self.selection = selection
-        if pairing not in PAIRINGS:
-            raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}.")
-        self.pairing = pairing
-        if ties not in TIES:
-            raise ValueError(f"ties must be one of {TIES}, got {ties!r}.")
-        self.ties = ties
+        for name, value, choices in (("duplicates", duplicates, DUPLICATES), ("selection", selection, SELECTIONS),
+                                     ("pairing", pairing, PAIRINGS), ("ties", ties, TIES)):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
+        self.duplicates, self.selection, self.pairing, self.ties = duplicates, selection, pairing, ties
 
     # ``self`` is a static argument of the jitted methods: two strategies with the same settings
     # compare equal, so a second search (a sweep, a seed) reuses the first one's compiled code.
